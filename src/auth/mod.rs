@@ -1,0 +1,86 @@
+//! Accounts and tokens: register, login, refresh with rotation and reuse detection,
+//! logout, logout-all, password change.
+
+pub mod cookies;
+pub mod dto;
+pub mod extractor;
+pub mod password;
+pub mod repo;
+pub mod routes;
+pub mod service;
+pub mod tokens;
+
+pub use extractor::AuthUser;
+pub use service::AuthService;
+
+/// Why an auth operation failed; knows nothing of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid username: {0}")]
+    InvalidUsername(String),
+    #[error("weak password: {0}")]
+    WeakPassword(String),
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("registration is closed")]
+    RegistrationClosed,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("missing or invalid access token")]
+    InvalidAccessToken,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("refresh token expired")]
+    RefreshTokenExpired,
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    #[error("too many password hashes in flight")]
+    Busy,
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<AuthError> for crate::error::AppError {
+    fn from(e: AuthError) -> Self {
+        use crate::error::AppError;
+        use actix_web::http::StatusCode;
+        match e {
+            AuthError::InvalidUsername(d) => AppError::unprocessable("INVALID_USERNAME", d),
+            AuthError::WeakPassword(d) => AppError::unprocessable("WEAK_PASSWORD", d),
+            AuthError::UsernameTaken => AppError::conflict("USERNAME_TAKEN", "That username is taken."),
+            AuthError::RegistrationClosed => {
+                AppError::forbidden("REGISTRATION_CLOSED", "Self-registration is closed on this server.")
+            }
+            AuthError::InvalidCredentials => {
+                AppError::unauthorized("INVALID_CREDENTIALS", "Username or password is wrong.")
+            }
+            AuthError::AccountDisabled => AppError::forbidden("ACCOUNT_DISABLED", "This account is disabled."),
+            AuthError::InvalidAccessToken => AppError::unauthorized(
+                "INVALID_TOKEN",
+                "A valid access token is required (Authorization: Bearer <token>).",
+            ),
+            AuthError::InvalidRefreshToken => {
+                AppError::unauthorized("INVALID_REFRESH_TOKEN", "The refresh token is not valid.")
+            }
+            AuthError::RefreshTokenExpired => {
+                AppError::unauthorized("REFRESH_TOKEN_EXPIRED", "The refresh token has expired; log in again.")
+            }
+            AuthError::RefreshTokenReused => AppError::unauthorized(
+                "REFRESH_TOKEN_REUSED",
+                "The refresh token was already used; the session has been revoked. Log in again.",
+            ),
+            AuthError::Busy => AppError::retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "AUTH_BUSY",
+                "Too many logins in progress; retry shortly.",
+                1,
+            ),
+            AuthError::Db(e) => e.into(),
+            AuthError::Internal(e) => AppError::Internal(e.into()),
+        }
+    }
+}

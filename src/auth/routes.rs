@@ -1,0 +1,235 @@
+//! HTTP handlers of `/api/v1/auth`: extract, call the service, map to a DTO.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use secrecy::SecretString;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::dto::{ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, UserResponse};
+use super::service::{ClientInfo, Session};
+use super::{cookies, AuthError, AuthUser};
+use crate::error::{AppError, ErrorBody};
+use crate::http::client_ip::ClientIp;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(register)
+        .service(login)
+        .service(refresh)
+        .service(logout)
+        .service(logout_all)
+        .service(me)
+        .service(change_password);
+}
+
+fn client_info(req: &HttpRequest, ip: &ClientIp) -> ClientInfo {
+    ClientInfo {
+        ip: Some(ip.0.to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+fn session_response(session: Session, cookie: bool) -> HttpResponse {
+    let now = chrono::Utc::now().timestamp();
+    let expires_in = session.access_expires_at - now;
+    let refresh_expires_in = session.refresh_expires_at.timestamp() - now;
+    let user = UserResponse::from(&session.user);
+    let mut res = HttpResponse::Ok();
+    no_store(&mut res);
+    if cookie {
+        res.cookie(cookies::access(session.access_token, expires_in));
+        res.cookie(cookies::refresh(session.refresh_token, refresh_expires_in));
+        return res.json(TokenResponse {
+            token_type: "cookie".into(),
+            access_token: None,
+            expires_in,
+            refresh_token: None,
+            refresh_expires_in,
+            user,
+        });
+    }
+    res.json(TokenResponse {
+        token_type: "Bearer".into(),
+        access_token: Some(session.access_token),
+        expires_in,
+        refresh_token: Some(session.refresh_token),
+        refresh_expires_in,
+        user,
+    })
+}
+
+fn no_store(res: &mut HttpResponseBuilder) {
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+}
+
+/// Create an account.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = UserResponse),
+        (status = 403, description = "Self-registration is closed", body = ErrorBody),
+        (status = 409, description = "Username taken", body = ErrorBody),
+        (status = 422, description = "Invalid username or weak password", body = ErrorBody),
+    )
+)]
+#[post("/register")]
+async fn register(
+    state: web::Data<AppState>,
+    ip: ClientIp,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, AppError> {
+    state.limits.check_ip(ip.0)?;
+    let body = body.into_inner();
+    if let Some(email) = body.email.as_deref() {
+        if email.len() > 320 || !email.contains('@') || email.chars().any(char::is_whitespace) {
+            return Err(AppError::unprocessable("INVALID_EMAIL", "The email address is not valid."));
+        }
+    }
+    let user = state
+        .auth
+        .register(&body.username, &body.password, body.email.as_deref())
+        .await?;
+    Ok(HttpResponse::Created().json(UserResponse::from(&user)))
+}
+
+/// Log in with username and password; returns an access token and a refresh token.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+    )
+)]
+#[post("/login")]
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, AppError> {
+    state.limits.check_ip(ip.0)?;
+    let body = body.into_inner();
+    let session = state
+        .auth
+        .login(&body.username, &body.password, client_info(&req, &ip))
+        .await?;
+    tracing::Span::current().record("user_id", tracing::field::display(session.user.id));
+    Ok(session_response(session, body.cookie))
+}
+
+/// Exchange a refresh token for a new pair. Each refresh token works once; presenting
+/// a used one revokes the whole session.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New token pair", body = TokenResponse),
+        (status = 401, description = "Invalid, expired or reused refresh token", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+    )
+)]
+#[post("/refresh")]
+async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    state.limits.check_ip(ip.0)?;
+    // The body is optional: in cookie mode the token comes from the cookie.
+    let body: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| crate::error::json_error(&e))?
+    };
+    let (token, cookie) = match body.refresh_token {
+        Some(t) => (t, body.cookie),
+        None => match req.cookie(cookies::REFRESH_COOKIE) {
+            Some(c) => (SecretString::from(c.value().to_owned()), true),
+            None => return Err(AuthError::InvalidRefreshToken.into()),
+        },
+    };
+    use secrecy::ExposeSecret as _;
+    let session = state
+        .auth
+        .refresh(token.expose_secret(), client_info(&req, &ip))
+        .await?;
+    tracing::Span::current().record("user_id", tracing::field::display(session.user.id));
+    Ok(session_response(session, cookie))
+}
+
+fn signed_out() -> HttpResponse {
+    let mut res = HttpResponse::NoContent();
+    for c in cookies::cleared() {
+        res.cookie(c);
+    }
+    res.finish()
+}
+
+/// End this session: its refresh tokens stop working (its access token lives out its
+/// few minutes; use logout-all to end those at once).
+#[utoipa::path(
+    tag = "auth",
+    responses((status = 204, description = "Session ended")),
+    security(("bearer" = []))
+)]
+#[post("/logout")]
+async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+    state.auth.logout(&auth.user, auth.claims.sid).await?;
+    Ok(signed_out())
+}
+
+/// End every session of the caller: every access and refresh token issued so far fails.
+#[utoipa::path(
+    tag = "auth",
+    path = "/logout-all",
+    responses((status = 204, description = "Every session ended")),
+    security(("bearer" = []))
+)]
+#[post("/logout-all")]
+async fn logout_all(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+    state.auth.logout_all(&auth.user).await?;
+    Ok(signed_out())
+}
+
+/// The caller's account.
+#[utoipa::path(
+    tag = "auth",
+    responses((status = 200, description = "The caller", body = UserResponse)),
+    security(("bearer" = []))
+)]
+#[get("/me")]
+async fn me(auth: AuthUser) -> web::Json<UserResponse> {
+    web::Json(UserResponse::from(&auth.user))
+}
+
+/// Change the password; every session (including this one) ends.
+#[utoipa::path(
+    tag = "auth",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Password changed; log in again"),
+        (status = 401, description = "Current password wrong", body = ErrorBody),
+        (status = 422, description = "New password too weak", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/password")]
+async fn change_password(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, AppError> {
+    state
+        .auth
+        .change_password(&auth.user, &body.current_password, &body.new_password)
+        .await?;
+    Ok(signed_out())
+}

@@ -1,0 +1,276 @@
+//! The auth rules: who may register and log in, how tokens rotate, what revocation does.
+
+use std::sync::{Arc, LazyLock};
+
+use chrono::{DateTime, Duration, Utc};
+use regex::Regex;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use secrecy::SecretString;
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::password::{check_policy, PasswordHasher};
+use super::repo::{self, NewRefresh, NewUser, User};
+use super::tokens::{hash_token, new_refresh_token, AccessClaims, TokenKeys};
+use super::AuthError;
+
+static USERNAME: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    Regex::new(r"^[a-z0-9._-]{3,64}$").expect("static regex")
+});
+
+/// Usernames are compared case-insensitively: they are stored lower-cased.
+pub fn normalize_username(raw: &str) -> Result<String, AuthError> {
+    let name = raw.trim().to_lowercase();
+    if USERNAME.is_match(&name) {
+        Ok(name)
+    } else {
+        Err(AuthError::InvalidUsername(
+            "A username is 3 to 64 characters of a-z, 0-9, '.', '_' and '-'.".to_owned(),
+        ))
+    }
+}
+
+/// Where a request came from, recorded on refresh tokens.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What a successful login or refresh hands out.
+pub struct Session {
+    pub user: User,
+    pub access_token: String,
+    pub access_expires_at: i64,
+    pub refresh_token: String,
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+pub struct AuthPolicy {
+    pub refresh_ttl: Duration,
+    pub refresh_absolute_ttl: Duration,
+    pub registration_open: bool,
+    pub default_quota_bytes: i64,
+    pub default_quota_objects: i64,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    db: DatabaseConnection,
+    hasher: PasswordHasher,
+    keys: Arc<TokenKeys>,
+    policy: Arc<AuthPolicy>,
+}
+
+impl AuthService {
+    pub fn new(db: DatabaseConnection, hasher: PasswordHasher, keys: TokenKeys, policy: AuthPolicy) -> AuthService {
+        AuthService {
+            db,
+            hasher,
+            keys: Arc::new(keys),
+            policy: Arc::new(policy),
+        }
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    #[instrument(skip_all, err(Display))]
+    pub async fn register(&self, username: &str, password: &SecretString, email: Option<&str>) -> Result<User, AuthError> {
+        if !self.policy.registration_open {
+            return Err(AuthError::RegistrationClosed);
+        }
+        let username = normalize_username(username)?;
+        check_policy(password)?;
+        if repo::find_user_by_username(&self.db, &username).await?.is_some() {
+            return Err(AuthError::UsernameTaken);
+        }
+        let password_hash = self.hasher.hash(password).await?;
+        let new = NewUser {
+            username: &username,
+            email,
+            password_hash,
+            role: "user",
+            quota_bytes: self.policy.default_quota_bytes,
+            quota_objects: self.policy.default_quota_objects,
+        };
+        let user = repo::insert_user(&self.db, new).await?.ok_or(AuthError::UsernameTaken)?;
+        tracing::info!(user.id = %user.id, "user registered");
+        Ok(user)
+    }
+
+    #[instrument(skip_all, err(Display))]
+    pub async fn login(&self, username: &str, password: &SecretString, client: ClientInfo) -> Result<Session, AuthError> {
+        // An invalid name cannot exist; still do the same work as for a wrong password.
+        let user = match normalize_username(username) {
+            Ok(name) => repo::find_user_by_username(&self.db, &name).await?,
+            Err(_) => None,
+        };
+        let ok = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        let user = match user {
+            Some(u) if ok => u,
+            _ => {
+                tracing::info!("login refused: invalid credentials");
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        if user.disabled {
+            return Err(AuthError::AccountDisabled);
+        }
+        let now = Utc::now();
+        repo::touch_last_login(&self.db, user.id, now).await?;
+        let user = User { last_login: Some(now), ..user };
+        let family = Uuid::new_v4();
+        let absolute = now + self.policy.refresh_absolute_ttl;
+        let (session, _) = self.new_session(&self.db, user, family, absolute, &client).await?;
+        tracing::info!(user.id = %session.user.id, "login");
+        Ok(session)
+    }
+
+    /// Rotates a refresh token. A token presented twice revokes its whole family.
+    #[instrument(skip_all, err(Display))]
+    pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Session, AuthError> {
+        let record = repo::find_refresh_by_hash(&self.db, &hash_token(token))
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        if record.revoked_at.is_some() {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        if record.used_at.is_some() {
+            return Err(self.reuse_detected(&record).await);
+        }
+        let now = Utc::now();
+        if now >= record.expires_at || now >= record.absolute_expires_at {
+            return Err(AuthError::RefreshTokenExpired);
+        }
+        let user = repo::find_user(&self.db, record.user_id)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        if user.disabled {
+            return Err(AuthError::AccountDisabled);
+        }
+        let txn = self.db.begin().await?;
+        if !repo::claim_refresh(&txn, record.id, now).await? {
+            // Someone used it between our read and our claim.
+            txn.rollback().await?;
+            return Err(self.reuse_detected(&record).await);
+        }
+        let (session, new_id) = self
+            .new_session(&txn, user, record.family_id, record.absolute_expires_at, &client)
+            .await?;
+        repo::set_replaced_by(&txn, record.id, new_id).await?;
+        txn.commit().await?;
+        Ok(session)
+    }
+
+    async fn reuse_detected(&self, record: &repo::RefreshRecord) -> AuthError {
+        match repo::revoke_family(&self.db, record.user_id, record.family_id).await {
+            Ok(n) => tracing::warn!(
+                security.event = "refresh_token_reuse",
+                user.id = %record.user_id,
+                family.id = %record.family_id,
+                revoked = n,
+                "refresh token reused: family revoked"
+            ),
+            Err(e) => return AuthError::Db(e),
+        }
+        AuthError::RefreshTokenReused
+    }
+
+    async fn new_session(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        user: User,
+        family: Uuid,
+        absolute: DateTime<Utc>,
+        client: &ClientInfo,
+    ) -> Result<(Session, Uuid), AuthError> {
+        let refresh_token = new_refresh_token();
+        let expires_at = (Utc::now() + self.policy.refresh_ttl).min(absolute);
+        let refresh_id = repo::insert_refresh(
+            db,
+            NewRefresh {
+                user_id: user.id,
+                family_id: family,
+                token_hash: hash_token(&refresh_token),
+                expires_at,
+                absolute_expires_at: absolute,
+                user_agent: client.user_agent.as_deref(),
+                ip: client.ip.clone(),
+            },
+        )
+        .await?;
+        let (access_token, access_expires_at) = self
+            .keys
+            .issue(user.id, family, user.tokens_valid_after)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let session = Session {
+            user,
+            access_token,
+            access_expires_at,
+            refresh_token,
+            refresh_expires_at: expires_at,
+        };
+        Ok((session, refresh_id))
+    }
+
+    /// Checks an access token and the user behind it (one indexed read).
+    pub async fn authenticate(&self, token: &str) -> Result<(User, AccessClaims), AuthError> {
+        let claims = self.keys.validate(token).ok_or(AuthError::InvalidAccessToken)?;
+        let user = repo::find_user(&self.db, claims.sub)
+            .await?
+            .ok_or(AuthError::InvalidAccessToken)?;
+        if user.disabled || claims.ver != user.tokens_valid_after {
+            return Err(AuthError::InvalidAccessToken);
+        }
+        Ok((user, claims))
+    }
+
+    /// A new access token for the same session, for cookie sessions near expiry.
+    pub fn reissue_access(&self, claims: &AccessClaims) -> Result<(String, i64), AuthError> {
+        self.keys
+            .issue(claims.sub, claims.sid, claims.ver)
+            .map_err(|e| AuthError::Internal(e.to_string()))
+    }
+
+    #[instrument(skip_all, err(Display))]
+    pub async fn logout(&self, user: &User, session: Uuid) -> Result<(), AuthError> {
+        repo::revoke_family(&self.db, user.id, session).await?;
+        tracing::info!(user.id = %user.id, "logout");
+        Ok(())
+    }
+
+    #[instrument(skip_all, err(Display))]
+    pub async fn logout_all(&self, user: &User) -> Result<(), AuthError> {
+        repo::revoke_everything(&self.db, user, None).await?;
+        tracing::info!(user.id = %user.id, "logout from every session");
+        Ok(())
+    }
+
+    #[instrument(skip_all, err(Display))]
+    pub async fn change_password(&self, user: &User, current: &SecretString, new: &SecretString) -> Result<(), AuthError> {
+        if !self.hasher.verify(current, Some(&user.password_hash)).await? {
+            return Err(AuthError::InvalidCredentials);
+        }
+        check_policy(new)?;
+        let hash = self.hasher.hash(new).await?;
+        repo::revoke_everything(&self.db, user, Some(hash)).await?;
+        tracing::info!(user.id = %user.id, "password changed; every session revoked");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_checked() {
+        assert_eq!(normalize_username(" Alice.B-2 ").expect("valid"), "alice.b-2");
+        for bad in ["ab", "has space", "émile", "a/b", &"x".repeat(65), ""] {
+            assert!(normalize_username(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! `cofferd`: the API server. `cofferd [serve]`, `cofferd migrate`, `cofferd openapi`.
+
+use coffer::config::Settings;
+use coffer::startup::Application;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    if command == "openapi" {
+        println!("{}", coffer::http::openapi::spec().to_pretty_json()?);
+        return Ok(());
+    }
+    let settings = Settings::from_env()?;
+    coffer::telemetry::init(&settings);
+    match command.as_str() {
+        "serve" => Application::build(settings).await?.run_until_stopped().await?,
+        "migrate" => coffer::db::migrate(&coffer::db::connect(&settings).await?).await?,
+        other => return Err(format!("unknown command {other:?}; use serve, migrate or openapi").into()),
+    }
+    Ok(())
+}

@@ -1,0 +1,489 @@
+//! Settings: defaults in code, overridden by environment variables (and `.env` in
+//! development). Every variable is listed in `.env.example`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("setting {name} has an invalid value: {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("cannot read {name} from {path}: {source}")]
+    File {
+        name: String,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Where objects live: an external S3 endpoint or the embedded server.
+#[derive(Clone)]
+pub struct S3Settings {
+    /// `None` starts the embedded server over `<data_dir>/objects`.
+    pub endpoint: Option<String>,
+    /// The endpoint clients reach; presigned URLs are signed for it.
+    pub public_endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: Option<SecretString>,
+    pub secret_key: Option<SecretString>,
+    pub path_style: bool,
+    pub embedded_port: u16,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("public_endpoint", &self.public_endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key", &self.access_key.as_ref().map(|_| "[redacted]"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .field("path_style", &self.path_style)
+            .field("embedded_port", &self.embedded_port)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed in a burst.
+    pub burst: u32,
+}
+
+#[derive(Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub migrate_on_start: bool,
+    pub db_max_connections: u32,
+    /// HTTP worker threads.
+    pub workers: usize,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+
+    pub jwt_secret: Option<SecretString>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub refresh_token_absolute_ttl: Duration,
+    pub cookie_refresh_before: Duration,
+    pub max_concurrent_hashes: usize,
+    pub registration_open: bool,
+    pub default_quota_bytes: i64,
+    pub default_quota_objects: i64,
+
+    pub rate_limit_auth: RateLimit,
+    pub rate_limit_user: RateLimit,
+    pub trusted_proxies: Vec<IpNet>,
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub redoc_script_url: String,
+
+    pub s3: S3Settings,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("environment", &self.environment)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("rate_limit_auth", &self.rate_limit_auth)
+            .field("rate_limit_user", &self.rate_limit_user)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("cors_origins", &self.cors_origins)
+            .field("s3", &self.s3)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password part of a connection URL.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Longest access-token lifetime the service accepts.
+pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(600);
+/// Minimum length of a production JWT secret.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Default for Settings {
+    fn default() -> Self {
+        let data_dir = PathBuf::from("./data");
+        Settings {
+            environment: Environment::Development,
+            host: "127.0.0.1".into(),
+            port: 8080,
+            database_url: default_database_url(&data_dir),
+            data_dir,
+            migrate_on_start: true,
+            db_max_connections: 10,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            log_format: LogFormat::Pretty,
+            log_filter: "info".into(),
+            jwt_secret: None,
+            jwt_issuer: "coffer".into(),
+            jwt_audience: "coffer-api".into(),
+            access_token_ttl: Duration::from_secs(300),
+            refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+            refresh_token_absolute_ttl: Duration::from_secs(30 * 24 * 3600),
+            cookie_refresh_before: Duration::from_secs(60),
+            max_concurrent_hashes: std::thread::available_parallelism()
+                .map(|n| n.get().max(2))
+                .unwrap_or(2),
+            registration_open: true,
+            default_quota_bytes: 10 * 1024 * 1024 * 1024,
+            default_quota_objects: 100_000,
+            rate_limit_auth: RateLimit {
+                per_minute: 30,
+                burst: 10,
+            },
+            rate_limit_user: RateLimit {
+                per_minute: 1200,
+                burst: 100,
+            },
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 256 * 1024,
+            redoc_script_url: "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js".into(),
+            s3: S3Settings {
+                endpoint: None,
+                public_endpoint: None,
+                region: "us-east-1".into(),
+                bucket: "coffer".into(),
+                access_key: None,
+                secret_key: None,
+                path_style: true,
+                embedded_port: 9010,
+            },
+        }
+    }
+}
+
+fn default_database_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}/coffer.db?mode=rwc", data_dir.display())
+}
+
+/// Reads variables through a lookup function, so tests can feed a map instead of the
+/// process environment.
+struct Source<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Source<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|e: T::Err| invalid(name, e.to_string())),
+        }
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(invalid(name, format!("expected true or false, got {v:?}"))),
+        }
+    }
+
+    fn seconds(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.parse(name, default.as_secs())?))
+    }
+
+    /// A secret from `NAME` or from the file named by `NAME_FILE` (Podman secrets).
+    fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
+        if let Some(v) = self.get(name) {
+            return Ok(Some(SecretString::from(v)));
+        }
+        let file_var = format!("{name}_FILE");
+        match self.get(&file_var) {
+            None => Ok(None),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::File {
+                    name: file_var.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(Some(SecretString::from(
+                    text.trim_end_matches(['\r', '\n']).to_owned(),
+                )))
+            }
+        }
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Settings {
+    /// Settings from the process environment (after loading `.env` if present).
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let src = Source(lookup);
+        let d = Settings::default();
+        let environment = match src.get("COFFER_ENV").as_deref().map(str::trim) {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => {
+                return Err(invalid("COFFER_ENV", format!("expected development or production, got {other:?}")))
+            }
+        };
+        let data_dir = src.get("COFFER_DATA_DIR").map(PathBuf::from).unwrap_or(d.data_dir);
+        let database_url = src
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| default_database_url(&data_dir));
+        let log_format = match src.get("COFFER_LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("pretty") | Some("text") => LogFormat::Pretty,
+            None => match environment {
+                Environment::Production => LogFormat::Json,
+                Environment::Development => LogFormat::Pretty,
+            },
+            Some(other) => return Err(invalid("COFFER_LOG_FORMAT", format!("expected json or pretty, got {other:?}"))),
+        };
+        let trusted_proxies = src
+            .list("COFFER_TRUSTED_PROXIES")
+            .iter()
+            .map(|s| parse_net(s).ok_or_else(|| invalid("COFFER_TRUSTED_PROXIES", format!("{s:?} is not an IP address or CIDR"))))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let settings = Settings {
+            environment,
+            host: src.get("COFFER_HOST").unwrap_or(d.host),
+            port: src.parse("COFFER_PORT", d.port)?,
+            data_dir,
+            database_url,
+            migrate_on_start: src.flag("COFFER_MIGRATE_ON_START", d.migrate_on_start)?,
+            db_max_connections: src.parse("COFFER_DB_MAX_CONNECTIONS", d.db_max_connections)?,
+            workers: src.parse("COFFER_WORKERS", d.workers)?,
+            log_format,
+            log_filter: src.get("COFFER_LOG").or_else(|| src.get("RUST_LOG")).unwrap_or(d.log_filter),
+            jwt_secret: src.secret("COFFER_JWT_SECRET")?,
+            jwt_issuer: src.get("COFFER_JWT_ISSUER").unwrap_or(d.jwt_issuer),
+            jwt_audience: src.get("COFFER_JWT_AUDIENCE").unwrap_or(d.jwt_audience),
+            access_token_ttl: src.seconds("COFFER_ACCESS_TOKEN_TTL_SECONDS", d.access_token_ttl)?,
+            refresh_token_ttl: src.seconds("COFFER_REFRESH_TOKEN_TTL_SECONDS", d.refresh_token_ttl)?,
+            refresh_token_absolute_ttl: src.seconds(
+                "COFFER_REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS",
+                d.refresh_token_absolute_ttl,
+            )?,
+            cookie_refresh_before: src.seconds("COFFER_COOKIE_REFRESH_BEFORE_SECONDS", d.cookie_refresh_before)?,
+            max_concurrent_hashes: src.parse("COFFER_MAX_CONCURRENT_HASHES", d.max_concurrent_hashes)?,
+            registration_open: src.flag("COFFER_REGISTRATION_OPEN", d.registration_open)?,
+            default_quota_bytes: src.parse("COFFER_DEFAULT_QUOTA_BYTES", d.default_quota_bytes)?,
+            default_quota_objects: src.parse("COFFER_DEFAULT_QUOTA_OBJECTS", d.default_quota_objects)?,
+            rate_limit_auth: RateLimit {
+                per_minute: src.parse("COFFER_RATE_LIMIT_AUTH_PER_MINUTE", d.rate_limit_auth.per_minute)?,
+                burst: src.parse("COFFER_RATE_LIMIT_AUTH_BURST", d.rate_limit_auth.burst)?,
+            },
+            rate_limit_user: RateLimit {
+                per_minute: src.parse("COFFER_RATE_LIMIT_USER_PER_MINUTE", d.rate_limit_user.per_minute)?,
+                burst: src.parse("COFFER_RATE_LIMIT_USER_BURST", d.rate_limit_user.burst)?,
+            },
+            trusted_proxies,
+            cors_origins: src.list("COFFER_CORS_ORIGINS"),
+            max_body_bytes: src.parse("COFFER_MAX_BODY_BYTES", d.max_body_bytes)?,
+            redoc_script_url: src.get("COFFER_REDOC_SCRIPT_URL").unwrap_or(d.redoc_script_url),
+            s3: S3Settings {
+                endpoint: src.get("COFFER_S3_ENDPOINT"),
+                public_endpoint: src.get("COFFER_S3_PUBLIC_ENDPOINT"),
+                region: src.get("COFFER_S3_REGION").unwrap_or(d.s3.region),
+                bucket: src.get("COFFER_S3_BUCKET").unwrap_or(d.s3.bucket),
+                access_key: src.secret("COFFER_S3_ACCESS_KEY")?,
+                secret_key: src.secret("COFFER_S3_SECRET_KEY")?,
+                path_style: src.flag("COFFER_S3_PATH_STYLE", d.s3.path_style)?,
+                embedded_port: src.parse("COFFER_EMBEDDED_S3_PORT", d.s3.embedded_port)?,
+            },
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that hold for every way of building settings (env or code).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.access_token_ttl.is_zero() || self.access_token_ttl > MAX_ACCESS_TOKEN_TTL {
+            return Err(invalid(
+                "COFFER_ACCESS_TOKEN_TTL_SECONDS",
+                format!("must be between 1 and {}", MAX_ACCESS_TOKEN_TTL.as_secs()),
+            ));
+        }
+        if self.refresh_token_ttl > self.refresh_token_absolute_ttl {
+            return Err(invalid(
+                "COFFER_REFRESH_TOKEN_TTL_SECONDS",
+                "must not exceed COFFER_REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS",
+            ));
+        }
+        for (name, rl) in [
+            ("COFFER_RATE_LIMIT_AUTH_PER_MINUTE", self.rate_limit_auth),
+            ("COFFER_RATE_LIMIT_USER_PER_MINUTE", self.rate_limit_user),
+        ] {
+            if rl.per_minute == 0 || rl.burst == 0 {
+                return Err(invalid(name, "rate and burst must be at least 1"));
+            }
+        }
+        if self.workers == 0 || self.db_max_connections == 0 {
+            return Err(invalid("COFFER_WORKERS", "workers and database connections must be at least 1"));
+        }
+        if self.default_quota_bytes < 0 || self.default_quota_objects < 0 {
+            return Err(invalid("COFFER_DEFAULT_QUOTA_BYTES", "quotas cannot be negative"));
+        }
+        if self.max_concurrent_hashes == 0 {
+            return Err(invalid("COFFER_MAX_CONCURRENT_HASHES", "must be at least 1"));
+        }
+        if self.environment == Environment::Production {
+            match &self.jwt_secret {
+                Some(s) if s.expose_secret().len() >= MIN_JWT_SECRET_BYTES => {}
+                _ => {
+                    return Err(invalid(
+                        "COFFER_JWT_SECRET",
+                        format!("production needs a secret of at least {MIN_JWT_SECRET_BYTES} bytes"),
+                    ))
+                }
+            }
+        }
+        if self.s3.endpoint.is_some() && (self.s3.access_key.is_none() || self.s3.secret_key.is_none()) {
+            return Err(invalid(
+                "COFFER_S3_ACCESS_KEY",
+                "an external S3 endpoint needs COFFER_S3_ACCESS_KEY and COFFER_S3_SECRET_KEY",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn parse_net(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_use_sqlite_under_data_dir() {
+        let s = from(&[]).expect("defaults are valid");
+        assert_eq!(s.database_url, "sqlite://./data/coffer.db?mode=rwc");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+        assert!(s.s3.endpoint.is_none());
+    }
+
+    #[test]
+    fn production_refuses_short_secret() {
+        let short = from(&[("COFFER_ENV", "production"), ("COFFER_JWT_SECRET", "short")]);
+        assert!(matches!(short, Err(ConfigError::Invalid { ref name, .. }) if name == "COFFER_JWT_SECRET"));
+        let missing = from(&[("COFFER_ENV", "production")]);
+        assert!(missing.is_err());
+        let ok = from(&[("COFFER_ENV", "production"), ("COFFER_JWT_SECRET", &"x".repeat(32))]);
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn access_token_ttl_is_capped() {
+        assert!(from(&[("COFFER_ACCESS_TOKEN_TTL_SECONDS", "601")]).is_err());
+        assert!(from(&[("COFFER_ACCESS_TOKEN_TTL_SECONDS", "600")]).is_ok());
+    }
+
+    #[test]
+    fn secrets_come_from_files() {
+        let dir = std::env::temp_dir().join(format!("coffer-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("secret");
+        std::fs::write(&path, format!("{}\n", "k".repeat(40))).expect("write secret");
+        let s = from(&[("COFFER_JWT_SECRET_FILE", path.to_str().expect("utf-8 path"))]).expect("valid");
+        assert_eq!(s.jwt_secret.expect("secret").expose_secret(), "k".repeat(40));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn trusted_proxies_parse_addresses_and_networks() {
+        let s = from(&[("COFFER_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16")]).expect("valid");
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert!(from(&[("COFFER_TRUSTED_PROXIES", "nonsense")]).is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let s = from(&[
+            ("COFFER_JWT_SECRET", "super-secret-value-that-is-long-enough"),
+            ("DATABASE_URL", "postgres://u:hunter2@db/coffer"),
+        ])
+        .expect("valid");
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("super-secret"));
+        assert!(!dbg.contains("hunter2"));
+    }
+}

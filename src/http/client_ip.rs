@@ -1,0 +1,77 @@
+//! The client IP: the TCP peer, or the `X-Forwarded-For` entry a trusted proxy added.
+
+use std::net::IpAddr;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use ipnet::IpNet;
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// Walks `X-Forwarded-For` from the right while the hop is a trusted proxy; the first
+/// untrusted address is the client. Without a trusted peer the header is ignored.
+pub fn resolve(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    if let Some(header) = forwarded_for {
+        for hop in header.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !is_trusted(&ip) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    Some(client)
+}
+
+impl FromRequest for ClientIp {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<ClientIp, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Set by the request middleware; the peer address is the fallback.
+        let ip = req
+            .extensions()
+            .get::<ClientIp>()
+            .copied()
+            .or_else(|| req.peer_addr().map(|a| ClientIp(a.ip())))
+            .ok_or_else(|| AppError::bad_request("NO_CLIENT_ADDRESS", "The client address is unknown."));
+        std::future::ready(ip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn header_is_ignored_from_untrusted_peers() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        assert_eq!(resolve(Some(ip("1.2.3.4")), Some("9.9.9.9"), &trusted), Some(ip("1.2.3.4")));
+    }
+
+    #[test]
+    fn rightmost_untrusted_hop_is_the_client() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let got = resolve(Some(ip("10.0.0.1")), Some("6.6.6.6, 5.5.5.5, 10.0.0.2"), &trusted);
+        assert_eq!(got, Some(ip("5.5.5.5")));
+        assert_eq!(resolve(Some(ip("10.0.0.1")), None, &trusted), Some(ip("10.0.0.1")));
+        assert_eq!(resolve(Some(ip("10.0.0.1")), Some("garbage"), &trusted), Some(ip("10.0.0.1")));
+    }
+}

@@ -1,0 +1,101 @@
+//! The request middleware: request id, client IP, one log line per request, security
+//! headers, and renewed access cookies.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage};
+use tracing::Instrument as _;
+
+use super::client_ip::{resolve, ClientIp};
+use crate::auth::cookies::RenewedAccess;
+use crate::startup::AppState;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The id of the current request, honoured from `X-Request-Id` when it looks sane.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.trusted_proxies.clone())
+        .unwrap_or_default();
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = resolve(req.peer_addr().map(|a| a.ip()), forwarded, &trusted);
+    if let Some(ip) = ip {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    req.extensions_mut().insert(RequestId(id.clone()));
+    // Only the route pattern is logged, never the raw path or query (they may hold tokens).
+    let route = req.match_pattern().unwrap_or_else(|| "-".to_owned());
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        client_ip = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    );
+    if let Some(ip) = ip {
+        span.record("client_ip", tracing::field::display(ip));
+    }
+
+    let mut res = next.call(req).instrument(span.clone()).await?;
+
+    let headers = res.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(HeaderName::from_static(REQUEST_ID), v);
+    }
+    let renewed = res.request().extensions().get::<RenewedAccess>().cloned();
+    if let Some(RenewedAccess(cookie)) = renewed {
+        let _ = res.response_mut().add_cookie(&cookie);
+    }
+
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, latency_ms, "request finished");
+        } else {
+            tracing::info!(status, latency_ms, "request finished");
+        }
+    });
+    Ok(res)
+}

@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by every route: client IP, rate limits, request logging and
+//! security headers, health checks, OpenAPI.
+
+pub mod client_ip;
+pub mod health;
+pub mod middleware;
+pub mod openapi;
+pub mod ratelimit;

@@ -1,0 +1,147 @@
+//! The OpenAPI 3.1 document: every route registered through utoipa-actix-web, the bearer
+//! scheme and the shared error responses defined once here.
+
+use actix_web::App;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Spec, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, AppExt};
+
+use crate::error::ErrorBody;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Coffer",
+        description = "Self-hosted file storage and sharing: a metadata-only control plane that \
+                       hands out short-lived presigned S3 URLs. Errors are always \
+                       `{\"detail\": \"...\", \"error_code\": \"...\"}`."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "auth", description = "Accounts and tokens"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut Spec) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Every documented route. `startup` mounts the same function, so the served routes and
+/// the spec cannot disagree.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(crate::http::health::healthz)
+        .service(crate::http::health::readyz)
+        .service(scope("/api/v1/auth").configure(crate::auth::routes::configure));
+}
+
+/// The hand-written part of the spec: info, tags, shared schemas, security schemes.
+pub fn spec_base() -> Spec {
+    ApiDoc::openapi()
+}
+
+/// The spec, without running anything.
+pub fn spec() -> Spec {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(spec_base())
+        .configure(routes)
+        .split_for_parts();
+    finish(api)
+}
+
+/// Adds the shared error responses to every operation.
+pub fn finish(mut api: Spec) -> Spec {
+    let shared = [
+        ("BadRequest", "Malformed JSON, query or path input"),
+        ("Unauthorized", "Missing, invalid, expired or revoked access token"),
+        ("TooManyRequests", "Rate limited; see Retry-After"),
+        ("InternalError", "Unexpected failure; the body carries no detail"),
+        ("Unavailable", "Database or object store unreachable, or the server is busy; see Retry-After"),
+    ];
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, description) in shared {
+        components.responses.insert(name.to_owned(), RefOr::T(error_response(description)));
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let api_route = path.starts_with("/api/");
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_shared(op, api_route);
+        }
+    }
+    api
+}
+
+fn add_shared(op: &mut Operation, api_route: bool) {
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let takes_input = op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let mut wanted = Vec::new();
+    if takes_input {
+        wanted.push(("400", "BadRequest"));
+    }
+    if secured {
+        wanted.push(("401", "Unauthorized"));
+    }
+    if api_route {
+        wanted.extend([("429", "TooManyRequests"), ("500", "InternalError"), ("503", "Unavailable")]);
+    }
+    for (status, name) in wanted {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+    }
+}
+
+fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+        )
+        .build()
+}
+
+/// The Redoc page; the script URL is a setting so offline sites can self-host it.
+pub fn redoc_html(script_url: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html>
+<html>
+  <head>
+    <title>Coffer API</title>
+    <meta charset="utf-8"/>
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+  </head>
+  <body>
+    <div id="redoc-container"></div>
+    <script src="{script_url}"></script>
+    <script>
+      Redoc.init($spec, {{}}, document.getElementById("redoc-container"));
+    </script>
+  </body>
+</html>"#
+    )
+}

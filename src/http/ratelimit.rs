@@ -1,0 +1,63 @@
+//! In-process rate limits (per replica): per client IP on the credential endpoints,
+//! per user everywhere else.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use uuid::Uuid;
+
+use crate::config::RateLimit;
+use crate::error::AppError;
+
+pub struct RateLimits {
+    ip: DefaultKeyedRateLimiter<IpAddr>,
+    user: DefaultKeyedRateLimiter<Uuid>,
+    clock: DefaultClock,
+}
+
+fn quota(rl: RateLimit) -> Quota {
+    let per_minute = NonZeroU32::new(rl.per_minute).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rl.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(per_minute).allow_burst(burst)
+}
+
+impl RateLimits {
+    pub fn new(auth: RateLimit, user: RateLimit) -> RateLimits {
+        RateLimits {
+            ip: RateLimiter::keyed(quota(auth)),
+            user: RateLimiter::keyed(quota(user)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn refused(&self, wait: Duration) -> AppError {
+        AppError::retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests; slow down.",
+            wait.as_secs_f64().ceil() as u64,
+        )
+    }
+
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), AppError> {
+        self.ip
+            .check_key(&ip)
+            .map_err(|not_until| self.refused(not_until.wait_time_from(self.clock.now())))
+    }
+
+    pub fn check_user(&self, user: Uuid) -> Result<(), AppError> {
+        self.user
+            .check_key(&user)
+            .map_err(|not_until| self.refused(not_until.wait_time_from(self.clock.now())))
+    }
+
+    /// Forgets keys whose limits have fully recovered, so memory stays bounded.
+    pub fn shrink(&self) {
+        self.ip.retain_recent();
+        self.user.retain_recent();
+    }
+}

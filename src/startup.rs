@@ -1,0 +1,216 @@
+//! Building and running the API: `Application::build(settings)` binds first, so tests can
+//! ask for port 0 and read the port back.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret as _;
+use utoipa_actix_web::AppExt as _;
+use utoipa_redoc::{Redoc, Servable as _};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::service::AuthPolicy;
+use crate::auth::tokens::TokenKeys;
+use crate::auth::AuthService;
+use crate::config::Settings;
+use crate::error;
+use crate::http::middleware::request_context;
+use crate::http::openapi;
+use crate::http::ratelimit::RateLimits;
+use crate::storage::embedded::EmbeddedS3;
+use crate::storage::s3::{S3Config, S3Store};
+use crate::storage::ObjectStore;
+
+/// What every handler gets.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub auth: AuthService,
+    pub store: Arc<dyn ObjectStore>,
+    pub settings: Arc<Settings>,
+    pub limits: Arc<RateLimits>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("object store: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("auth: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    embedded: Option<EmbeddedS3>,
+}
+
+/// Connects to the configured store, or starts the embedded one.
+async fn object_store(settings: &Settings) -> Result<(S3Store, S3Config, Option<EmbeddedS3>), StartupError> {
+    let s3 = &settings.s3;
+    if let Some(endpoint) = &s3.endpoint {
+        let cfg = S3Config {
+            endpoint: endpoint.clone(),
+            public_endpoint: s3.public_endpoint.clone().unwrap_or_else(|| endpoint.clone()),
+            region: s3.region.clone(),
+            bucket: s3.bucket.clone(),
+            access_key: s3.access_key.as_ref().map(|k| k.expose_secret().to_owned()).unwrap_or_default(),
+            secret_key: s3.secret_key.as_ref().map(|k| k.expose_secret().to_owned()).unwrap_or_default(),
+            path_style: s3.path_style,
+        };
+        return Ok((S3Store::new(&cfg)?, cfg, None));
+    }
+    let embedded = EmbeddedS3::start(&settings.data_dir, s3.embedded_port).await?;
+    let endpoint = embedded.endpoint();
+    let cfg = S3Config {
+        public_endpoint: s3.public_endpoint.clone().unwrap_or_else(|| endpoint.clone()),
+        endpoint,
+        region: s3.region.clone(),
+        bucket: s3.bucket.clone(),
+        access_key: embedded.credentials.access_key.clone(),
+        secret_key: embedded.credentials.secret_key.clone(),
+        path_style: true,
+    };
+    let store = S3Store::new(&cfg)?;
+    store.ensure_bucket(&cfg).await?;
+    Ok((store, cfg, Some(embedded)))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let db = crate::db::connect(&settings).await?;
+        if settings.migrate_on_start {
+            crate::db::migrate(&db).await?;
+        }
+        let secret = crate::secrets::jwt_secret(&settings)?;
+        let (store, _, embedded) = object_store(&settings).await?;
+        let keys = TokenKeys::new(
+            secret.expose_secret().as_bytes(),
+            &settings.jwt_issuer,
+            &settings.jwt_audience,
+            settings.access_token_ttl,
+        );
+        let policy = AuthPolicy {
+            refresh_ttl: chrono::Duration::from_std(settings.refresh_token_ttl).unwrap_or(chrono::Duration::days(14)),
+            refresh_absolute_ttl: chrono::Duration::from_std(settings.refresh_token_absolute_ttl)
+                .unwrap_or(chrono::Duration::days(30)),
+            registration_open: settings.registration_open,
+            default_quota_bytes: settings.default_quota_bytes,
+            default_quota_objects: settings.default_quota_objects,
+        };
+        let auth = AuthService::new(db.clone(), PasswordHasher::new(settings.max_concurrent_hashes)?, keys, policy);
+        let limits = Arc::new(RateLimits::new(settings.rate_limit_auth, settings.rate_limit_user));
+        spawn_limit_shrinker(limits.clone());
+
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.workers;
+        let state = web::Data::new(AppState {
+            db,
+            auth,
+            store: Arc::new(store),
+            settings: Arc::new(settings),
+            limits,
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || app(app_state.clone()))
+            .workers(workers)
+            .listen(listener)?
+            .run();
+        tracing::info!(port, "cofferd listening");
+        Ok(Application {
+            port,
+            server,
+            state,
+            embedded,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// The embedded S3 server's endpoint, when it runs.
+    pub fn embedded_s3_endpoint(&self) -> Option<String> {
+        self.embedded.as_ref().map(EmbeddedS3::endpoint)
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM, or the handle is dropped).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _embedded = self.embedded;
+        self.server.await
+    }
+}
+
+fn spawn_limit_shrinker(limits: Arc<RateLimits>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.shrink();
+        }
+    });
+}
+
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers(["x-request-id", "retry-after"])
+        .supports_credentials()
+        .max_age(600);
+    for origin in &settings.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let settings = state.settings.clone();
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::spec_base())
+        .configure(openapi::routes)
+        .split_for_parts();
+    let api = openapi::finish(api);
+    let redoc = Redoc::with_url("/redoc", api.clone()).custom_html(openapi::redoc_html(&settings.redoc_script_url));
+    app.app_data(state)
+        .app_data(error::json_config(settings.max_body_bytes))
+        .app_data(web::PayloadConfig::new(settings.max_body_bytes))
+        .app_data(error::query_config())
+        .app_data(error::path_config())
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .service(redoc)
+        .default_service(web::to(error::not_found_route))
+        .wrap(cors(&settings))
+        .wrap(from_fn(request_context))
+}

@@ -62,8 +62,14 @@ impl std::fmt::Debug for S3Settings {
             .field("public_endpoint", &self.public_endpoint)
             .field("region", &self.region)
             .field("bucket", &self.bucket)
-            .field("access_key", &self.access_key.as_ref().map(|_| "[redacted]"))
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "access_key",
+                &self.access_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
             .field("path_style", &self.path_style)
             .field("embedded_port", &self.embedded_port)
             .finish()
@@ -123,7 +129,10 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact_url(&self.database_url))
             .field("migrate_on_start", &self.migrate_on_start)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "[redacted]"),
+            )
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("rate_limit_auth", &self.rate_limit_auth)
@@ -162,7 +171,9 @@ impl Default for Settings {
             data_dir,
             migrate_on_start: true,
             db_max_connections: 10,
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             log_format: LogFormat::Pretty,
             log_filter: "info".into(),
             jwt_secret: None,
@@ -189,7 +200,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             max_body_bytes: 256 * 1024,
-            redoc_script_url: "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js".into(),
+            redoc_script_url: "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"
+                .into(),
             s3: S3Settings {
                 endpoint: None,
                 public_endpoint: None,
@@ -223,7 +235,10 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
     {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|e: T::Err| invalid(name, e.to_string())),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| invalid(name, e.to_string())),
         }
     }
 
@@ -287,10 +302,16 @@ impl Settings {
             None | Some("development") | Some("dev") => Environment::Development,
             Some("production") | Some("prod") => Environment::Production,
             Some(other) => {
-                return Err(invalid("COFFER_ENV", format!("expected development or production, got {other:?}")))
+                return Err(invalid(
+                    "COFFER_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ))
             }
         };
-        let data_dir = src.get("COFFER_DATA_DIR").map(PathBuf::from).unwrap_or(d.data_dir);
+        let data_dir = src
+            .get("COFFER_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or(d.data_dir);
         let database_url = src
             .get("DATABASE_URL")
             .unwrap_or_else(|| default_database_url(&data_dir));
@@ -301,12 +322,24 @@ impl Settings {
                 Environment::Production => LogFormat::Json,
                 Environment::Development => LogFormat::Pretty,
             },
-            Some(other) => return Err(invalid("COFFER_LOG_FORMAT", format!("expected json or pretty, got {other:?}"))),
+            Some(other) => {
+                return Err(invalid(
+                    "COFFER_LOG_FORMAT",
+                    format!("expected json or pretty, got {other:?}"),
+                ))
+            }
         };
         let trusted_proxies = src
             .list("COFFER_TRUSTED_PROXIES")
             .iter()
-            .map(|s| parse_net(s).ok_or_else(|| invalid("COFFER_TRUSTED_PROXIES", format!("{s:?} is not an IP address or CIDR"))))
+            .map(|s| {
+                parse_net(s).ok_or_else(|| {
+                    invalid(
+                        "COFFER_TRUSTED_PROXIES",
+                        format!("{s:?} is not an IP address or CIDR"),
+                    )
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
 
         let settings = Settings {
@@ -319,33 +352,50 @@ impl Settings {
             db_max_connections: src.parse("COFFER_DB_MAX_CONNECTIONS", d.db_max_connections)?,
             workers: src.parse("COFFER_WORKERS", d.workers)?,
             log_format,
-            log_filter: src.get("COFFER_LOG").or_else(|| src.get("RUST_LOG")).unwrap_or(d.log_filter),
+            log_filter: src
+                .get("COFFER_LOG")
+                .or_else(|| src.get("RUST_LOG"))
+                .unwrap_or(d.log_filter),
             jwt_secret: src.secret("COFFER_JWT_SECRET")?,
             jwt_issuer: src.get("COFFER_JWT_ISSUER").unwrap_or(d.jwt_issuer),
             jwt_audience: src.get("COFFER_JWT_AUDIENCE").unwrap_or(d.jwt_audience),
             access_token_ttl: src.seconds("COFFER_ACCESS_TOKEN_TTL_SECONDS", d.access_token_ttl)?,
-            refresh_token_ttl: src.seconds("COFFER_REFRESH_TOKEN_TTL_SECONDS", d.refresh_token_ttl)?,
+            refresh_token_ttl: src
+                .seconds("COFFER_REFRESH_TOKEN_TTL_SECONDS", d.refresh_token_ttl)?,
             refresh_token_absolute_ttl: src.seconds(
                 "COFFER_REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS",
                 d.refresh_token_absolute_ttl,
             )?,
-            cookie_refresh_before: src.seconds("COFFER_COOKIE_REFRESH_BEFORE_SECONDS", d.cookie_refresh_before)?,
-            max_concurrent_hashes: src.parse("COFFER_MAX_CONCURRENT_HASHES", d.max_concurrent_hashes)?,
+            cookie_refresh_before: src.seconds(
+                "COFFER_COOKIE_REFRESH_BEFORE_SECONDS",
+                d.cookie_refresh_before,
+            )?,
+            max_concurrent_hashes: src
+                .parse("COFFER_MAX_CONCURRENT_HASHES", d.max_concurrent_hashes)?,
             registration_open: src.flag("COFFER_REGISTRATION_OPEN", d.registration_open)?,
             default_quota_bytes: src.parse("COFFER_DEFAULT_QUOTA_BYTES", d.default_quota_bytes)?,
-            default_quota_objects: src.parse("COFFER_DEFAULT_QUOTA_OBJECTS", d.default_quota_objects)?,
+            default_quota_objects: src
+                .parse("COFFER_DEFAULT_QUOTA_OBJECTS", d.default_quota_objects)?,
             rate_limit_auth: RateLimit {
-                per_minute: src.parse("COFFER_RATE_LIMIT_AUTH_PER_MINUTE", d.rate_limit_auth.per_minute)?,
+                per_minute: src.parse(
+                    "COFFER_RATE_LIMIT_AUTH_PER_MINUTE",
+                    d.rate_limit_auth.per_minute,
+                )?,
                 burst: src.parse("COFFER_RATE_LIMIT_AUTH_BURST", d.rate_limit_auth.burst)?,
             },
             rate_limit_user: RateLimit {
-                per_minute: src.parse("COFFER_RATE_LIMIT_USER_PER_MINUTE", d.rate_limit_user.per_minute)?,
+                per_minute: src.parse(
+                    "COFFER_RATE_LIMIT_USER_PER_MINUTE",
+                    d.rate_limit_user.per_minute,
+                )?,
                 burst: src.parse("COFFER_RATE_LIMIT_USER_BURST", d.rate_limit_user.burst)?,
             },
             trusted_proxies,
             cors_origins: src.list("COFFER_CORS_ORIGINS"),
             max_body_bytes: src.parse("COFFER_MAX_BODY_BYTES", d.max_body_bytes)?,
-            redoc_script_url: src.get("COFFER_REDOC_SCRIPT_URL").unwrap_or(d.redoc_script_url),
+            redoc_script_url: src
+                .get("COFFER_REDOC_SCRIPT_URL")
+                .unwrap_or(d.redoc_script_url),
             s3: S3Settings {
                 endpoint: src.get("COFFER_S3_ENDPOINT"),
                 public_endpoint: src.get("COFFER_S3_PUBLIC_ENDPOINT"),
@@ -384,13 +434,22 @@ impl Settings {
             }
         }
         if self.workers == 0 || self.db_max_connections == 0 {
-            return Err(invalid("COFFER_WORKERS", "workers and database connections must be at least 1"));
+            return Err(invalid(
+                "COFFER_WORKERS",
+                "workers and database connections must be at least 1",
+            ));
         }
         if self.default_quota_bytes < 0 || self.default_quota_objects < 0 {
-            return Err(invalid("COFFER_DEFAULT_QUOTA_BYTES", "quotas cannot be negative"));
+            return Err(invalid(
+                "COFFER_DEFAULT_QUOTA_BYTES",
+                "quotas cannot be negative",
+            ));
         }
         if self.max_concurrent_hashes == 0 {
-            return Err(invalid("COFFER_MAX_CONCURRENT_HASHES", "must be at least 1"));
+            return Err(invalid(
+                "COFFER_MAX_CONCURRENT_HASHES",
+                "must be at least 1",
+            ));
         }
         if self.environment == Environment::Production {
             match &self.jwt_secret {
@@ -398,12 +457,16 @@ impl Settings {
                 _ => {
                     return Err(invalid(
                         "COFFER_JWT_SECRET",
-                        format!("production needs a secret of at least {MIN_JWT_SECRET_BYTES} bytes"),
+                        format!(
+                            "production needs a secret of at least {MIN_JWT_SECRET_BYTES} bytes"
+                        ),
                     ))
                 }
             }
         }
-        if self.s3.endpoint.is_some() && (self.s3.access_key.is_none() || self.s3.secret_key.is_none()) {
+        if self.s3.endpoint.is_some()
+            && (self.s3.access_key.is_none() || self.s3.secret_key.is_none())
+        {
             return Err(invalid(
                 "COFFER_S3_ACCESS_KEY",
                 "an external S3 endpoint needs COFFER_S3_ACCESS_KEY and COFFER_S3_SECRET_KEY",
@@ -429,7 +492,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(move |k| map.get(k).cloned())
     }
 
@@ -444,10 +510,15 @@ mod tests {
     #[test]
     fn production_refuses_short_secret() {
         let short = from(&[("COFFER_ENV", "production"), ("COFFER_JWT_SECRET", "short")]);
-        assert!(matches!(short, Err(ConfigError::Invalid { ref name, .. }) if name == "COFFER_JWT_SECRET"));
+        assert!(
+            matches!(short, Err(ConfigError::Invalid { ref name, .. }) if name == "COFFER_JWT_SECRET")
+        );
         let missing = from(&[("COFFER_ENV", "production")]);
         assert!(missing.is_err());
-        let ok = from(&[("COFFER_ENV", "production"), ("COFFER_JWT_SECRET", &"x".repeat(32))]);
+        let ok = from(&[
+            ("COFFER_ENV", "production"),
+            ("COFFER_JWT_SECRET", &"x".repeat(32)),
+        ]);
         assert!(ok.is_ok());
     }
 
@@ -463,8 +534,12 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("secret");
         std::fs::write(&path, format!("{}\n", "k".repeat(40))).expect("write secret");
-        let s = from(&[("COFFER_JWT_SECRET_FILE", path.to_str().expect("utf-8 path"))]).expect("valid");
-        assert_eq!(s.jwt_secret.expect("secret").expose_secret(), "k".repeat(40));
+        let s =
+            from(&[("COFFER_JWT_SECRET_FILE", path.to_str().expect("utf-8 path"))]).expect("valid");
+        assert_eq!(
+            s.jwt_secret.expect("secret").expose_secret(),
+            "k".repeat(40)
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -478,7 +553,10 @@ mod tests {
     #[test]
     fn debug_output_redacts_secrets() {
         let s = from(&[
-            ("COFFER_JWT_SECRET", "super-secret-value-that-is-long-enough"),
+            (
+                "COFFER_JWT_SECRET",
+                "super-secret-value-that-is-long-enough",
+            ),
             ("DATABASE_URL", "postgres://u:hunter2@db/coffer"),
         ])
         .expect("valid");

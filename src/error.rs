@@ -62,7 +62,11 @@ impl AppError {
     }
 
     pub fn not_found() -> AppError {
-        AppError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "The resource does not exist.")
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The resource does not exist.",
+        )
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> AppError {
@@ -70,7 +74,12 @@ impl AppError {
     }
 
     /// 429 or 503 with a `Retry-After` header.
-    pub fn retry_later(status: StatusCode, code: &'static str, detail: impl Into<String>, secs: u64) -> AppError {
+    pub fn retry_later(
+        status: StatusCode,
+        code: &'static str,
+        detail: impl Into<String>,
+        secs: u64,
+    ) -> AppError {
         AppError::Client {
             status,
             code,
@@ -191,15 +200,25 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
 /// Valid JSON of the wrong shape is 422; anything else that is not JSON is 400.
 pub fn json_error(e: &serde_json::Error) -> AppError {
     if e.is_data() {
-        AppError::unprocessable("INVALID_BODY", format!("The request body is not valid: {e}."))
+        AppError::unprocessable(
+            "INVALID_BODY",
+            format!("The request body is not valid: {e}."),
+        )
     } else {
-        AppError::bad_request("MALFORMED_JSON", format!("The request body is not valid JSON: {e}."))
+        AppError::bad_request(
+            "MALFORMED_JSON",
+            format!("The request body is not valid JSON: {e}."),
+        )
     }
 }
 
 pub fn query_config() -> actix_web::web::QueryConfig {
     actix_web::web::QueryConfig::default().error_handler(|err, _req| {
-        AppError::bad_request("INVALID_QUERY", format!("The query string is not valid: {err}.")).into()
+        AppError::bad_request(
+            "INVALID_QUERY",
+            format!("The query string is not valid: {err}."),
+        )
+        .into()
     })
 }
 
@@ -211,5 +230,67 @@ pub fn path_config() -> actix_web::web::PathConfig {
 
 /// The answer for routes that do not exist.
 pub async fn not_found_route() -> Result<HttpResponse, AppError> {
-    Err(AppError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route."))
+    Err(AppError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "No such route.",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test as atest;
+    use actix_web::{web, App};
+
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[allow(dead_code)]
+        limit: u32,
+    }
+
+    async fn by_id(_: web::Path<uuid::Uuid>, _: web::Query<Page>) -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    async fn error_of(uri: &str) -> (StatusCode, serde_json::Value) {
+        let app = atest::init_service(
+            App::new()
+                .app_data(query_config())
+                .app_data(path_config())
+                .route("/things/{id}", web::get().to(by_id)),
+        )
+        .await;
+        let res = atest::call_service(&app, atest::TestRequest::get().uri(uri).to_request()).await;
+        let status = res.status();
+        (status, atest::read_body_json(res).await)
+    }
+
+    #[actix_web::test]
+    async fn malformed_path_and_query_get_the_error_shape() {
+        let id = uuid::Uuid::new_v4();
+        let (status, body) = error_of("/things/not-a-uuid?limit=1").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error_code"], "INVALID_PATH");
+        let (status, body) = error_of(&format!("/things/{id}?limit=lots")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error_code"], "INVALID_QUERY");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+
+    #[test]
+    fn internal_errors_answer_generically() {
+        let e = AppError::internal(std::io::Error::other("disk on fire at /secret/path"));
+        let res = e.error_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::body::to_bytes(res.into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .expect("ready")
+            .expect("bytes");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("secret") && text.contains("INTERNAL_ERROR"),
+            "{text}"
+        );
+    }
 }

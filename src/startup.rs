@@ -56,16 +56,29 @@ pub struct Application {
 }
 
 /// Connects to the configured store, or starts the embedded one.
-async fn object_store(settings: &Settings) -> Result<(S3Store, S3Config, Option<EmbeddedS3>), StartupError> {
+async fn object_store(
+    settings: &Settings,
+) -> Result<(S3Store, S3Config, Option<EmbeddedS3>), StartupError> {
     let s3 = &settings.s3;
     if let Some(endpoint) = &s3.endpoint {
         let cfg = S3Config {
             endpoint: endpoint.clone(),
-            public_endpoint: s3.public_endpoint.clone().unwrap_or_else(|| endpoint.clone()),
+            public_endpoint: s3
+                .public_endpoint
+                .clone()
+                .unwrap_or_else(|| endpoint.clone()),
             region: s3.region.clone(),
             bucket: s3.bucket.clone(),
-            access_key: s3.access_key.as_ref().map(|k| k.expose_secret().to_owned()).unwrap_or_default(),
-            secret_key: s3.secret_key.as_ref().map(|k| k.expose_secret().to_owned()).unwrap_or_default(),
+            access_key: s3
+                .access_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned())
+                .unwrap_or_default(),
+            secret_key: s3
+                .secret_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned())
+                .unwrap_or_default(),
             path_style: s3.path_style,
         };
         return Ok((S3Store::new(&cfg)?, cfg, None));
@@ -73,7 +86,10 @@ async fn object_store(settings: &Settings) -> Result<(S3Store, S3Config, Option<
     let embedded = EmbeddedS3::start(&settings.data_dir, s3.embedded_port).await?;
     let endpoint = embedded.endpoint();
     let cfg = S3Config {
-        public_endpoint: s3.public_endpoint.clone().unwrap_or_else(|| endpoint.clone()),
+        public_endpoint: s3
+            .public_endpoint
+            .clone()
+            .unwrap_or_else(|| endpoint.clone()),
         endpoint,
         region: s3.region.clone(),
         bucket: s3.bucket.clone(),
@@ -102,15 +118,24 @@ impl Application {
             settings.access_token_ttl,
         );
         let policy = AuthPolicy {
-            refresh_ttl: chrono::Duration::from_std(settings.refresh_token_ttl).unwrap_or(chrono::Duration::days(14)),
+            refresh_ttl: chrono::Duration::from_std(settings.refresh_token_ttl)
+                .unwrap_or(chrono::Duration::days(14)),
             refresh_absolute_ttl: chrono::Duration::from_std(settings.refresh_token_absolute_ttl)
                 .unwrap_or(chrono::Duration::days(30)),
             registration_open: settings.registration_open,
             default_quota_bytes: settings.default_quota_bytes,
             default_quota_objects: settings.default_quota_objects,
         };
-        let auth = AuthService::new(db.clone(), PasswordHasher::new(settings.max_concurrent_hashes)?, keys, policy);
-        let limits = Arc::new(RateLimits::new(settings.rate_limit_auth, settings.rate_limit_user));
+        let auth = AuthService::new(
+            db.clone(),
+            PasswordHasher::new(settings.max_concurrent_hashes)?,
+            keys,
+            policy,
+        );
+        let limits = Arc::new(RateLimits::new(
+            settings.rate_limit_auth,
+            settings.rate_limit_user,
+        ));
         spawn_limit_shrinker(limits.clone());
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
@@ -202,7 +227,8 @@ fn app(
         .configure(openapi::routes)
         .split_for_parts();
     let api = openapi::finish(api);
-    let redoc = Redoc::with_url("/redoc", api.clone()).custom_html(openapi::redoc_html(&settings.redoc_script_url));
+    let redoc = Redoc::with_url("/redoc", api.clone())
+        .custom_html(openapi::redoc_html(&settings.redoc_script_url));
     app.app_data(state)
         .app_data(error::json_config(settings.max_body_bytes))
         .app_data(web::PayloadConfig::new(settings.max_body_bytes))

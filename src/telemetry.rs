@@ -15,12 +15,23 @@ where
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_writer(sink);
     match format {
-        LogFormat::Json => Box::new(builder.json().flatten_event(true).with_current_span(true).with_span_list(false).finish()),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
         LogFormat::Pretty => Box::new(builder.with_target(false).finish()),
     }
 }
 
 /// Installs the process-wide subscriber (once, at start-up).
 pub fn init(settings: &Settings) {
-    let _ = set_global_default(subscriber(settings.log_format, &settings.log_filter, std::io::stdout));
+    let _ = set_global_default(subscriber(
+        settings.log_format,
+        &settings.log_filter,
+        std::io::stdout,
+    ));
 }

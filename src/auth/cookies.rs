@@ -7,7 +7,12 @@ pub const REFRESH_COOKIE: &str = "coffer_refresh";
 /// The refresh cookie is only sent to the auth endpoints.
 const REFRESH_PATH: &str = "/api/v1/auth";
 
-fn build(name: &'static str, value: String, path: &'static str, max_age_secs: i64) -> Cookie<'static> {
+fn build(
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    max_age_secs: i64,
+) -> Cookie<'static> {
     Cookie::build(name, value)
         .path(path)
         .http_only(true)

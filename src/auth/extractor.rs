@@ -21,7 +21,9 @@ pub struct AuthUser {
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 impl FromRequest for AuthUser {
@@ -48,7 +50,8 @@ impl FromRequest for AuthUser {
             if from_cookie && left < state.settings.cookie_refresh_before.as_secs() as i64 {
                 let (fresh, exp) = state.auth.reissue_access(&claims)?;
                 let max_age = exp - chrono::Utc::now().timestamp();
-                req.extensions_mut().insert(RenewedAccess(cookies::access(fresh, max_age)));
+                req.extensions_mut()
+                    .insert(RenewedAccess(cookies::access(fresh, max_age)));
             }
             Ok(AuthUser { user, claims })
         })

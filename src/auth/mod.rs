@@ -51,14 +51,19 @@ impl From<AuthError> for crate::error::AppError {
         match e {
             AuthError::InvalidUsername(d) => AppError::unprocessable("INVALID_USERNAME", d),
             AuthError::WeakPassword(d) => AppError::unprocessable("WEAK_PASSWORD", d),
-            AuthError::UsernameTaken => AppError::conflict("USERNAME_TAKEN", "That username is taken."),
-            AuthError::RegistrationClosed => {
-                AppError::forbidden("REGISTRATION_CLOSED", "Self-registration is closed on this server.")
+            AuthError::UsernameTaken => {
+                AppError::conflict("USERNAME_TAKEN", "That username is taken.")
             }
+            AuthError::RegistrationClosed => AppError::forbidden(
+                "REGISTRATION_CLOSED",
+                "Self-registration is closed on this server.",
+            ),
             AuthError::InvalidCredentials => {
                 AppError::unauthorized("INVALID_CREDENTIALS", "Username or password is wrong.")
             }
-            AuthError::AccountDisabled => AppError::forbidden("ACCOUNT_DISABLED", "This account is disabled."),
+            AuthError::AccountDisabled => {
+                AppError::forbidden("ACCOUNT_DISABLED", "This account is disabled.")
+            }
             AuthError::InvalidAccessToken => AppError::unauthorized(
                 "INVALID_TOKEN",
                 "A valid access token is required (Authorization: Bearer <token>).",
@@ -66,9 +71,10 @@ impl From<AuthError> for crate::error::AppError {
             AuthError::InvalidRefreshToken => {
                 AppError::unauthorized("INVALID_REFRESH_TOKEN", "The refresh token is not valid.")
             }
-            AuthError::RefreshTokenExpired => {
-                AppError::unauthorized("REFRESH_TOKEN_EXPIRED", "The refresh token has expired; log in again.")
-            }
+            AuthError::RefreshTokenExpired => AppError::unauthorized(
+                "REFRESH_TOKEN_EXPIRED",
+                "The refresh token has expired; log in again.",
+            ),
             AuthError::RefreshTokenReused => AppError::unauthorized(
                 "REFRESH_TOKEN_REUSED",
                 "The refresh token was already used; the session has been revoked. Log in again.",

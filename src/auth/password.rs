@@ -45,7 +45,11 @@ impl PasswordHasher {
     }
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, AuthError> {
-        let _permit = self.permits.clone().try_acquire_owned().map_err(|_| AuthError::Busy)?;
+        let _permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AuthError::Busy)?;
         let password = password.clone();
         tokio::task::spawn_blocking(move || hash_blocking(password.expose_secret()))
             .await
@@ -54,14 +58,28 @@ impl PasswordHasher {
 
     /// Verifies `password` against `hash`, or against the dummy hash when there is no
     /// user (then the answer is always false, after the same work).
-    pub async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, AuthError> {
-        let _permit = self.permits.clone().try_acquire_owned().map_err(|_| AuthError::Busy)?;
+    pub async fn verify(
+        &self,
+        password: &SecretString,
+        hash: Option<&str>,
+    ) -> Result<bool, AuthError> {
+        let _permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AuthError::Busy)?;
         let exists = hash.is_some();
-        let hash = hash.map(str::to_owned).unwrap_or_else(|| self.dummy_hash.to_string());
+        let hash = hash
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.dummy_hash.to_string());
         let password = password.clone();
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
-                .map(|parsed| argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
+                .map(|parsed| {
+                    argon2()
+                        .verify_password(password.expose_secret().as_bytes(), &parsed)
+                        .is_ok()
+                })
                 .unwrap_or(false)
         })
         .await
@@ -88,7 +106,10 @@ pub fn check_policy(password: &SecretString) -> Result<(), AuthError> {
         )));
     }
     let lower = p.to_lowercase();
-    if COMMON_PASSWORDS.lines().any(|common| common.trim() == lower) {
+    if COMMON_PASSWORDS
+        .lines()
+        .any(|common| common.trim() == lower)
+    {
         return Err(AuthError::WeakPassword(
             "The password is one of the most common passwords; choose another.".to_owned(),
         ));

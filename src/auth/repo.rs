@@ -49,7 +49,10 @@ pub struct NewUser<'a> {
 }
 
 /// `Ok(None)` when the username is taken (unique violation).
-pub async fn insert_user(db: &impl ConnectionTrait, new: NewUser<'_>) -> Result<Option<User>, DbErr> {
+pub async fn insert_user(
+    db: &impl ConnectionTrait,
+    new: NewUser<'_>,
+) -> Result<Option<User>, DbErr> {
     let now = Utc::now();
     let model = users::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -80,7 +83,10 @@ pub async fn find_user(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Use
     Ok(users::Entity::find_by_id(id).one(db).await?.map(User::from))
 }
 
-pub async fn find_user_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<User>, DbErr> {
+pub async fn find_user_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<User>, DbErr> {
     Ok(users::Entity::find()
         .filter(users::Column::Username.eq(username))
         .one(db)
@@ -88,7 +94,11 @@ pub async fn find_user_by_username(db: &impl ConnectionTrait, username: &str) ->
         .map(User::from))
 }
 
-pub async fn touch_last_login(db: &impl ConnectionTrait, id: Uuid, at: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn touch_last_login(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
     users::Entity::update_many()
         .col_expr(users::Column::LastLogin, Expr::value(at))
         .filter(users::Column::Id.eq(id))
@@ -113,7 +123,10 @@ pub async fn revoke_everything(
     if let Some(hash) = new_password_hash {
         update = update.col_expr(users::Column::PasswordHash, Expr::value(hash));
     }
-    update.filter(users::Column::Id.eq(user.id)).exec(db).await?;
+    update
+        .filter(users::Column::Id.eq(user.id))
+        .exec(db)
+        .await?;
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
         .filter(refresh_tokens::Column::UserId.eq(user.id))
@@ -166,7 +179,10 @@ pub async fn insert_refresh(db: &impl ConnectionTrait, new: NewRefresh<'_>) -> R
     Ok(id)
 }
 
-pub async fn find_refresh_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<RefreshRecord>, DbErr> {
+pub async fn find_refresh_by_hash(
+    db: &impl ConnectionTrait,
+    hash: &str,
+) -> Result<Option<RefreshRecord>, DbErr> {
     Ok(refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TokenHash.eq(hash))
         .one(db)
@@ -183,7 +199,11 @@ pub async fn find_refresh_by_hash(db: &impl ConnectionTrait, hash: &str) -> Resu
 }
 
 /// Marks a refresh token used, atomically: true for exactly one caller.
-pub async fn claim_refresh(db: &impl ConnectionTrait, id: Uuid, at: DateTime<Utc>) -> Result<bool, DbErr> {
+pub async fn claim_refresh(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let res = refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::UsedAt, Expr::value(at))
         .filter(refresh_tokens::Column::Id.eq(id))
@@ -204,7 +224,11 @@ pub async fn set_replaced_by(db: &impl ConnectionTrait, id: Uuid, by: Uuid) -> R
 }
 
 /// Revokes every token of a family; returns how many were still live.
-pub async fn revoke_family(db: &impl ConnectionTrait, user_id: Uuid, family_id: Uuid) -> Result<u64, DbErr> {
+pub async fn revoke_family(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    family_id: Uuid,
+) -> Result<u64, DbErr> {
     let res = refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(refresh_tokens::Column::UserId.eq(user_id))

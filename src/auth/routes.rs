@@ -5,7 +5,10 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use secrecy::SecretString;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::dto::{ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, UserResponse};
+use super::dto::{
+    ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest, TokenResponse,
+    UserResponse,
+};
 use super::service::{ClientInfo, Session};
 use super::{cookies, AuthError, AuthUser};
 use crate::error::{AppError, ErrorBody};
@@ -87,7 +90,10 @@ async fn register(
     let body = body.into_inner();
     if let Some(email) = body.email.as_deref() {
         if email.len() > 320 || !email.contains('@') || email.chars().any(char::is_whitespace) {
-            return Err(AppError::unprocessable("INVALID_EMAIL", "The email address is not valid."));
+            return Err(AppError::unprocessable(
+                "INVALID_EMAIL",
+                "The email address is not valid.",
+            ));
         }
     }
     let user = state

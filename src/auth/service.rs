@@ -64,7 +64,12 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    pub fn new(db: DatabaseConnection, hasher: PasswordHasher, keys: TokenKeys, policy: AuthPolicy) -> AuthService {
+    pub fn new(
+        db: DatabaseConnection,
+        hasher: PasswordHasher,
+        keys: TokenKeys,
+        policy: AuthPolicy,
+    ) -> AuthService {
         AuthService {
             db,
             hasher,
@@ -78,13 +83,21 @@ impl AuthService {
     }
 
     #[instrument(skip_all, err(Display))]
-    pub async fn register(&self, username: &str, password: &SecretString, email: Option<&str>) -> Result<User, AuthError> {
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &SecretString,
+        email: Option<&str>,
+    ) -> Result<User, AuthError> {
         if !self.policy.registration_open {
             return Err(AuthError::RegistrationClosed);
         }
         let username = normalize_username(username)?;
         check_policy(password)?;
-        if repo::find_user_by_username(&self.db, &username).await?.is_some() {
+        if repo::find_user_by_username(&self.db, &username)
+            .await?
+            .is_some()
+        {
             return Err(AuthError::UsernameTaken);
         }
         let password_hash = self.hasher.hash(password).await?;
@@ -96,19 +109,29 @@ impl AuthService {
             quota_bytes: self.policy.default_quota_bytes,
             quota_objects: self.policy.default_quota_objects,
         };
-        let user = repo::insert_user(&self.db, new).await?.ok_or(AuthError::UsernameTaken)?;
+        let user = repo::insert_user(&self.db, new)
+            .await?
+            .ok_or(AuthError::UsernameTaken)?;
         tracing::info!(user.id = %user.id, "user registered");
         Ok(user)
     }
 
     #[instrument(skip_all, err(Display))]
-    pub async fn login(&self, username: &str, password: &SecretString, client: ClientInfo) -> Result<Session, AuthError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &SecretString,
+        client: ClientInfo,
+    ) -> Result<Session, AuthError> {
         // An invalid name cannot exist; still do the same work as for a wrong password.
         let user = match normalize_username(username) {
             Ok(name) => repo::find_user_by_username(&self.db, &name).await?,
             Err(_) => None,
         };
-        let ok = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        let ok = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await?;
         let user = match user {
             Some(u) if ok => u,
             _ => {
@@ -121,10 +144,15 @@ impl AuthService {
         }
         let now = Utc::now();
         repo::touch_last_login(&self.db, user.id, now).await?;
-        let user = User { last_login: Some(now), ..user };
+        let user = User {
+            last_login: Some(now),
+            ..user
+        };
         let family = Uuid::new_v4();
         let absolute = now + self.policy.refresh_absolute_ttl;
-        let (session, _) = self.new_session(&self.db, user, family, absolute, &client).await?;
+        let (session, _) = self
+            .new_session(&self.db, user, family, absolute, &client)
+            .await?;
         tracing::info!(user.id = %session.user.id, "login");
         Ok(session)
     }
@@ -158,7 +186,13 @@ impl AuthService {
             return Err(self.reuse_detected(&record).await);
         }
         let (session, new_id) = self
-            .new_session(&txn, user, record.family_id, record.absolute_expires_at, &client)
+            .new_session(
+                &txn,
+                user,
+                record.family_id,
+                record.absolute_expires_at,
+                &client,
+            )
             .await?;
         repo::set_replaced_by(&txn, record.id, new_id).await?;
         txn.commit().await?;
@@ -218,7 +252,10 @@ impl AuthService {
 
     /// Checks an access token and the user behind it (one indexed read).
     pub async fn authenticate(&self, token: &str) -> Result<(User, AccessClaims), AuthError> {
-        let claims = self.keys.validate(token).ok_or(AuthError::InvalidAccessToken)?;
+        let claims = self
+            .keys
+            .validate(token)
+            .ok_or(AuthError::InvalidAccessToken)?;
         let user = repo::find_user(&self.db, claims.sub)
             .await?
             .ok_or(AuthError::InvalidAccessToken)?;
@@ -250,8 +287,17 @@ impl AuthService {
     }
 
     #[instrument(skip_all, err(Display))]
-    pub async fn change_password(&self, user: &User, current: &SecretString, new: &SecretString) -> Result<(), AuthError> {
-        if !self.hasher.verify(current, Some(&user.password_hash)).await? {
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<(), AuthError> {
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
             return Err(AuthError::InvalidCredentials);
         }
         check_policy(new)?;
@@ -268,7 +314,10 @@ mod tests {
 
     #[test]
     fn usernames_are_lowercased_and_checked() {
-        assert_eq!(normalize_username(" Alice.B-2 ").expect("valid"), "alice.b-2");
+        assert_eq!(
+            normalize_username(" Alice.B-2 ").expect("valid"),
+            "alice.b-2"
+        );
         for bad in ["ab", "has space", "émile", "a/b", &"x".repeat(65), ""] {
             assert!(normalize_username(bad).is_err(), "{bad:?} accepted");
         }

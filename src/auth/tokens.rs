@@ -66,7 +66,12 @@ impl TokenKeys {
     }
 
     /// Issues an access token; returns it with its `exp`.
-    pub fn issue(&self, user_id: Uuid, session_id: Uuid, ver: i64) -> Result<(String, i64), jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        ver: i64,
+    ) -> Result<(String, i64), jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -86,7 +91,8 @@ impl TokenKeys {
 
     /// Validates signature, algorithm, issuer, audience, times and type.
     pub fn validate(&self, token: &str) -> Option<AccessClaims> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
         (data.claims.typ == ACCESS_TOKEN_TYPE).then_some(data.claims)
     }
 }
@@ -125,12 +131,20 @@ mod tests {
 
     #[test]
     fn wrong_secret_audience_or_issuer_is_refused() {
-        let (token, _) = keys().issue(Uuid::new_v4(), Uuid::new_v4(), 0).expect("issue");
-        let other_secret = TokenKeys::new(&[8u8; 32], "coffer", "coffer-api", Duration::from_secs(300));
+        let (token, _) = keys()
+            .issue(Uuid::new_v4(), Uuid::new_v4(), 0)
+            .expect("issue");
+        let other_secret =
+            TokenKeys::new(&[8u8; 32], "coffer", "coffer-api", Duration::from_secs(300));
         assert!(other_secret.validate(&token).is_none());
         let other_aud = TokenKeys::new(&[7u8; 32], "coffer", "elsewhere", Duration::from_secs(300));
         assert!(other_aud.validate(&token).is_none());
-        let other_iss = TokenKeys::new(&[7u8; 32], "someone", "coffer-api", Duration::from_secs(300));
+        let other_iss = TokenKeys::new(
+            &[7u8; 32],
+            "someone",
+            "coffer-api",
+            Duration::from_secs(300),
+        );
         assert!(other_iss.validate(&token).is_none());
     }
 

@@ -13,9 +13,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::from_env()?;
     coffer::telemetry::init(&settings);
     match command.as_str() {
-        "serve" => Application::build(settings).await?.run_until_stopped().await?,
+        "serve" => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
         "migrate" => coffer::db::migrate(&coffer::db::connect(&settings).await?).await?,
-        other => return Err(format!("unknown command {other:?}; use serve, migrate or openapi").into()),
+        other => {
+            return Err(format!("unknown command {other:?}; use serve, migrate or openapi").into())
+        }
     }
     Ok(())
 }

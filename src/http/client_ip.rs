@@ -13,7 +13,11 @@ pub struct ClientIp(pub IpAddr);
 
 /// Walks `X-Forwarded-For` from the right while the hop is a trusted proxy; the first
 /// untrusted address is the client. Without a trusted peer the header is ignored.
-pub fn resolve(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpNet]) -> Option<IpAddr> {
+pub fn resolve(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
     let peer = peer?;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
@@ -47,7 +51,9 @@ impl FromRequest for ClientIp {
             .get::<ClientIp>()
             .copied()
             .or_else(|| req.peer_addr().map(|a| ClientIp(a.ip())))
-            .ok_or_else(|| AppError::bad_request("NO_CLIENT_ADDRESS", "The client address is unknown."));
+            .ok_or_else(|| {
+                AppError::bad_request("NO_CLIENT_ADDRESS", "The client address is unknown.")
+            });
         std::future::ready(ip)
     }
 }
@@ -63,15 +69,28 @@ mod tests {
     #[test]
     fn header_is_ignored_from_untrusted_peers() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
-        assert_eq!(resolve(Some(ip("1.2.3.4")), Some("9.9.9.9"), &trusted), Some(ip("1.2.3.4")));
+        assert_eq!(
+            resolve(Some(ip("1.2.3.4")), Some("9.9.9.9"), &trusted),
+            Some(ip("1.2.3.4"))
+        );
     }
 
     #[test]
     fn rightmost_untrusted_hop_is_the_client() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
-        let got = resolve(Some(ip("10.0.0.1")), Some("6.6.6.6, 5.5.5.5, 10.0.0.2"), &trusted);
+        let got = resolve(
+            Some(ip("10.0.0.1")),
+            Some("6.6.6.6, 5.5.5.5, 10.0.0.2"),
+            &trusted,
+        );
         assert_eq!(got, Some(ip("5.5.5.5")));
-        assert_eq!(resolve(Some(ip("10.0.0.1")), None, &trusted), Some(ip("10.0.0.1")));
-        assert_eq!(resolve(Some(ip("10.0.0.1")), Some("garbage"), &trusted), Some(ip("10.0.0.1")));
+        assert_eq!(
+            resolve(Some(ip("10.0.0.1")), None, &trusted),
+            Some(ip("10.0.0.1"))
+        );
+        assert_eq!(
+            resolve(Some(ip("10.0.0.1")), Some("garbage"), &trusted),
+            Some(ip("10.0.0.1"))
+        );
     }
 }

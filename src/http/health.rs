@@ -45,7 +45,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %e, "readiness: object store unreachable");
     }
     let body = Readiness {
-        status: if db.is_ok() && store.is_ok() { "ok" } else { "unavailable" },
+        status: if db.is_ok() && store.is_ok() {
+            "ok"
+        } else {
+            "unavailable"
+        },
         database: db.is_ok(),
         object_store: store.is_ok(),
     };

@@ -35,7 +35,12 @@ impl Modify for BearerScheme {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -67,14 +72,25 @@ pub fn spec() -> Spec {
 pub fn finish(mut api: Spec) -> Spec {
     let shared = [
         ("BadRequest", "Malformed JSON, query or path input"),
-        ("Unauthorized", "Missing, invalid, expired or revoked access token"),
+        (
+            "Unauthorized",
+            "Missing, invalid, expired or revoked access token",
+        ),
         ("TooManyRequests", "Rate limited; see Retry-After"),
-        ("InternalError", "Unexpected failure; the body carries no detail"),
-        ("Unavailable", "Database or object store unreachable, or the server is busy; see Retry-After"),
+        (
+            "InternalError",
+            "Unexpected failure; the body carries no detail",
+        ),
+        (
+            "Unavailable",
+            "Database or object store unreachable, or the server is busy; see Retry-After",
+        ),
     ];
     let components = api.components.get_or_insert_with(Default::default);
     for (name, description) in shared {
-        components.responses.insert(name.to_owned(), RefOr::T(error_response(description)));
+        components
+            .responses
+            .insert(name.to_owned(), RefOr::T(error_response(description)));
     }
     for (path, item) in api.paths.paths.iter_mut() {
         let api_route = path.starts_with("/api/");
@@ -96,7 +112,8 @@ pub fn finish(mut api: Spec) -> Spec {
 
 fn add_shared(op: &mut Operation, api_route: bool) {
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
-    let takes_input = op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let takes_input =
+        op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let mut wanted = Vec::new();
     if takes_input {
         wanted.push(("400", "BadRequest"));
@@ -105,7 +122,11 @@ fn add_shared(op: &mut Operation, api_route: bool) {
         wanted.push(("401", "Unauthorized"));
     }
     if api_route {
-        wanted.extend([("429", "TooManyRequests"), ("500", "InternalError"), ("503", "Unavailable")]);
+        wanted.extend([
+            ("429", "TooManyRequests"),
+            ("500", "InternalError"),
+            ("503", "Unavailable"),
+        ]);
     }
     for (status, name) in wanted {
         op.responses
@@ -120,7 +141,9 @@ fn error_response(description: &str) -> Response {
         .description(description)
         .content(
             "application/json",
-            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
         )
         .build()
 }

@@ -45,7 +45,10 @@ fn load_or_create_credentials(data_dir: &Path) -> Result<EmbeddedCredentials, St
     }
     let mut rng = rand::rngs::OsRng;
     let creds = EmbeddedCredentials {
-        access_key: format!("CF{}", Alphanumeric.sample_string(&mut rng, 18).to_uppercase()),
+        access_key: format!(
+            "CF{}",
+            Alphanumeric.sample_string(&mut rng, 18).to_uppercase()
+        ),
         secret_key: Alphanumeric.sample_string(&mut rng, 40),
     };
     let text = serde_json::to_string(&creds).map_err(|e| StorageError::Embedded(e.to_string()))?;
@@ -57,9 +60,11 @@ impl EmbeddedS3 {
     /// Binds 127.0.0.1:`port` (0 = any free port) and serves `<data_dir>/objects`.
     pub async fn start(data_dir: &Path, port: u16) -> Result<EmbeddedS3, StorageError> {
         let root = data_dir.join("objects");
-        std::fs::create_dir_all(&root).map_err(|e| StorageError::Embedded(format!("{}: {e}", root.display())))?;
+        std::fs::create_dir_all(&root)
+            .map_err(|e| StorageError::Embedded(format!("{}: {e}", root.display())))?;
         let credentials = load_or_create_credentials(data_dir)?;
-        let fs = s3s_fs::FileSystem::new(&root).map_err(|e| StorageError::Embedded(format!("{e:?}")))?;
+        let fs =
+            s3s_fs::FileSystem::new(&root).map_err(|e| StorageError::Embedded(format!("{e:?}")))?;
         let service = {
             let mut b = S3ServiceBuilder::new(fs);
             b.set_auth(SimpleAuth::from_single(
@@ -71,7 +76,9 @@ impl EmbeddedS3 {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| StorageError::Embedded(format!("cannot bind 127.0.0.1:{port}: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| StorageError::Embedded(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StorageError::Embedded(e.to_string()))?;
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
@@ -82,14 +89,20 @@ impl EmbeddedS3 {
                         continue;
                     }
                 };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
             }
         });
         tracing::info!(%addr, "embedded S3 server listening");
-        Ok(EmbeddedS3 { addr, credentials, task })
+        Ok(EmbeddedS3 {
+            addr,
+            credentials,
+            task,
+        })
     }
 
     pub fn endpoint(&self) -> String {

@@ -33,10 +33,21 @@ fn bucket_for(cfg: &S3Config, endpoint: &str) -> Result<Box<Bucket>, StorageErro
         region: cfg.region.clone(),
         endpoint: endpoint.trim_end_matches('/').to_owned(),
     };
-    let creds = Credentials::new(Some(&cfg.access_key), Some(&cfg.secret_key), None, None, None)
-        .map_err(|e| StorageError::Config(e.to_string()))?;
-    let bucket = Bucket::new(&cfg.bucket, region, creds).map_err(|e| StorageError::Config(e.to_string()))?;
-    Ok(if cfg.path_style { bucket.with_path_style() } else { bucket })
+    let creds = Credentials::new(
+        Some(&cfg.access_key),
+        Some(&cfg.secret_key),
+        None,
+        None,
+        None,
+    )
+    .map_err(|e| StorageError::Config(e.to_string()))?;
+    let bucket =
+        Bucket::new(&cfg.bucket, region, creds).map_err(|e| StorageError::Config(e.to_string()))?;
+    Ok(if cfg.path_style {
+        bucket.with_path_style()
+    } else {
+        bucket
+    })
 }
 
 impl S3Store {
@@ -53,11 +64,22 @@ impl S3Store {
             return Ok(());
         }
         let region = self.bucket.region.clone();
-        let creds = Credentials::new(Some(&cfg.access_key), Some(&cfg.secret_key), None, None, None)
-            .map_err(|e| StorageError::Config(e.to_string()))?;
-        let res = Bucket::create_with_path_style(&cfg.bucket, region, creds, BucketConfiguration::default())
-            .await
-            .map_err(|e| StorageError::Request(e.to_string()))?;
+        let creds = Credentials::new(
+            Some(&cfg.access_key),
+            Some(&cfg.secret_key),
+            None,
+            None,
+            None,
+        )
+        .map_err(|e| StorageError::Config(e.to_string()))?;
+        let res = Bucket::create_with_path_style(
+            &cfg.bucket,
+            region,
+            creds,
+            BucketConfiguration::default(),
+        )
+        .await
+        .map_err(|e| StorageError::Request(e.to_string()))?;
         match res.response_code {
             200..=299 | 409 => Ok(()),
             status => Err(StorageError::Status {

@@ -1,1 +1,9 @@
+//! The integration suite: one binary, so the crate links once.
 
+mod auth;
+mod docs;
+mod errors;
+mod helpers;
+mod logs;
+mod ratelimit;
+mod tokens;

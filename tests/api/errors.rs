@@ -1,0 +1,225 @@
+//! Bad input gets the documented error shape; HTTP hygiene headers are everywhere.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn malformed_and_mistyped_json_get_the_error_shape() {
+    let app = spawn_app().await;
+    let post = |body: &'static str, ctype: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
+    assert_error(
+        post("{not json", "application/json")
+            .await
+            .expect("request"),
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_JSON",
+    )
+    .await;
+    assert_error(
+        post("", "application/json").await.expect("request"),
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_JSON",
+    )
+    .await;
+    assert_error(
+        post(r#"{"username": 5, "password": []}"#, "application/json")
+            .await
+            .expect("request"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_BODY",
+    )
+    .await;
+    assert_error(
+        post(r#"{"username": "a"}"#, "application/json")
+            .await
+            .expect("request"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_BODY",
+    )
+    .await;
+    assert_error(
+        post(r#"{"username": "a", "password": "b"}"#, "text/plain")
+            .await
+            .expect("request"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+    .await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .header("content-type", "application/json")
+        .body(r#"{"refresh_token": "#)
+        .send()
+        .await
+        .expect("request");
+    assert_error(res, StatusCode::BAD_REQUEST, "MALFORMED_JSON").await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 1024).await;
+    let big = "x".repeat(4096);
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"username": "big", "password": big}),
+        )
+        .await;
+    assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_404() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    let res = app
+        .client
+        .delete(app.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_the_request_id() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .expect("request");
+    let h = res.headers();
+    assert_eq!(h["x-request-id"], "trace-me-123");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .contains("frame-ancestors 'none'"));
+
+    let res = app
+        .client
+        .get(app.url("/api/v1/nothing"))
+        .send()
+        .await
+        .expect("request");
+    let generated = res.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&generated).is_ok(),
+        "a fresh id is generated: {generated}"
+    );
+    assert_eq!(
+        res.headers()["x-content-type-options"],
+        "nosniff",
+        "errors get the headers too"
+    );
+
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .expect("request");
+    assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
+}
+
+#[tokio::test]
+async fn cors_is_closed_by_default_and_opens_for_listed_origins() {
+    let preflight = |app: &crate::helpers::TestApp, origin: &str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/me"))
+            .header("origin", origin.to_owned())
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    let closed = spawn_app().await;
+    let res = preflight(&closed, "https://app.example.org")
+        .await
+        .expect("request");
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    let open = spawn_app_with(|s| s.cors_origins = vec!["https://app.example.org".into()]).await;
+    let res = preflight(&open, "https://app.example.org")
+        .await
+        .expect("request");
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
+    let res = preflight(&open, "https://evil.example.org")
+        .await
+        .expect("request");
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({"status": "ok", "database": true, "object_store": true})
+    );
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_store_is_unreachable() {
+    // An external endpoint on a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let app = spawn_app_with(|s| {
+        s.s3.endpoint = Some(format!("http://127.0.0.1:{port}"));
+        s.s3.access_key = Some("key".to_owned().into());
+        s.s3.secret_key = Some("secret".to_owned().into());
+    })
+    .await;
+    let res = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["object_store"], false);
+    assert_eq!(body["database"], true);
+}

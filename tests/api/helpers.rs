@@ -1,0 +1,285 @@
+//! `spawn_app()`: a real `cofferd` on a random port with a fresh SQLite file (or a fresh
+//! PostgreSQL database when `COFFER_TEST_DATABASE_URL` is set) and a real S3 server.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use coffer::config::{LogFormat, RateLimit, Settings};
+use coffer::startup::Application;
+use reqwest::{Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Every log line of the test process, to check what never appears in logs.
+#[derive(Clone, Default)]
+pub struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log sink").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
+    type Writer = LogSink;
+    fn make_writer(&'a self) -> LogSink {
+        self.clone()
+    }
+}
+
+pub fn logs() -> &'static LogSink {
+    static SINK: OnceLock<LogSink> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink = LogSink::default();
+        let subscriber = coffer::telemetry::subscriber(
+            LogFormat::Json,
+            "debug,sqlx=info,hyper=info,hyper_util=info,reqwest=info,h2=info",
+            sink.clone(),
+        );
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        sink
+    })
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&logs().0.lock().expect("log sink")).into_owned()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub app_state: actix_web::web::Data<coffer::startup::AppState>,
+    _db: TestDatabase,
+    _dir: TempDir,
+}
+
+/// A PostgreSQL database made for one test, dropped with it.
+struct TestDatabase(Option<(String, String)>);
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((base, name)) = self.0.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(admin) = Database::connect(&base).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A directory removed when the test ends.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh database URL: a SQLite file in `dir`, or a new PostgreSQL database.
+async fn fresh_database(dir: &std::path::Path) -> (String, TestDatabase) {
+    match std::env::var("COFFER_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let name = format!("coffer_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(&base)
+                .await
+                .expect("connect to the test PostgreSQL server");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.expect("close admin connection");
+            let mut url = url::Url::parse(&base).expect("COFFER_TEST_DATABASE_URL is a URL");
+            url.set_path(&name);
+            (url.to_string(), TestDatabase(Some((base, name))))
+        }
+        _ => (
+            format!("sqlite://{}/coffer.db?mode=rwc", dir.display()),
+            TestDatabase(None),
+        ),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    logs();
+    let dir = TempDir(std::env::temp_dir().join(format!("coffer-test-{}", uuid::Uuid::new_v4())));
+    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    let (database_url, db) = fresh_database(&dir.0).await;
+    let mut settings = Settings {
+        port: 0,
+        data_dir: dir.0.clone(),
+        database_url,
+        workers: 1,
+        db_max_connections: 5,
+        jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),
+        rate_limit_auth: RateLimit {
+            per_minute: 10_000,
+            burst: 1_000,
+        },
+        rate_limit_user: RateLimit {
+            per_minute: 10_000,
+            burst: 1_000,
+        },
+        ..Settings::default()
+    };
+    settings.s3.embedded_port = 0;
+    configure(&mut settings);
+    settings.validate().expect("test settings are valid");
+    let app = Application::build(settings)
+        .await
+        .expect("build the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let app_state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        app_state,
+        _db: db,
+        _dir: dir,
+    }
+}
+
+/// A pair of tokens as a client holds them.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers `username` with [`PASSWORD`] and logs in.
+    pub async fn user(&self, username: &str) -> Tokens {
+        let res = self.register(username, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        let res = self.login(username, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "login {username}");
+        tokens_of(res).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    pub async fn get_auth(&self, path: &str, access: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_auth(&self, path: &str, access: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(access)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn me(&self, access: &str) -> Response {
+        self.get_auth("/api/v1/auth/me", access).await
+    }
+}
+
+pub async fn tokens_of(res: Response) -> Tokens {
+    let body: Value = res.json().await.expect("json");
+    Tokens {
+        access: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+        refresh: body["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_owned(),
+    }
+}
+
+/// Asserts the documented error shape and code; returns the body.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "error content type"
+    );
+    let body: Value = res.json().await.expect("error body is JSON");
+    assert_eq!(body["error_code"], code, "error_code in {body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "detail in {body}"
+    );
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(2),
+        "only detail and error_code: {body}"
+    );
+    body
+}

@@ -125,6 +125,7 @@ impl Application {
             registration_open: settings.registration_open,
             default_quota_bytes: settings.default_quota_bytes,
             default_quota_objects: settings.default_quota_objects,
+            user_cache_ttl: settings.auth_cache_ttl,
         };
         let auth = AuthService::new(
             db.clone(),

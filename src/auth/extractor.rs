@@ -1,5 +1,7 @@
 //! `AuthUser`: the extractor every authenticated handler takes.
 
+use std::sync::Arc;
+
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
@@ -14,7 +16,7 @@ use crate::startup::AppState;
 
 /// The authenticated caller: token checked, user loaded and enabled, rate limit applied.
 pub struct AuthUser {
-    pub user: User,
+    pub user: Arc<User>,
     pub claims: AccessClaims,
 }
 

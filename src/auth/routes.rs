@@ -213,7 +213,7 @@ async fn logout_all(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRe
 )]
 #[get("/me")]
 async fn me(auth: AuthUser) -> web::Json<UserResponse> {
-    web::Json(UserResponse::from(&auth.user))
+    web::Json(UserResponse::from(auth.user.as_ref()))
 }
 
 /// Change the password; every session (including this one) ends.

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::cache::UserCache;
 use super::password::{check_policy, PasswordHasher};
 use super::repo::{self, NewRefresh, NewUser, User};
 use super::tokens::{hash_token, new_refresh_token, AccessClaims, TokenKeys};
@@ -53,6 +54,8 @@ pub struct AuthPolicy {
     pub registration_open: bool,
     pub default_quota_bytes: i64,
     pub default_quota_objects: i64,
+    /// How long a user row may be served from memory to authenticate a request.
+    pub user_cache_ttl: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -61,6 +64,7 @@ pub struct AuthService {
     hasher: PasswordHasher,
     keys: Arc<TokenKeys>,
     policy: Arc<AuthPolicy>,
+    cache: Arc<UserCache>,
 }
 
 impl AuthService {
@@ -74,6 +78,7 @@ impl AuthService {
             db,
             hasher,
             keys: Arc::new(keys),
+            cache: Arc::new(UserCache::new(policy.user_cache_ttl)),
             policy: Arc::new(policy),
         }
     }
@@ -250,19 +255,34 @@ impl AuthService {
         Ok((session, refresh_id))
     }
 
-    /// Checks an access token and the user behind it (one indexed read).
-    pub async fn authenticate(&self, token: &str) -> Result<(User, AccessClaims), AuthError> {
+    /// Checks an access token and the user behind it (from the short-lived cache, or
+    /// one indexed read).
+    pub async fn authenticate(&self, token: &str) -> Result<(Arc<User>, AccessClaims), AuthError> {
         let claims = self
             .keys
             .validate(token)
             .ok_or(AuthError::InvalidAccessToken)?;
-        let user = repo::find_user(&self.db, claims.sub)
-            .await?
-            .ok_or(AuthError::InvalidAccessToken)?;
+        let user = match self.cache.get(claims.sub) {
+            Some(user) => user,
+            None => {
+                let user = Arc::new(
+                    repo::find_user(&self.db, claims.sub)
+                        .await?
+                        .ok_or(AuthError::InvalidAccessToken)?,
+                );
+                self.cache.put(user.clone());
+                user
+            }
+        };
         if user.disabled || claims.ver != user.tokens_valid_after {
             return Err(AuthError::InvalidAccessToken);
         }
         Ok((user, claims))
+    }
+
+    /// Forgets the cached row of a user whose auth state changed.
+    pub fn forget_user(&self, id: Uuid) {
+        self.cache.invalidate(id);
     }
 
     /// A new access token for the same session, for cookie sessions near expiry.
@@ -282,6 +302,7 @@ impl AuthService {
     #[instrument(skip_all, err(Display))]
     pub async fn logout_all(&self, user: &User) -> Result<(), AuthError> {
         repo::revoke_everything(&self.db, user, None).await?;
+        self.forget_user(user.id);
         tracing::info!(user.id = %user.id, "logout from every session");
         Ok(())
     }
@@ -303,6 +324,7 @@ impl AuthService {
         check_policy(new)?;
         let hash = self.hasher.hash(new).await?;
         repo::revoke_everything(&self.db, user, Some(hash)).await?;
+        self.forget_user(user.id);
         tracing::info!(user.id = %user.id, "password changed; every session revoked");
         Ok(())
     }

@@ -119,7 +119,29 @@ pub struct Settings {
     pub redoc_script_url: String,
 
     pub s3: S3Settings,
+    pub uploads: UploadSettings,
 }
+
+/// Presigning and upload rules.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    /// Lifetime of presigned URLs (capped at 7 days, S3's limit).
+    pub presign_ttl: Duration,
+    /// Uploads above this size are multipart.
+    pub multipart_threshold: u64,
+    /// Largest accepted upload.
+    pub max_upload_bytes: u64,
+    /// Allowed content types (`type/subtype` or `type/*`); empty allows all.
+    pub allowed_content_types: Vec<String>,
+    /// How long an upload may stay open before reconciliation ends it.
+    pub upload_expiry: Duration,
+}
+
+/// S3 refuses presigned URLs that live longer than 7 days.
+pub const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// S3's smallest part (except the last) and largest part count.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PARTS: u64 = 10_000;
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,6 +163,7 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("cors_origins", &self.cors_origins)
             .field("s3", &self.s3)
+            .field("uploads", &self.uploads)
             .finish_non_exhaustive()
     }
 }
@@ -213,6 +236,13 @@ impl Default for Settings {
                 secret_key: None,
                 path_style: true,
                 embedded_port: 9010,
+            },
+            uploads: UploadSettings {
+                presign_ttl: Duration::from_secs(600),
+                multipart_threshold: 64 * 1024 * 1024,
+                max_upload_bytes: 5 * 1024 * 1024 * 1024 * 1024,
+                allowed_content_types: Vec::new(),
+                upload_expiry: Duration::from_secs(24 * 3600),
             },
         }
     }
@@ -409,6 +439,22 @@ impl Settings {
                 path_style: src.flag("COFFER_S3_PATH_STYLE", d.s3.path_style)?,
                 embedded_port: src.parse("COFFER_EMBEDDED_S3_PORT", d.s3.embedded_port)?,
             },
+            uploads: UploadSettings {
+                presign_ttl: src.seconds("COFFER_PRESIGN_TTL_SECONDS", d.uploads.presign_ttl)?,
+                multipart_threshold: src.parse(
+                    "COFFER_MULTIPART_THRESHOLD_BYTES",
+                    d.uploads.multipart_threshold,
+                )?,
+                max_upload_bytes: src
+                    .parse("COFFER_MAX_UPLOAD_BYTES", d.uploads.max_upload_bytes)?,
+                allowed_content_types: src
+                    .list("COFFER_ALLOWED_CONTENT_TYPES")
+                    .into_iter()
+                    .map(|t| t.to_ascii_lowercase())
+                    .collect(),
+                upload_expiry: src
+                    .seconds("COFFER_UPLOAD_EXPIRY_SECONDS", d.uploads.upload_expiry)?,
+            },
         };
         settings.validate()?;
         Ok(settings)
@@ -523,6 +569,13 @@ mod tests {
             ("COFFER_JWT_SECRET", &"x".repeat(32)),
         ]);
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn presign_ttl_is_capped_at_seven_days() {
+        assert!(from(&[("COFFER_PRESIGN_TTL_SECONDS", "604801")]).is_err());
+        assert!(from(&[("COFFER_PRESIGN_TTL_SECONDS", "604800")]).is_ok());
+        assert!(from(&[("COFFER_MULTIPART_THRESHOLD_BYTES", "1000")]).is_err());
     }
 
     #[test]

@@ -212,6 +212,14 @@ pub fn json_error(e: &serde_json::Error) -> AppError {
     }
 }
 
+/// A JSON body that may be absent: empty means `T::default()`; anything else must parse.
+pub fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| json_error(&e))
+}
+
 pub fn query_config() -> actix_web::web::QueryConfig {
     actix_web::web::QueryConfig::default().error_handler(|err, _req| {
         AppError::bad_request(

@@ -2,12 +2,16 @@
 //! Coffer: a metadata-only control plane for file storage and sharing.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod entity;
 pub mod error;
+pub mod files;
 pub mod http;
+pub mod quotas;
 pub mod secrets;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod uploads;

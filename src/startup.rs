@@ -20,17 +20,21 @@ use crate::auth::tokens::TokenKeys;
 use crate::auth::AuthService;
 use crate::config::Settings;
 use crate::error;
+use crate::files::service::FileService;
 use crate::http::middleware::request_context;
 use crate::http::openapi;
 use crate::http::ratelimit::RateLimits;
 use crate::storage::embedded::EmbeddedS3;
 use crate::storage::s3::{S3Config, S3Store};
 use crate::storage::ObjectStore;
+use crate::uploads::UploadService;
 
 /// What every handler gets.
 pub struct AppState {
     pub db: DatabaseConnection,
     pub auth: AuthService,
+    pub uploads: UploadService,
+    pub files: FileService,
     pub store: Arc<dyn ObjectStore>,
     pub settings: Arc<Settings>,
     pub limits: Arc<RateLimits>,
@@ -142,10 +146,20 @@ impl Application {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
+        let store: Arc<dyn ObjectStore> = Arc::new(store);
+        let uploads = UploadService::new(db.clone(), store.clone(), settings.uploads.clone());
+        let files = FileService::new(
+            db.clone(),
+            store.clone(),
+            uploads.clone(),
+            settings.uploads.presign_ttl,
+        );
         let state = web::Data::new(AppState {
             db,
             auth,
-            store: Arc::new(store),
+            uploads,
+            files,
+            store,
             settings: Arc::new(settings),
             limits,
         });

@@ -150,11 +150,7 @@ async fn refresh(
 ) -> Result<HttpResponse, AppError> {
     state.limits.check_ip(ip.0)?;
     // The body is optional: in cookie mode the token comes from the cookie.
-    let body: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RefreshRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| crate::error::json_error(&e))?
-    };
+    let body: RefreshRequest = crate::error::optional_json(&body)?;
     let (token, cookie) = match body.refresh_token {
         Some(t) => (t, body.cookie),
         None => match req.cookie(cookies::REFRESH_COOKIE) {

@@ -1,4 +1,5 @@
-//! `cofferd`: the API server. `cofferd [serve]`, `cofferd migrate`, `cofferd openapi`.
+//! `cofferd`: the API server.
+//! `cofferd [serve]`, `cofferd migrate`, `cofferd openapi`, `cofferd check-usage`.
 
 use coffer::config::Settings;
 use coffer::startup::Application;
@@ -20,8 +21,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?
         }
         "migrate" => coffer::db::migrate(&coffer::db::connect(&settings).await?).await?,
+        "check-usage" => {
+            if !coffer::cli::check_usage(&settings).await? {
+                std::process::exit(1);
+            }
+        }
         other => {
-            return Err(format!("unknown command {other:?}; use serve, migrate or openapi").into())
+            return Err(format!(
+                "unknown command {other:?}; use serve, migrate, openapi or check-usage"
+            )
+            .into())
         }
     }
     Ok(())

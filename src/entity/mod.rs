@@ -1,4 +1,6 @@
 //! sea-orm entities. Only `repo.rs` files use them; they never leave as API types.
 
+pub mod files;
 pub mod refresh_tokens;
+pub mod uploads;
 pub mod users;

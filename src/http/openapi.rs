@@ -23,6 +23,8 @@ use crate::error::ErrorBody;
     modifiers(&BearerScheme),
     tags(
         (name = "auth", description = "Accounts and tokens"),
+        (name = "uploads", description = "Presigned uploads, single and multipart"),
+        (name = "files", description = "Files, folders, downloads and usage"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -50,7 +52,11 @@ impl Modify for BearerScheme {
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(crate::http::health::healthz)
         .service(crate::http::health::readyz)
-        .service(scope("/api/v1/auth").configure(crate::auth::routes::configure));
+        .service(scope("/api/v1/auth").configure(crate::auth::routes::configure))
+        .service(scope("/api/v1/me").configure(crate::quotas::routes::configure))
+        .service(scope("/api/v1/uploads").configure(crate::uploads::routes::configure))
+        .service(scope("/api/v1/files").configure(crate::files::routes::configure_files))
+        .service(scope("/api/v1/folders").configure(crate::files::routes::configure_folders));
 }
 
 /// The hand-written part of the spec: info, tags, shared schemas, security schemes.

@@ -2,7 +2,10 @@
 //! behind it, and the embedded S3 server for the zero-configuration default.
 
 pub mod embedded;
+pub mod keys;
 pub mod s3;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -24,8 +27,85 @@ impl From<StorageError> for crate::error::AppError {
     }
 }
 
+/// What the store knows of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// A part the store holds for an open multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPart {
+    pub number: u32,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// How a presigned GET presents the object to the browser.
+#[derive(Debug, Clone)]
+pub struct GetOptions {
+    pub content_disposition: String,
+    pub content_type: String,
+}
+
+/// Every presign covers one key and one method; the TTL is capped by the caller.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// The bucket answers with our credentials.
     async fn check(&self) -> Result<(), StorageError>;
+
+    /// A PUT URL whose signature pins `Content-Length` and `Content-Type`.
+    async fn presign_put(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, StorageError>;
+
+    /// A GET URL that overrides the response's disposition and content type.
+    async fn presign_get(
+        &self,
+        key: &str,
+        options: &GetOptions,
+        ttl: Duration,
+    ) -> Result<String, StorageError>;
+
+    /// An UploadPart URL whose signature pins the part's `Content-Length`.
+    async fn presign_upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<String, StorageError>;
+
+    /// Starts a multipart upload; returns its id.
+    async fn create_multipart(&self, key: &str, content_type: &str)
+        -> Result<String, StorageError>;
+
+    /// The parts the store holds, in part-number order.
+    async fn list_parts(&self, key: &str, upload_id: &str)
+        -> Result<Vec<StoredPart>, StorageError>;
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[StoredPart],
+    ) -> Result<(), StorageError>;
+
+    /// Aborts a multipart upload; an unknown upload is not an error.
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError>;
+
+    /// `None` when there is no such object.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
+
+    /// Deletes an object; a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Server-side copy within the bucket.
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError>;
 }

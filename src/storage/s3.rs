@@ -1,10 +1,18 @@
 //! The rust-s3 implementation of [`ObjectStore`].
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
 use async_trait::async_trait;
+use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use regex::Regex;
 use s3::creds::Credentials;
+use s3::serde_types::Part;
 use s3::{Bucket, BucketConfiguration, Region};
 
-use super::{ObjectStore, StorageError};
+use super::{GetOptions, ObjectMeta, ObjectStore, StorageError, StoredPart};
+use crate::config::MAX_PRESIGN_TTL;
 
 /// How to reach a bucket.
 #[derive(Clone)]
@@ -24,7 +32,6 @@ pub struct S3Store {
     /// Used for requests the server makes itself.
     bucket: Box<Bucket>,
     /// Same bucket addressed through the public endpoint, used only to sign URLs.
-    #[allow(dead_code)]
     public: Box<Bucket>,
 }
 
@@ -48,6 +55,31 @@ fn bucket_for(cfg: &S3Config, endpoint: &str) -> Result<Box<Bucket>, StorageErro
     } else {
         bucket
     })
+}
+
+fn request_err(e: s3::error::S3Error) -> StorageError {
+    StorageError::Request(e.to_string())
+}
+
+/// Seconds for a presign: at least 1, at most S3's 7 days.
+fn ttl_secs(ttl: Duration) -> u32 {
+    ttl.min(MAX_PRESIGN_TTL).as_secs().max(1) as u32
+}
+
+fn status_err(status: u16, body: &[u8]) -> StorageError {
+    StorageError::Status {
+        status,
+        message: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+    }
+}
+
+fn header(value: &str) -> Result<HeaderValue, StorageError> {
+    HeaderValue::from_str(value).map_err(|e| StorageError::Request(e.to_string()))
+}
+
+/// Object keys are built by the server; rust-s3 wants them with a leading slash.
+fn path(key: &str) -> String {
+    format!("/{key}")
 }
 
 impl S3Store {
@@ -79,7 +111,7 @@ impl S3Store {
             BucketConfiguration::default(),
         )
         .await
-        .map_err(|e| StorageError::Request(e.to_string()))?;
+        .map_err(request_err)?;
         match res.response_code {
             200..=299 | 409 => Ok(()),
             status => Err(StorageError::Status {
@@ -88,6 +120,85 @@ impl S3Store {
             }),
         }
     }
+
+    /// One page of ListParts, through a short-lived presigned GET (rust-s3 has no ListParts).
+    async fn list_parts_page(
+        &self,
+        key: &str,
+        upload_id: &str,
+        marker: Option<u32>,
+    ) -> Result<(Vec<StoredPart>, Option<u32>), StorageError> {
+        let mut query = HashMap::from([("uploadId".to_owned(), upload_id.to_owned())]);
+        if let Some(m) = marker {
+            query.insert("part-number-marker".to_owned(), m.to_string());
+        }
+        let url = self
+            .bucket
+            .presign_get(path(key), 60, Some(query))
+            .await
+            .map_err(request_err)?;
+        let res = self
+            .bucket
+            .http_client()
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| StorageError::Request(e.to_string()))?;
+        let status = res.status().as_u16();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| StorageError::Request(e.to_string()))?;
+        if !(200..300).contains(&status) {
+            return Err(status_err(status, &body));
+        }
+        parse_list_parts(&String::from_utf8_lossy(&body))
+    }
+}
+
+static PART: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    Regex::new(r"(?s)<Part>(.*?)</Part>").expect("static regex")
+});
+
+fn xml_field<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(&xml[start..end])
+}
+
+/// Parses a ListPartsResult page: its parts and the marker of the next page.
+fn parse_list_parts(xml: &str) -> Result<(Vec<StoredPart>, Option<u32>), StorageError> {
+    let bad = || {
+        StorageError::Request(format!(
+            "malformed ListParts answer: {}",
+            &xml[..xml.len().min(600)]
+        ))
+    };
+    let mut parts = Vec::new();
+    for cap in PART.captures_iter(xml) {
+        let p = &cap[1];
+        parts.push(StoredPart {
+            number: xml_field(p, "PartNumber")
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(bad)?,
+            // s3s-fs omits part ETags (and ignores them on completion).
+            etag: xml_field(p, "ETag")
+                .map(|v| v.replace("&quot;", "\"").replace("&#34;", "\""))
+                .unwrap_or_default(),
+            size: xml_field(p, "Size")
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(bad)?,
+        });
+    }
+    let truncated = xml_field(xml, "IsTruncated").is_some_and(|v| v.trim() == "true");
+    let next = if truncated {
+        xml_field(xml, "NextPartNumberMarker").and_then(|v| v.trim().parse().ok())
+    } else {
+        None
+    };
+    Ok((parts, next))
 }
 
 #[async_trait]
@@ -97,7 +208,7 @@ impl ObjectStore for S3Store {
             .bucket
             .list_page(String::new(), None, None, None, Some(1))
             .await
-            .map_err(|e| StorageError::Request(e.to_string()))?;
+            .map_err(request_err)?;
         if (200..300).contains(&status) {
             Ok(())
         } else {
@@ -106,5 +217,211 @@ impl ObjectStore for S3Store {
                 message: "listing the bucket failed".into(),
             })
         }
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, header(&size.to_string())?);
+        headers.insert(CONTENT_TYPE, header(content_type)?);
+        self.public
+            .presign_put(path(key), ttl_secs(ttl), Some(headers), None)
+            .await
+            .map_err(request_err)
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        options: &GetOptions,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
+        let query = HashMap::from([
+            (
+                "response-content-disposition".to_owned(),
+                options.content_disposition.clone(),
+            ),
+            (
+                "response-content-type".to_owned(),
+                options.content_type.clone(),
+            ),
+        ]);
+        self.public
+            .presign_get(path(key), ttl_secs(ttl), Some(query))
+            .await
+            .map_err(request_err)
+    }
+
+    async fn presign_upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, header(&size.to_string())?);
+        let query = HashMap::from([
+            ("partNumber".to_owned(), part_number.to_string()),
+            ("uploadId".to_owned(), upload_id.to_owned()),
+        ]);
+        self.public
+            .presign_put(path(key), ttl_secs(ttl), Some(headers), Some(query))
+            .await
+            .map_err(request_err)
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, StorageError> {
+        let res = self
+            .bucket
+            .initiate_multipart_upload(&path(key), content_type)
+            .await
+            .map_err(request_err)?;
+        Ok(res.upload_id)
+    }
+
+    async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<StoredPart>, StorageError> {
+        let mut all = Vec::new();
+        let mut marker = None;
+        loop {
+            let (parts, next) = self.list_parts_page(key, upload_id, marker).await?;
+            all.extend(parts);
+            match next {
+                Some(n) if Some(n) != marker => marker = Some(n),
+                _ => break,
+            }
+        }
+        all.sort_by_key(|p| p.number);
+        Ok(all)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[StoredPart],
+    ) -> Result<(), StorageError> {
+        let parts = parts
+            .iter()
+            .map(|p| Part {
+                part_number: p.number,
+                etag: p.etag.clone(),
+            })
+            .collect();
+        let res = self
+            .bucket
+            .complete_multipart_upload(&path(key), upload_id, parts)
+            .await
+            .map_err(request_err)?;
+        match res.status_code() {
+            200..=299 => Ok(()),
+            status => Err(status_err(status, res.as_slice())),
+        }
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        match self.bucket.abort_upload(&path(key), upload_id).await {
+            Ok(()) => Ok(()),
+            Err(s3::error::S3Error::HttpFailWithBody(404, _)) => Ok(()),
+            Err(e) => Err(request_err(e)),
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        let (meta, status) = self
+            .bucket
+            .head_object(path(key))
+            .await
+            .map_err(request_err)?;
+        match status {
+            200..=299 => Ok(Some(ObjectMeta {
+                size: meta.content_length.unwrap_or(0).max(0) as u64,
+                etag: meta.e_tag.map(|e| e.trim_matches('"').to_owned()),
+            })),
+            404 => Ok(None),
+            status => Err(status_err(status, b"")),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let res = self
+            .bucket
+            .delete_object(path(key))
+            .await
+            .map_err(request_err)?;
+        match res.status_code() {
+            200..=299 | 404 => Ok(()),
+            status => Err(status_err(status, res.as_slice())),
+        }
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let status = self
+            .bucket
+            .copy_object_internal(path(from), path(to))
+            .await
+            .map_err(request_err)?;
+        match status {
+            200..=299 => Ok(()),
+            status => Err(status_err(status, b"")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_list_parts_pages() {
+        let xml = r#"<?xml version="1.0"?><ListPartsResult><IsTruncated>true</IsTruncated>
+            <NextPartNumberMarker>2</NextPartNumberMarker>
+            <Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag><Size>5242880</Size></Part>
+            <Part><ETag>"b2"</ETag><Size>7</Size><PartNumber>2</PartNumber></Part></ListPartsResult>"#;
+        let (parts, next) = parse_list_parts(xml).expect("parse");
+        assert_eq!(next, Some(2));
+        assert_eq!(
+            parts,
+            vec![
+                StoredPart {
+                    number: 1,
+                    etag: "\"a1\"".into(),
+                    size: 5242880
+                },
+                StoredPart {
+                    number: 2,
+                    etag: "\"b2\"".into(),
+                    size: 7
+                },
+            ]
+        );
+        let (parts, next) =
+            parse_list_parts("<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>")
+                .expect("parse");
+        assert!(parts.is_empty() && next.is_none());
+        let (parts, _) = parse_list_parts("<Part><PartNumber>4</PartNumber><Size>9</Size></Part>")
+            .expect("parse");
+        assert_eq!(parts[0].etag, "");
+        assert!(parse_list_parts("<Part><Size>9</Size></Part>").is_err());
+    }
+
+    #[test]
+    fn presign_ttl_is_capped() {
+        assert_eq!(ttl_secs(Duration::from_secs(30 * 24 * 3600)), 604_800);
+        assert_eq!(ttl_secs(Duration::ZERO), 1);
     }
 }

@@ -148,6 +148,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         ..Settings::default()
     };
     settings.s3.embedded_port = 0;
+    if std::env::var("COFFER_TEST_S3").is_ok_and(|v| v == "garage") {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| panic!("COFFER_TEST_S3=garage needs {name}"))
+        };
+        settings.s3.endpoint = Some(var("COFFER_TEST_S3_ENDPOINT"));
+        settings.s3.region = var("COFFER_TEST_S3_REGION");
+        settings.s3.bucket = var("COFFER_TEST_S3_BUCKET");
+        settings.s3.access_key = Some(SecretString::from(var("COFFER_TEST_S3_ACCESS_KEY")));
+        settings.s3.secret_key = Some(SecretString::from(var("COFFER_TEST_S3_SECRET_KEY")));
+    }
     configure(&mut settings);
     settings.validate().expect("test settings are valid");
     let app = Application::build(settings)
@@ -282,4 +292,113 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Valu
         "only detail and error_code: {body}"
     );
     body
+}
+
+/// A started upload as the API described it.
+pub struct StartedUpload {
+    pub upload_id: String,
+    pub file_id: String,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn start_upload(&self, access: &str, body: &Value) -> Response {
+        self.post_auth("/api/v1/uploads", access, body).await
+    }
+
+    /// Starts a single-part upload and asserts it was accepted.
+    pub async fn started(
+        &self,
+        access: &str,
+        name: &str,
+        size: usize,
+        content_type: &str,
+    ) -> StartedUpload {
+        let res = self
+            .start_upload(
+                access,
+                &json!({"name": name, "size": size, "content_type": content_type}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "start {name}");
+        let body: Value = res.json().await.expect("json");
+        StartedUpload {
+            upload_id: body["upload_id"].as_str().expect("upload_id").to_owned(),
+            file_id: body["file"]["id"].as_str().expect("file id").to_owned(),
+            body,
+        }
+    }
+
+    /// Uploads `bytes` as `name` at the root through the presigned PUT; returns the file id.
+    pub async fn upload(
+        &self,
+        access: &str,
+        name: &str,
+        bytes: &[u8],
+        content_type: &str,
+    ) -> String {
+        let started = self.started(access, name, bytes.len(), content_type).await;
+        let res = put_presigned(&started.body["put"], bytes.to_vec()).await;
+        assert!(res.status().is_success(), "presigned PUT: {}", res.status());
+        let res = self
+            .post_auth(
+                &format!("/api/v1/uploads/{}/complete", started.upload_id),
+                access,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "complete {name}");
+        started.file_id
+    }
+
+    /// Downloads a file through its presigned GET.
+    pub async fn download(&self, access: &str, file_id: &str) -> reqwest::Response {
+        let res = self
+            .get_auth(&format!("/api/v1/files/{file_id}/download"), access)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "download URL");
+        let body: Value = res.json().await.expect("json");
+        raw_client()
+            .get(body["url"].as_str().expect("url"))
+            .send()
+            .await
+            .expect("presigned GET")
+    }
+
+    pub async fn usage(&self, access: &str) -> Value {
+        self.get_auth("/api/v1/me/usage", access)
+            .await
+            .json()
+            .await
+            .expect("usage json")
+    }
+}
+
+/// A client with no credentials of ours: what a presigned URL is given to.
+pub fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Sends a presigned request described as `{method, url, headers}` with `body`.
+pub async fn put_presigned(presigned: &Value, body: Vec<u8>) -> Response {
+    let url = presigned["url"].as_str().expect("url");
+    let mut req = raw_client().put(url).body(body);
+    if let Some(headers) = presigned["headers"].as_object() {
+        for (k, v) in headers {
+            if !k.eq_ignore_ascii_case("content-length") {
+                req = req.header(k.as_str(), v.as_str().expect("header value"));
+            }
+        }
+    }
+    req.send().await.expect("presigned request")
+}
+
+/// Bytes that differ at every offset, so a misplaced part shows.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[i % 4] ^ seed)
+        .collect()
 }

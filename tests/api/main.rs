@@ -7,3 +7,4 @@ mod helpers;
 mod logs;
 mod ratelimit;
 mod tokens;
+mod uploads;

@@ -1,0 +1,102 @@
+//! Request and response types of the files and folders API.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::repo::Node;
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FileResponse {
+    pub id: Uuid,
+    /// The containing folder; null at the root.
+    pub parent_id: Option<Uuid>,
+    #[schema(example = "results.tar.gz")]
+    pub name: String,
+    /// `file` or `folder`.
+    #[schema(example = "file")]
+    pub kind: String,
+    /// Bytes (declared size while pending; 0 for folders).
+    pub size: i64,
+    pub content_type: Option<String>,
+    /// `pending` while uploading, then `active`.
+    #[schema(example = "active")]
+    pub state: String,
+    pub etag: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Node> for FileResponse {
+    fn from(n: Node) -> FileResponse {
+        FileResponse {
+            id: n.id,
+            parent_id: n.parent_id,
+            name: n.name,
+            kind: n.kind,
+            size: n.size,
+            content_type: n.content_type,
+            state: n.state,
+            etag: n.etag,
+            created_at: n.created_at,
+            updated_at: n.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FileList {
+    pub items: Vec<FileResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Items per page, 1–1000 (default 100).
+    pub limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFolderRequest {
+    #[schema(example = "job-4711")]
+    pub name: String,
+    /// The parent folder; omitted or null for the root.
+    pub parent_id: Option<Uuid>,
+}
+
+/// Distinguishes an absent field (keep) from an explicit null (the root).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
+    Option::<Uuid>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateFileRequest {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new parent folder; `null` moves to the root; omitted keeps the place.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub parent_id: Option<Option<Uuid>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DownloadResponse {
+    /// A presigned GET, valid until `expires_at`. A bearer credential: do not share or log it.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadQuery {
+    /// Answer 302 to the URL instead of JSON (for `curl -L`).
+    #[serde(default)]
+    pub redirect: bool,
+}

@@ -1,0 +1,111 @@
+//! Files and folders: metadata in SQL, bytes in the object store. Rename and move are
+//! metadata updates; copy is a server-side copy to a new key.
+
+pub mod dto;
+pub mod names;
+pub mod repo;
+pub mod routes;
+pub mod service;
+
+use actix_web::http::StatusCode;
+
+use crate::error::AppError;
+use crate::storage::StorageError;
+
+/// Why a file, folder, upload or quota operation failed; knows nothing of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("not found")]
+    NotFound,
+    #[error("a file or folder with that name exists here")]
+    NameTaken,
+    #[error("not a folder")]
+    NotAFolder,
+    #[error("not a file")]
+    NotAFile,
+    #[error("a folder cannot move into itself or its own subtree")]
+    Cycle,
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    #[error("upload larger than {max} bytes")]
+    UploadTooLarge { max: u64 },
+    #[error("{0}")]
+    ContentType(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the object store does not hold the whole upload yet")]
+    UploadIncomplete { missing: Vec<u32> },
+    #[error("declared {declared} bytes, the store holds {actual}")]
+    SizeMismatch { declared: u64, actual: u64 },
+    #[error("the upload was aborted")]
+    UploadAborted,
+    #[error("the upload is already complete")]
+    UploadCompleted,
+    #[error("the file is still being uploaded")]
+    NotReady,
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("object store: {0}")]
+    Storage(#[from] StorageError),
+}
+
+impl From<FileError> for AppError {
+    fn from(e: FileError) -> AppError {
+        let msg = e.to_string();
+        match e {
+            FileError::InvalidName(d) => AppError::unprocessable("INVALID_NAME", d),
+            FileError::NotFound => AppError::not_found(),
+            FileError::NameTaken => AppError::conflict(
+                "NAME_TAKEN",
+                "A file or folder with that name exists in the folder.",
+            ),
+            FileError::NotAFolder => {
+                AppError::unprocessable("NOT_A_FOLDER", "The target is not a folder.")
+            }
+            FileError::NotAFile => {
+                AppError::unprocessable("NOT_A_FILE", "This operation needs a file, not a folder.")
+            }
+            FileError::Cycle => AppError::conflict(
+                "FOLDER_CYCLE",
+                "A folder cannot move into itself or its own subtree.",
+            ),
+            FileError::QuotaExceeded => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "QUOTA_EXCEEDED",
+                "This would exceed your storage quota (bytes or number of files).",
+            ),
+            FileError::UploadTooLarge { max } => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "UPLOAD_TOO_LARGE",
+                format!("Uploads are limited to {max} bytes."),
+            ),
+            FileError::ContentType(d) => AppError::unprocessable("CONTENT_TYPE_NOT_ALLOWED", d),
+            FileError::Invalid(d) => AppError::unprocessable("INVALID_REQUEST", d),
+            FileError::UploadIncomplete { missing } if !missing.is_empty() => AppError::conflict(
+                "UPLOAD_INCOMPLETE",
+                format!("The store lacks parts {missing:?}; upload them, then complete again."),
+            ),
+            FileError::UploadIncomplete { .. } => AppError::conflict(
+                "UPLOAD_INCOMPLETE",
+                "The store does not hold the object yet; PUT it, then complete again.",
+            ),
+            FileError::SizeMismatch { .. } => AppError::unprocessable(
+                "SIZE_MISMATCH",
+                format!("{msg}; the object was deleted and the reservation released."),
+            ),
+            FileError::UploadAborted => {
+                AppError::conflict("UPLOAD_ABORTED", "The upload was aborted.")
+            }
+            FileError::UploadCompleted => {
+                AppError::conflict("UPLOAD_COMPLETED", "The upload is already complete.")
+            }
+            FileError::NotReady => {
+                AppError::conflict("FILE_NOT_READY", "The file is still being uploaded.")
+            }
+            FileError::Db(e) => e.into(),
+            FileError::Storage(e) => e.into(),
+        }
+    }
+}

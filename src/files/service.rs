@@ -1,0 +1,452 @@
+//! The files rules: ownership, names, moves without cycles, copies within quota,
+//! recursive deletes, and downloads that can never run script in a browser.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::names::display_name;
+use super::repo::{self, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE, STATE_PENDING};
+use super::FileError;
+use crate::quotas::repo as quotas;
+use crate::storage::{keys, GetOptions, ObjectStore};
+use crate::uploads::UploadService;
+
+pub const DEFAULT_PAGE: u64 = 100;
+pub const MAX_PAGE: u64 = 1000;
+
+/// Where a listing resumes: the kind and name of the last item returned.
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    k: String,
+    n: String,
+}
+
+fn encode_cursor(node: &Node) -> String {
+    let c = Cursor {
+        k: node.kind.clone(),
+        n: node.name.clone(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+}
+
+fn decode_cursor(s: &str) -> Result<Cursor, FileError> {
+    let bad = || FileError::Invalid("The cursor is not valid.".into());
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if c.k != KIND_FILE && c.k != KIND_FOLDER {
+        return Err(bad());
+    }
+    Ok(c)
+}
+
+pub struct Page {
+    pub items: Vec<Node>,
+    pub next_cursor: Option<String>,
+}
+
+pub struct Download {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A change of name and/or place; `parent: Some(None)` means the root.
+pub struct Change {
+    pub name: Option<String>,
+    pub parent: Option<Option<Uuid>>,
+}
+
+#[derive(Clone)]
+pub struct FileService {
+    db: DatabaseConnection,
+    store: Arc<dyn ObjectStore>,
+    uploads: UploadService,
+    presign_ttl: Duration,
+}
+
+/// RFC 5987 `attr-char`: everything else in `filename*` is percent-encoded.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment` with an ASCII fallback and the exact name in `filename*` (RFC 6266).
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(name, ATTR_CHAR)
+    )
+}
+
+/// Types a browser renders without running anything; all others are served as
+/// `application/octet-stream`.
+const PASSIVE_TYPES: &[&str] = &[
+    "application/gzip",
+    "application/json",
+    "application/octet-stream",
+    "application/pdf",
+    "application/x-tar",
+    "application/zip",
+    "text/csv",
+    "text/plain",
+    "image/avif",
+    "image/gif",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+];
+
+pub fn served_content_type(stored: Option<&str>) -> String {
+    match stored {
+        Some(t)
+            if PASSIVE_TYPES.contains(&t) || t.starts_with("audio/") || t.starts_with("video/") =>
+        {
+            t.to_owned()
+        }
+        _ => "application/octet-stream".to_owned(),
+    }
+}
+
+impl FileService {
+    pub fn new(
+        db: DatabaseConnection,
+        store: Arc<dyn ObjectStore>,
+        uploads: UploadService,
+        presign_ttl: Duration,
+    ) -> FileService {
+        FileService {
+            db,
+            store,
+            uploads,
+            presign_ttl,
+        }
+    }
+
+    pub async fn get(&self, user: Uuid, id: Uuid) -> Result<Node, FileError> {
+        repo::find_owned(&self.db, user, id)
+            .await?
+            .ok_or(FileError::NotFound)
+    }
+
+    async fn folder(&self, user: Uuid, id: Option<Uuid>) -> Result<Option<Node>, FileError> {
+        let Some(id) = id else { return Ok(None) };
+        let node = self.get(user, id).await?;
+        if !node.is_folder() {
+            return Err(FileError::NotAFolder);
+        }
+        Ok(Some(node))
+    }
+
+    #[instrument(skip_all, err(Display))]
+    pub async fn create_folder(
+        &self,
+        user: Uuid,
+        name: &str,
+        parent: Option<Uuid>,
+    ) -> Result<Node, FileError> {
+        let name = display_name(name)?;
+        self.folder(user, parent).await?;
+        let new = NewNode {
+            owner_id: user,
+            parent_id: parent,
+            name: &name,
+            kind: KIND_FOLDER,
+            size: 0,
+            content_type: None,
+            object_key: None,
+            etag: None,
+            state: STATE_ACTIVE,
+        };
+        repo::insert(&self.db, new)
+            .await?
+            .ok_or(FileError::NameTaken)
+    }
+
+    /// A page of a folder (None: the root), folders first, then files, each by name.
+    pub async fn list(
+        &self,
+        user: Uuid,
+        folder: Option<Uuid>,
+        limit: Option<u64>,
+        cursor: Option<&str>,
+    ) -> Result<Page, FileError> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(FileError::Invalid(format!(
+                "limit must be between 1 and {MAX_PAGE}."
+            )));
+        }
+        let cursor = cursor.map(decode_cursor).transpose()?;
+        self.folder(user, folder).await?;
+        // Fetch one more than asked to know whether another page exists.
+        let want = limit + 1;
+        let mut items = Vec::new();
+        let files_after = match &cursor {
+            Some(c) if c.k == KIND_FILE => Some(c.n.as_str()),
+            _ => {
+                let after = cursor.as_ref().map(|c| c.n.as_str());
+                items = repo::list_kind(&self.db, user, folder, KIND_FOLDER, after, want).await?;
+                None
+            }
+        };
+        if (items.len() as u64) < want {
+            let rest = want - items.len() as u64;
+            items.extend(
+                repo::list_kind(&self.db, user, folder, KIND_FILE, files_after, rest).await?,
+            );
+        }
+        let next_cursor = if items.len() as u64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Renames and/or moves a file or folder: metadata only, no bytes move.
+    #[instrument(skip_all, fields(file.id = %id), err(Display))]
+    pub async fn update(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
+        let node = self.get(user, id).await?;
+        let name = match &change.name {
+            Some(n) => display_name(n)?,
+            None => node.name.clone(),
+        };
+        let parent = change.parent.unwrap_or(node.parent_id);
+        if let Some(target) = parent {
+            self.folder(user, Some(target)).await?;
+            if node.is_folder() && self.is_within(user, target, node.id).await? {
+                return Err(FileError::Cycle);
+            }
+        }
+        if !repo::rename_move(&self.db, &node, &name, parent).await? {
+            return Err(FileError::NameTaken);
+        }
+        self.get(user, id).await
+    }
+
+    /// Whether folder `candidate` is `ancestor` or lies below it.
+    async fn is_within(
+        &self,
+        user: Uuid,
+        candidate: Uuid,
+        ancestor: Uuid,
+    ) -> Result<bool, FileError> {
+        let mut current = Some(candidate);
+        let mut hops = 0;
+        while let Some(id) = current {
+            if id == ancestor {
+                return Ok(true);
+            }
+            hops += 1;
+            if hops > 10_000 {
+                return Err(FileError::Invalid("The folder tree is too deep.".into()));
+            }
+            current = repo::find_owned(&self.db, user, id)
+                .await?
+                .and_then(|n| n.parent_id);
+        }
+        Ok(false)
+    }
+
+    /// Server-side copy of a file to a new key, counted against the quota.
+    #[instrument(skip_all, fields(file.id = %id), err(Display))]
+    pub async fn copy(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
+        let src = self.get(user, id).await?;
+        if src.is_folder() {
+            return Err(FileError::NotAFile);
+        }
+        if src.state != STATE_ACTIVE {
+            return Err(FileError::NotReady);
+        }
+        let parent = change.parent.unwrap_or(src.parent_id);
+        self.folder(user, parent).await?;
+        let name = match &change.name {
+            Some(n) => display_name(n)?,
+            None if parent == src.parent_id => display_name(&format!("Copy of {}", src.name))?,
+            None => src.name.clone(),
+        };
+        let src_key = src.object_key.as_deref().ok_or(FileError::NotReady)?;
+        let key = keys::object_key(user, &name);
+        self.store.copy(src_key, &key).await?;
+        let txn = self.db.begin().await?;
+        let outcome = if !quotas::add_used(&txn, user, src.size, 1).await? {
+            Err(FileError::QuotaExceeded)
+        } else {
+            let new = NewNode {
+                owner_id: user,
+                parent_id: parent,
+                name: &name,
+                kind: KIND_FILE,
+                size: src.size,
+                content_type: src.content_type.as_deref(),
+                object_key: Some(&key),
+                etag: src.etag.as_deref(),
+                state: STATE_ACTIVE,
+            };
+            repo::insert(&txn, new).await?.ok_or(FileError::NameTaken)
+        };
+        match outcome {
+            Ok(node) => {
+                txn.commit().await?;
+                Ok(node)
+            }
+            Err(e) => {
+                txn.rollback().await?;
+                self.store.delete(&key).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes a file, or a folder with everything below it. Open uploads inside are
+    /// aborted; usage is freed in the same transaction that removes the rows; objects
+    /// are deleted after.
+    #[instrument(skip_all, fields(file.id = %id), err(Display))]
+    pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
+        let root = self.get(user, id).await?;
+        let mut all = vec![root.clone()];
+        let mut frontier = if root.is_folder() {
+            vec![root.id]
+        } else {
+            Vec::new()
+        };
+        while !frontier.is_empty() {
+            let children = repo::children_of(&self.db, user, &frontier).await?;
+            frontier = children
+                .iter()
+                .filter(|c| c.is_folder())
+                .map(|c| c.id)
+                .collect();
+            all.extend(children);
+        }
+        for node in all.iter().filter(|n| n.state == STATE_PENDING) {
+            if let Some(upload) = self.uploads.open_upload_of(node.id).await? {
+                self.uploads.close_aborted(&upload).await?;
+            }
+        }
+        let stored: Vec<&Node> = all
+            .iter()
+            .filter(|n| !n.is_folder() && n.state == STATE_ACTIVE)
+            .collect();
+        let bytes: i64 = stored.iter().map(|n| n.size).sum();
+        let ids: Vec<Uuid> = all.iter().map(|n| n.id).collect();
+        let txn = self.db.begin().await?;
+        let deleted = repo::delete(&txn, &ids).await?;
+        if deleted > 0 && !stored.is_empty() {
+            quotas::remove_used(&txn, user, bytes, stored.len() as i64).await?;
+        }
+        txn.commit().await?;
+        for key in stored.iter().filter_map(|n| n.object_key.as_deref()) {
+            if let Err(e) = self.store.delete(key).await {
+                tracing::warn!(error = %e, "object left behind after delete");
+            }
+        }
+        Ok(())
+    }
+
+    /// A presigned GET that downloads as an attachment with a harmless content type.
+    #[instrument(skip_all, fields(file.id = %id), err(Display))]
+    pub async fn download(&self, user: Uuid, id: Uuid) -> Result<Download, FileError> {
+        let node = self.get(user, id).await?;
+        if node.is_folder() {
+            return Err(FileError::NotAFile);
+        }
+        if node.state != STATE_ACTIVE {
+            return Err(FileError::NotReady);
+        }
+        let key = node.object_key.as_deref().ok_or(FileError::NotReady)?;
+        let options = GetOptions {
+            content_disposition: content_disposition(&node.name),
+            content_type: served_content_type(node.content_type.as_deref()),
+        };
+        let url = self
+            .store
+            .presign_get(key, &options, self.presign_ttl)
+            .await?;
+        tracing::info!(file.id = %node.id, presign = "get", "download URL issued");
+        Ok(Download {
+            url,
+            expires_at: Utc::now()
+                + chrono::Duration::from_std(self.presign_ttl)
+                    .unwrap_or(chrono::Duration::minutes(10)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disposition_has_ascii_fallback_and_exact_utf8_name() {
+        assert_eq!(
+            content_disposition("résumé \"final\".pdf"),
+            "attachment; filename=\"r_sum_ _final_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"
+        );
+        assert_eq!(
+            content_disposition("a.txt"),
+            "attachment; filename=\"a.txt\"; filename*=UTF-8''a.txt"
+        );
+    }
+
+    #[test]
+    fn active_content_is_served_as_octet_stream() {
+        for t in [
+            "text/html",
+            "image/svg+xml",
+            "application/xml",
+            "text/xml",
+            "text/javascript",
+            "application/javascript",
+        ] {
+            assert_eq!(
+                served_content_type(Some(t)),
+                "application/octet-stream",
+                "{t}"
+            );
+        }
+        assert_eq!(served_content_type(None), "application/octet-stream");
+        assert_eq!(
+            served_content_type(Some("made/up")),
+            "application/octet-stream"
+        );
+        assert_eq!(served_content_type(Some("image/png")), "image/png");
+        assert_eq!(served_content_type(Some("video/mp4")), "video/mp4");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert!(decode_cursor("!!!").is_err());
+        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode(br#"{"k":"evil","n":"x"}"#)).is_err());
+        let c = decode_cursor(&URL_SAFE_NO_PAD.encode(br#"{"k":"file","n":"x"}"#)).expect("valid");
+        assert_eq!((c.k.as_str(), c.n.as_str()), ("file", "x"));
+    }
+}

@@ -1,0 +1,50 @@
+//! `GET /api/v1/me/usage`.
+
+use actix_web::{get, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(my_usage);
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UsageResponse {
+    /// Bytes of completed files.
+    pub used_bytes: i64,
+    /// Bytes reserved by open uploads.
+    pub reserved_bytes: i64,
+    pub quota_bytes: i64,
+    pub used_objects: i64,
+    pub reserved_objects: i64,
+    pub quota_objects: i64,
+}
+
+/// The caller's usage, open reservations and quota.
+#[utoipa::path(
+    tag = "files",
+    responses((status = 200, description = "Usage", body = UsageResponse)),
+    security(("bearer" = []))
+)]
+#[get("/usage")]
+async fn my_usage(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+) -> Result<web::Json<UsageResponse>, AppError> {
+    let u = super::service::usage(&state.db, auth.user.id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    Ok(web::Json(UsageResponse {
+        used_bytes: u.used_bytes,
+        reserved_bytes: u.reserved_bytes,
+        quota_bytes: u.quota_bytes,
+        used_objects: u.used_objects,
+        reserved_objects: u.reserved_objects,
+        quota_objects: u.quota_objects,
+    }))
+}

@@ -1,0 +1,57 @@
+//! Usage as the user sees it, and the check that recomputes it from the tables.
+
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, DbErr};
+use uuid::Uuid;
+
+use super::repo::{self, Usage};
+
+pub async fn usage(db: &impl ConnectionTrait, user: Uuid) -> Result<Option<Usage>, DbErr> {
+    repo::usage(db, user).await
+}
+
+/// A user whose stored counters differ from what the tables say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub user_id: Uuid,
+    pub username: String,
+    pub stored: Usage,
+    pub computed: Usage,
+}
+
+/// Recomputes every user's usage from active files and open uploads and returns the
+/// users whose stored counters drifted.
+pub async fn check_usage(db: &impl ConnectionTrait) -> Result<Vec<Drift>, DbErr> {
+    let used: HashMap<Uuid, (i64, i64)> = crate::files::repo::usage_by_owner(db)
+        .await?
+        .into_iter()
+        .map(|(u, b, n)| (u, (b, n)))
+        .collect();
+    let reserved: HashMap<Uuid, (i64, i64)> = crate::uploads::repo::reserved_by_user(db)
+        .await?
+        .into_iter()
+        .map(|(u, b, n)| (u, (b, n)))
+        .collect();
+    let mut drifts = Vec::new();
+    for (id, username, stored) in repo::all_usage(db).await? {
+        let (used_bytes, used_objects) = used.get(&id).copied().unwrap_or((0, 0));
+        let (reserved_bytes, reserved_objects) = reserved.get(&id).copied().unwrap_or((0, 0));
+        let computed = Usage {
+            used_bytes,
+            used_objects,
+            reserved_bytes,
+            reserved_objects,
+            ..stored
+        };
+        if computed != stored {
+            drifts.push(Drift {
+                user_id: id,
+                username,
+                stored,
+                computed,
+            });
+        }
+    }
+    Ok(drifts)
+}

@@ -1,0 +1,104 @@
+//! Request and response types of the uploads API.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::files::dto::FileResponse;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartUploadRequest {
+    /// The file's display name.
+    #[schema(example = "results.tar.gz")]
+    pub name: String,
+    /// The target folder; omitted or null for the root.
+    pub parent_id: Option<Uuid>,
+    /// Exact size in bytes.
+    #[schema(example = 1048576)]
+    pub size: u64,
+    /// Media type (default `application/octet-stream`).
+    #[schema(example = "application/gzip")]
+    pub content_type: Option<String>,
+}
+
+/// A presigned request. Send exactly these headers: they are part of the signature.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PresignedRequest {
+    #[schema(example = "PUT")]
+    pub method: String,
+    /// A bearer credential: do not share or log it.
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UploadResponse {
+    pub upload_id: Uuid,
+    pub file: FileResponse,
+    /// `open`, `completed` or `aborted`.
+    pub state: String,
+    /// `single` (one PUT to `put`) or `multipart` (ask for part URLs).
+    #[schema(example = "single")]
+    pub mode: String,
+    pub size: i64,
+    /// Multipart: every part has this size except the last.
+    pub part_size: Option<i64>,
+    pub part_count: i32,
+    /// The single-part PUT.
+    pub put: Option<PresignedRequest>,
+    /// When the upload is ended by reconciliation if still open.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartUrlsRequest {
+    /// Part numbers (1-based), at most 1000 per request.
+    #[schema(example = json!([1, 2, 3]))]
+    pub part_numbers: Vec<u32>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PartUrl {
+    pub part_number: u32,
+    /// The part's exact size; it is signed as `Content-Length`.
+    pub size: u64,
+    pub method: String,
+    /// A bearer credential: do not share or log it.
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PartUrlsResponse {
+    pub parts: Vec<PartUrl>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct StoredPartResponse {
+    pub part_number: u32,
+    pub size: u64,
+    pub etag: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UploadStatusResponse {
+    pub upload_id: Uuid,
+    pub file_id: Option<Uuid>,
+    pub state: String,
+    pub mode: String,
+    pub size: i64,
+    pub part_size: Option<i64>,
+    pub part_count: i32,
+    /// Parts the store holds with the right size.
+    pub parts_done: Vec<StoredPartResponse>,
+    /// Parts still to send (`[1]` for a single upload the store does not hold yet).
+    pub missing_parts: Vec<u32>,
+    pub expires_at: DateTime<Utc>,
+}

@@ -1,0 +1,225 @@
+//! HTTP handlers of `/api/v1/uploads`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, post, web, HttpResponse};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::dto::{
+    PartUrl, PartUrlsRequest, PartUrlsResponse, PresignedRequest, StartUploadRequest,
+    StoredPartResponse, UploadResponse, UploadStatusResponse,
+};
+use super::repo::Upload;
+use super::service::StartUpload;
+use crate::auth::AuthUser;
+use crate::error::{AppError, ErrorBody};
+use crate::files::dto::FileResponse;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(start)
+        .service(part_urls)
+        .service(status)
+        .service(complete)
+        .service(abort);
+}
+
+fn mode(u: &Upload) -> String {
+    if u.part_size.is_some() {
+        "multipart"
+    } else {
+        "single"
+    }
+    .to_owned()
+}
+
+/// Start an upload: reserves quota and returns a presigned PUT (single) or a multipart
+/// plan whose part URLs come from `/parts`. Retrying an identical start answers the same
+/// upload (200).
+#[utoipa::path(
+    tag = "uploads",
+    request_body = StartUploadRequest,
+    responses(
+        (status = 201, description = "Upload started", body = UploadResponse),
+        (status = 200, description = "A retry of an identical open upload", body = UploadResponse),
+        (status = 404, description = "No such folder", body = ErrorBody),
+        (status = 409, description = "Name taken in that folder", body = ErrorBody),
+        (status = 413, description = "Over quota (QUOTA_EXCEEDED) or over the size limit (UPLOAD_TOO_LARGE)", body = ErrorBody),
+        (status = 422, description = "Invalid name or content type, or the parent is not a folder", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("")]
+async fn start(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<StartUploadRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let started = state
+        .uploads
+        .start(
+            auth.user.id,
+            StartUpload {
+                name: body.name,
+                parent_id: body.parent_id,
+                size: body.size,
+                content_type: body.content_type,
+            },
+        )
+        .await?;
+    let upload = started.upload;
+    let put = started.put.map(|p| PresignedRequest {
+        method: "PUT".into(),
+        url: p.url,
+        headers: BTreeMap::from([
+            (
+                "Content-Length".to_owned(),
+                upload.declared_size.to_string(),
+            ),
+            ("Content-Type".to_owned(), upload.content_type.clone()),
+        ]),
+        expires_at: p.expires_at,
+    });
+    let body = UploadResponse {
+        upload_id: upload.id,
+        file: FileResponse::from(started.file),
+        state: upload.state.clone(),
+        mode: mode(&upload),
+        size: upload.declared_size,
+        part_size: upload.part_size,
+        part_count: upload.part_count,
+        put,
+        expires_at: upload.expires_at,
+    };
+    Ok(if started.replayed {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::Created()
+    }
+    .json(body))
+}
+
+/// Presigned URLs for a batch of parts of a multipart upload (each signs its part's size).
+#[utoipa::path(
+    tag = "uploads",
+    params(("id" = Uuid, Path)),
+    request_body = PartUrlsRequest,
+    responses(
+        (status = 200, description = "Part URLs", body = PartUrlsResponse),
+        (status = 404, description = "No such upload", body = ErrorBody),
+        (status = 409, description = "The upload is completed or aborted", body = ErrorBody),
+        (status = 422, description = "Bad part numbers, or not a multipart upload", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/{id}/parts")]
+async fn part_urls(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<PartUrlsRequest>,
+) -> Result<web::Json<PartUrlsResponse>, AppError> {
+    let (parts, expires_at) = state
+        .uploads
+        .part_urls(auth.user.id, *id, &body.part_numbers)
+        .await?;
+    Ok(web::Json(PartUrlsResponse {
+        parts: parts
+            .into_iter()
+            .map(|p| PartUrl {
+                part_number: p.number,
+                size: p.size,
+                method: "PUT".into(),
+                url: p.url,
+                headers: BTreeMap::from([("Content-Length".to_owned(), p.size.to_string())]),
+            })
+            .collect(),
+        expires_at,
+    }))
+}
+
+/// What the store already holds, so an interrupted client re-sends only missing parts.
+#[utoipa::path(
+    tag = "uploads",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Status", body = UploadStatusResponse),
+        (status = 404, description = "No such upload", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/{id}")]
+async fn status(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<UploadStatusResponse>, AppError> {
+    let s = state.uploads.status(auth.user.id, *id).await?;
+    let u = s.upload;
+    Ok(web::Json(UploadStatusResponse {
+        upload_id: u.id,
+        file_id: u.file_id,
+        mode: mode(&u),
+        state: u.state,
+        size: u.declared_size,
+        part_size: u.part_size,
+        part_count: u.part_count,
+        parts_done: s
+            .parts_done
+            .into_iter()
+            .map(|p| StoredPartResponse {
+                part_number: p.number,
+                size: p.size,
+                etag: p.etag,
+            })
+            .collect(),
+        missing_parts: s.missing,
+        expires_at: u.expires_at,
+    }))
+}
+
+/// Complete an upload: the store must hold exactly the declared size. Safe to retry.
+#[utoipa::path(
+    tag = "uploads",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The file, now active", body = FileResponse),
+        (status = 404, description = "No such upload", body = ErrorBody),
+        (status = 409, description = "Parts or object missing (UPLOAD_INCOMPLETE), or aborted", body = ErrorBody),
+        (status = 422, description = "Size mismatch: object deleted, reservation released", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/{id}/complete")]
+async fn complete(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<FileResponse>, AppError> {
+    Ok(web::Json(
+        state.uploads.complete(auth.user.id, *id).await?.into(),
+    ))
+}
+
+/// Abort an upload: the reservation is released and stored parts deleted. Safe to retry.
+#[utoipa::path(
+    tag = "uploads",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Aborted"),
+        (status = 404, description = "No such upload", body = ErrorBody),
+        (status = 409, description = "Already completed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/{id}/abort")]
+async fn abort(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    state.uploads.abort(auth.user.id, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,456 @@
+//! The upload rules: reserve quota and record the pending file in one transaction, sign
+//! URLs, verify what the store holds on completion, release the reservation on abort.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::plan::{content_type, content_type_allowed, part_len, part_plan};
+use super::repo::{self, NewUpload, Upload, ABORTED, COMPLETED, OPEN};
+use crate::config::UploadSettings;
+use crate::files::names::display_name;
+use crate::files::repo::{self as files, NewNode, Node, KIND_FILE, STATE_PENDING};
+use crate::files::FileError;
+use crate::quotas::repo as quotas;
+use crate::storage::{keys, ObjectStore, StoredPart};
+
+/// Most part URLs handed out by one request.
+pub const MAX_PART_BATCH: usize = 1000;
+
+pub struct StartUpload {
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+/// A presigned request: the URL and the headers the client must send as signed.
+pub struct Presigned {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct Started {
+    pub upload: Upload,
+    pub file: Node,
+    /// For single-part uploads.
+    pub put: Option<Presigned>,
+    /// True when this answers a retry of an earlier identical start.
+    pub replayed: bool,
+}
+
+pub struct PartUrl {
+    pub number: u32,
+    pub size: u64,
+    pub url: String,
+}
+
+pub struct Status {
+    pub upload: Upload,
+    /// Parts the store holds with the right size (multipart).
+    pub parts_done: Vec<StoredPart>,
+    /// Part numbers still to send (multipart), or `[1]` for a single upload not yet stored.
+    pub missing: Vec<u32>,
+}
+
+#[derive(Clone)]
+pub struct UploadService {
+    db: DatabaseConnection,
+    store: Arc<dyn ObjectStore>,
+    cfg: Arc<UploadSettings>,
+}
+
+impl UploadService {
+    pub fn new(
+        db: DatabaseConnection,
+        store: Arc<dyn ObjectStore>,
+        cfg: UploadSettings,
+    ) -> UploadService {
+        UploadService {
+            db,
+            store,
+            cfg: Arc::new(cfg),
+        }
+    }
+
+    pub fn presign_ttl(&self) -> Duration {
+        self.cfg.presign_ttl
+    }
+
+    fn expires_at(&self) -> DateTime<Utc> {
+        Utc::now()
+            + chrono::Duration::from_std(self.cfg.presign_ttl)
+                .unwrap_or(chrono::Duration::minutes(10))
+    }
+
+    #[instrument(skip_all, fields(upload.size = req.size), err(Display))]
+    pub async fn start(&self, user: Uuid, req: StartUpload) -> Result<Started, FileError> {
+        let name = display_name(&req.name)?;
+        if req.size > self.cfg.max_upload_bytes {
+            return Err(FileError::UploadTooLarge {
+                max: self.cfg.max_upload_bytes,
+            });
+        }
+        let ct = content_type(req.content_type.as_deref()).ok_or_else(|| {
+            FileError::ContentType("The content type is not a valid media type.".into())
+        })?;
+        if !content_type_allowed(&self.cfg.allowed_content_types, &ct) {
+            return Err(FileError::ContentType(format!(
+                "Uploads of type {ct} are not allowed here."
+            )));
+        }
+        if let Some(parent) = req.parent_id {
+            let folder = files::find_owned(&self.db, user, parent)
+                .await?
+                .ok_or(FileError::NotFound)?;
+            if !folder.is_folder() {
+                return Err(FileError::NotAFolder);
+            }
+        }
+        let size = i64::try_from(req.size).map_err(|_| FileError::UploadTooLarge {
+            max: self.cfg.max_upload_bytes,
+        })?;
+        let multipart = req.size > self.cfg.multipart_threshold;
+        let (part_size, part_count) = if multipart {
+            part_plan(req.size)
+        } else {
+            (req.size, 1)
+        };
+        let key = keys::object_key(user, &name);
+
+        let txn = self.db.begin().await?;
+        if !quotas::reserve(&txn, user, size).await? {
+            txn.rollback().await?;
+            return Err(FileError::QuotaExceeded);
+        }
+        let new_file = NewNode {
+            owner_id: user,
+            parent_id: req.parent_id,
+            name: &name,
+            kind: KIND_FILE,
+            size,
+            content_type: Some(&ct),
+            object_key: Some(&key),
+            etag: None,
+            state: STATE_PENDING,
+        };
+        let Some(file) = files::insert(&txn, new_file).await? else {
+            txn.rollback().await?;
+            return self.replay(user, req.parent_id, &name, size, &ct).await;
+        };
+        let upload = repo::insert(
+            &txn,
+            NewUpload {
+                user_id: user,
+                file_id: file.id,
+                object_key: &key,
+                declared_size: size,
+                content_type: &ct,
+                part_size: multipart.then_some(part_size as i64),
+                part_count: part_count as i32,
+                expires_at: Utc::now()
+                    + chrono::Duration::from_std(self.cfg.upload_expiry)
+                        .unwrap_or(chrono::Duration::days(1)),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.finish_start(upload, file, false).await
+    }
+
+    /// A start whose name is taken by an identical open upload of the same user is a
+    /// retry: answer with that upload again.
+    async fn replay(
+        &self,
+        user: Uuid,
+        parent: Option<Uuid>,
+        name: &str,
+        size: i64,
+        ct: &str,
+    ) -> Result<Started, FileError> {
+        let existing = files::find_by_name(&self.db, user, parent, name)
+            .await?
+            .ok_or(FileError::NameTaken)?;
+        if existing.state != STATE_PENDING {
+            return Err(FileError::NameTaken);
+        }
+        let upload = repo::find_open_for_file(&self.db, existing.id)
+            .await?
+            .ok_or(FileError::NameTaken)?;
+        if upload.user_id != user || upload.declared_size != size || upload.content_type != ct {
+            return Err(FileError::NameTaken);
+        }
+        self.finish_start(upload, existing, true).await
+    }
+
+    async fn finish_start(
+        &self,
+        mut upload: Upload,
+        file: Node,
+        replayed: bool,
+    ) -> Result<Started, FileError> {
+        if upload.part_size.is_some() {
+            if upload.multipart_upload_id.is_none() {
+                let id = match self
+                    .store
+                    .create_multipart(&upload.object_key, &upload.content_type)
+                    .await
+                {
+                    Ok(id) => id,
+                    Err(e) => {
+                        // Nothing was handed out yet: give the reservation back.
+                        self.close_aborted(&upload).await?;
+                        return Err(e.into());
+                    }
+                };
+                repo::set_multipart_id(&self.db, upload.id, &id).await?;
+                upload.multipart_upload_id = Some(id);
+            }
+            return Ok(Started {
+                upload,
+                file,
+                put: None,
+                replayed,
+            });
+        }
+        let url = self
+            .store
+            .presign_put(
+                &upload.object_key,
+                upload.declared_size as u64,
+                &upload.content_type,
+                self.cfg.presign_ttl,
+            )
+            .await?;
+        tracing::info!(upload.id = %upload.id, presign = "put", "upload URL issued");
+        Ok(Started {
+            put: Some(Presigned {
+                url,
+                expires_at: self.expires_at(),
+            }),
+            upload,
+            file,
+            replayed,
+        })
+    }
+
+    async fn find(&self, user: Uuid, id: Uuid) -> Result<Upload, FileError> {
+        repo::find_owned(&self.db, user, id)
+            .await?
+            .ok_or(FileError::NotFound)
+    }
+
+    fn require_open(upload: &Upload) -> Result<(), FileError> {
+        match upload.state.as_str() {
+            OPEN => Ok(()),
+            COMPLETED => Err(FileError::UploadCompleted),
+            _ => Err(FileError::UploadAborted),
+        }
+    }
+
+    /// Presigned UploadPart URLs for the given part numbers.
+    #[instrument(skip_all, fields(upload.id = %id, parts = numbers.len()), err(Display))]
+    pub async fn part_urls(
+        &self,
+        user: Uuid,
+        id: Uuid,
+        numbers: &[u32],
+    ) -> Result<(Vec<PartUrl>, DateTime<Utc>), FileError> {
+        let upload = self.find(user, id).await?;
+        Self::require_open(&upload)?;
+        let (Some(part_size), Some(mp)) = (upload.part_size, upload.multipart_upload_id.as_deref())
+        else {
+            return Err(FileError::Invalid(
+                "This is a single-part upload; PUT to its URL.".into(),
+            ));
+        };
+        if numbers.is_empty() || numbers.len() > MAX_PART_BATCH {
+            return Err(FileError::Invalid(format!(
+                "Ask for 1 to {MAX_PART_BATCH} parts at a time."
+            )));
+        }
+        let count = upload.part_count as u32;
+        let mut urls = Vec::with_capacity(numbers.len());
+        for &n in numbers {
+            if n == 0 || n > count {
+                return Err(FileError::Invalid(format!(
+                    "Part numbers run from 1 to {count}."
+                )));
+            }
+            let size = part_len(
+                upload.declared_size as u64,
+                part_size as u64,
+                count as u64,
+                n as u64,
+            );
+            let url = self
+                .store
+                .presign_upload_part(&upload.object_key, mp, n, size, self.cfg.presign_ttl)
+                .await?;
+            urls.push(PartUrl {
+                number: n,
+                size,
+                url,
+            });
+        }
+        tracing::info!(upload.id = %upload.id, presign = "upload_part", count = urls.len(), "part URLs issued");
+        Ok((urls, self.expires_at()))
+    }
+
+    /// Parts the store holds with the expected sizes, and the part numbers missing.
+    async fn stored_parts(
+        &self,
+        upload: &Upload,
+    ) -> Result<(Vec<StoredPart>, Vec<u32>), FileError> {
+        let (Some(part_size), Some(mp)) = (upload.part_size, upload.multipart_upload_id.as_deref())
+        else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let count = upload.part_count as u64;
+        let stored = self.store.list_parts(&upload.object_key, mp).await?;
+        let mut done = Vec::new();
+        let mut missing = Vec::new();
+        for n in 1..=count {
+            let want = part_len(upload.declared_size as u64, part_size as u64, count, n);
+            match stored
+                .iter()
+                .find(|p| u64::from(p.number) == n && p.size == want)
+            {
+                Some(p) => done.push(p.clone()),
+                None => missing.push(n as u32),
+            }
+        }
+        Ok((done, missing))
+    }
+
+    pub async fn status(&self, user: Uuid, id: Uuid) -> Result<Status, FileError> {
+        let upload = self.find(user, id).await?;
+        if upload.state != OPEN {
+            return Ok(Status {
+                upload,
+                parts_done: Vec::new(),
+                missing: Vec::new(),
+            });
+        }
+        let (parts_done, missing) = if upload.part_size.is_some() {
+            self.stored_parts(&upload).await?
+        } else {
+            let held = self.store.head(&upload.object_key).await?.is_some();
+            (Vec::new(), if held { Vec::new() } else { vec![1] })
+        };
+        Ok(Status {
+            upload,
+            parts_done,
+            missing,
+        })
+    }
+
+    /// Completes the upload: the store must hold exactly the declared bytes.
+    #[instrument(skip_all, fields(upload.id = %id), err(Display))]
+    pub async fn complete(&self, user: Uuid, id: Uuid) -> Result<Node, FileError> {
+        let upload = self.find(user, id).await?;
+        match upload.state.as_str() {
+            COMPLETED => return self.file_of(&upload).await,
+            ABORTED => return Err(FileError::UploadAborted),
+            _ => {}
+        }
+        if let Some(mp) = upload.multipart_upload_id.as_deref() {
+            let (parts, missing) = self.stored_parts(&upload).await?;
+            if !missing.is_empty() {
+                return Err(FileError::UploadIncomplete { missing });
+            }
+            if let Err(e) = self
+                .store
+                .complete_multipart(&upload.object_key, mp, &parts)
+                .await
+            {
+                // A concurrent complete may have finished it: the HEAD below decides.
+                tracing::warn!(error = %e, "completing the multipart upload failed");
+            }
+        }
+        let Some(meta) = self.store.head(&upload.object_key).await? else {
+            return Err(FileError::UploadIncomplete {
+                missing: Vec::new(),
+            });
+        };
+        if meta.size != upload.declared_size as u64 {
+            self.close_aborted(&upload).await?;
+            return Err(FileError::SizeMismatch {
+                declared: upload.declared_size as u64,
+                actual: meta.size,
+            });
+        }
+        let txn = self.db.begin().await?;
+        if !repo::close(&txn, upload.id, COMPLETED).await? {
+            txn.rollback().await?;
+            // Someone closed it first: answer as they left it.
+            let now = self.find(user, id).await?;
+            return match now.state.as_str() {
+                COMPLETED => self.file_of(&now).await,
+                _ => {
+                    self.store.delete(&upload.object_key).await?;
+                    Err(FileError::UploadAborted)
+                }
+            };
+        }
+        quotas::commit(
+            &txn,
+            upload.user_id,
+            upload.declared_size,
+            upload.declared_size,
+        )
+        .await?;
+        if let Some(file_id) = upload.file_id {
+            files::activate(&txn, file_id, upload.declared_size, meta.etag.as_deref()).await?;
+        }
+        txn.commit().await?;
+        tracing::info!(upload.id = %upload.id, "upload completed");
+        self.file_of(&upload).await
+    }
+
+    async fn file_of(&self, upload: &Upload) -> Result<Node, FileError> {
+        let file_id = upload.file_id.ok_or(FileError::NotFound)?;
+        files::find_owned(&self.db, upload.user_id, file_id)
+            .await?
+            .ok_or(FileError::NotFound)
+    }
+
+    /// Aborts an open upload; aborting an aborted upload is a no-op.
+    #[instrument(skip_all, fields(upload.id = %id), err(Display))]
+    pub async fn abort(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
+        let upload = self.find(user, id).await?;
+        match upload.state.as_str() {
+            ABORTED => Ok(()),
+            COMPLETED => Err(FileError::UploadCompleted),
+            _ => self.close_aborted(&upload).await,
+        }
+    }
+
+    /// Closes an open upload as aborted: reservation released and pending file removed
+    /// in one transaction, then the store cleaned (multipart aborted, object deleted).
+    pub async fn close_aborted(&self, upload: &Upload) -> Result<(), FileError> {
+        let txn = self.db.begin().await?;
+        if repo::close(&txn, upload.id, ABORTED).await? {
+            quotas::release(&txn, upload.user_id, upload.declared_size).await?;
+            if let Some(file_id) = upload.file_id {
+                files::delete(&txn, &[file_id]).await?;
+            }
+        }
+        txn.commit().await?;
+        if let Some(mp) = upload.multipart_upload_id.as_deref() {
+            self.store.abort_multipart(&upload.object_key, mp).await?;
+        }
+        self.store.delete(&upload.object_key).await?;
+        tracing::info!(upload.id = %upload.id, "upload aborted");
+        Ok(())
+    }
+
+    /// The open upload behind a pending file, if any.
+    pub async fn open_upload_of(&self, file_id: Uuid) -> Result<Option<Upload>, FileError> {
+        Ok(repo::find_open_for_file(&self.db, file_id).await?)
+    }
+}

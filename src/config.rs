@@ -513,6 +513,31 @@ impl Settings {
                 }
             }
         }
+        let up = &self.uploads;
+        if up.presign_ttl.is_zero() || up.presign_ttl > MAX_PRESIGN_TTL {
+            return Err(invalid(
+                "COFFER_PRESIGN_TTL_SECONDS",
+                format!(
+                    "must be between 1 and {} (7 days)",
+                    MAX_PRESIGN_TTL.as_secs()
+                ),
+            ));
+        }
+        if up.multipart_threshold < MIN_PART_SIZE {
+            return Err(invalid(
+                "COFFER_MULTIPART_THRESHOLD_BYTES",
+                format!("must be at least {MIN_PART_SIZE} (S3's smallest part)"),
+            ));
+        }
+        if up.max_upload_bytes > MIN_PART_SIZE * 1024 * MAX_PARTS {
+            return Err(invalid("COFFER_MAX_UPLOAD_BYTES", "must not exceed 50 TiB"));
+        }
+        if up.upload_expiry.is_zero() {
+            return Err(invalid(
+                "COFFER_UPLOAD_EXPIRY_SECONDS",
+                "must be at least 1",
+            ));
+        }
         if self.s3.endpoint.is_some()
             && (self.s3.access_key.is_none() || self.s3.secret_key.is_none())
         {

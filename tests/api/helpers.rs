@@ -39,11 +39,7 @@ pub fn logs() -> &'static LogSink {
     static SINK: OnceLock<LogSink> = OnceLock::new();
     SINK.get_or_init(|| {
         let sink = LogSink::default();
-        let subscriber = coffer::telemetry::subscriber(
-            LogFormat::Json,
-            "debug,sqlx=info,hyper=info,hyper_util=info,reqwest=info,h2=info",
-            sink.clone(),
-        );
+        let subscriber = coffer::telemetry::subscriber(LogFormat::Json, "debug", sink.clone());
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
         sink
     })

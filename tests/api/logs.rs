@@ -78,3 +78,65 @@ async fn every_request_is_logged_with_id_user_route_status_and_latency() {
     assert_eq!(line["status"], 200);
     assert!(line["latency_ms"].as_f64().is_some());
 }
+
+#[tokio::test]
+async fn presigned_urls_never_reach_the_logs() {
+    let app = spawn_app().await;
+    let t = app.user("urlcheck").await;
+    let started = app
+        .started(&t.access, "logged.bin", 5, "application/octet-stream")
+        .await;
+    let put_url = started.body["put"]["url"].as_str().expect("url").to_owned();
+    assert!(
+        crate::helpers::put_presigned(&started.body["put"], b"hello".to_vec())
+            .await
+            .status()
+            .is_success()
+    );
+    let res = app
+        .post_auth(
+            &format!("/api/v1/uploads/{}/complete", started.upload_id),
+            &t.access,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .get_auth(
+            &format!("/api/v1/files/{}/download", started.file_id),
+            &t.access,
+        )
+        .await;
+    let get_url = res.json::<Value>().await.expect("json")["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let res = app
+        .get_auth(
+            &format!("/api/v1/files/{}/download?redirect=true", started.file_id),
+            &t.access,
+        )
+        .await;
+    let redirect = res.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+
+    let logs = captured_logs();
+    assert!(
+        logs.contains("download URL issued"),
+        "presigns are logged as events"
+    );
+    for url in [&put_url, &get_url, &redirect] {
+        let signature = url.split("X-Amz-Signature=").nth(1).expect("signed URL");
+        assert!(
+            !logs.contains(signature),
+            "a presigned URL signature leaked into the logs: {:?}",
+            logs.lines()
+                .filter(|l| l.contains(signature))
+                .map(|l| &l[..l.len().min(400)])
+                .collect::<Vec<_>>()
+        );
+        assert!(!logs.contains(url.as_str()));
+    }
+}

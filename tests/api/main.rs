@@ -3,6 +3,7 @@
 mod auth;
 mod docs;
 mod errors;
+mod files;
 mod helpers;
 mod logs;
 mod ratelimit;

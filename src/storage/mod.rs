@@ -4,6 +4,7 @@
 pub mod embedded;
 pub mod keys;
 pub mod s3;
+pub mod sigv4;
 
 use std::time::Duration;
 

@@ -5,12 +5,12 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use regex::Regex;
 use s3::creds::Credentials;
 use s3::serde_types::Part;
 use s3::{Bucket, BucketConfiguration, Region};
 
+use super::sigv4::{PresignRequest, Presigner};
 use super::{GetOptions, ObjectMeta, ObjectStore, StorageError, StoredPart};
 use crate::config::MAX_PRESIGN_TTL;
 
@@ -31,8 +31,8 @@ pub struct S3Config {
 pub struct S3Store {
     /// Used for requests the server makes itself.
     bucket: Box<Bucket>,
-    /// Same bucket addressed through the public endpoint, used only to sign URLs.
-    public: Box<Bucket>,
+    /// Signs URLs for the public endpoint.
+    signer: Presigner,
 }
 
 fn bucket_for(cfg: &S3Config, endpoint: &str) -> Result<Box<Bucket>, StorageError> {
@@ -73,10 +73,6 @@ fn status_err(status: u16, body: &[u8]) -> StorageError {
     }
 }
 
-fn header(value: &str) -> Result<HeaderValue, StorageError> {
-    HeaderValue::from_str(value).map_err(|e| StorageError::Request(e.to_string()))
-}
-
 /// Object keys are built by the server; rust-s3 wants them with a leading slash.
 fn path(key: &str) -> String {
     format!("/{key}")
@@ -84,9 +80,18 @@ fn path(key: &str) -> String {
 
 impl S3Store {
     pub fn new(cfg: &S3Config) -> Result<S3Store, StorageError> {
+        let signer = Presigner::new(
+            &cfg.public_endpoint,
+            &cfg.bucket,
+            &cfg.region,
+            &cfg.access_key,
+            &cfg.secret_key,
+            cfg.path_style,
+        )
+        .map_err(StorageError::Config)?;
         Ok(S3Store {
             bucket: bucket_for(cfg, &cfg.endpoint)?,
-            public: bucket_for(cfg, &cfg.public_endpoint)?,
+            signer,
         })
     }
 
@@ -219,42 +224,28 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn presign_put(
-        &self,
-        key: &str,
-        size: u64,
-        content_type: &str,
-        ttl: Duration,
-    ) -> Result<String, StorageError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_LENGTH, header(&size.to_string())?);
-        headers.insert(CONTENT_TYPE, header(content_type)?);
-        self.public
-            .presign_put(path(key), ttl_secs(ttl), Some(headers), None)
-            .await
-            .map_err(request_err)
+    async fn presign_put(&self, key: &str, size: u64, content_type: &str, ttl: Duration) -> Result<String, StorageError> {
+        let size = size.to_string();
+        Ok(self.signer.presign(&PresignRequest {
+            method: "PUT",
+            key,
+            headers: &[("content-length", &size), ("content-type", content_type)],
+            query: &[],
+            expires_secs: ttl_secs(ttl),
+        }))
     }
 
-    async fn presign_get(
-        &self,
-        key: &str,
-        options: &GetOptions,
-        ttl: Duration,
-    ) -> Result<String, StorageError> {
-        let query = HashMap::from([
-            (
-                "response-content-disposition".to_owned(),
-                options.content_disposition.clone(),
-            ),
-            (
-                "response-content-type".to_owned(),
-                options.content_type.clone(),
-            ),
-        ]);
-        self.public
-            .presign_get(path(key), ttl_secs(ttl), Some(query))
-            .await
-            .map_err(request_err)
+    async fn presign_get(&self, key: &str, options: &GetOptions, ttl: Duration) -> Result<String, StorageError> {
+        Ok(self.signer.presign(&PresignRequest {
+            method: "GET",
+            key,
+            headers: &[],
+            query: &[
+                ("response-content-disposition", &options.content_disposition),
+                ("response-content-type", &options.content_type),
+            ],
+            expires_secs: ttl_secs(ttl),
+        }))
     }
 
     async fn presign_upload_part(
@@ -265,16 +256,14 @@ impl ObjectStore for S3Store {
         size: u64,
         ttl: Duration,
     ) -> Result<String, StorageError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_LENGTH, header(&size.to_string())?);
-        let query = HashMap::from([
-            ("partNumber".to_owned(), part_number.to_string()),
-            ("uploadId".to_owned(), upload_id.to_owned()),
-        ]);
-        self.public
-            .presign_put(path(key), ttl_secs(ttl), Some(headers), Some(query))
-            .await
-            .map_err(request_err)
+        let (size, part_number) = (size.to_string(), part_number.to_string());
+        Ok(self.signer.presign(&PresignRequest {
+            method: "PUT",
+            key,
+            headers: &[("content-length", &size)],
+            query: &[("partNumber", &part_number), ("uploadId", upload_id)],
+            expires_secs: ttl_secs(ttl),
+        }))
     }
 
     async fn create_multipart(

@@ -106,7 +106,8 @@ pub struct Settings {
     pub refresh_token_absolute_ttl: Duration,
     pub cookie_refresh_before: Duration,
     pub max_concurrent_hashes: usize,
-    pub auth_cache_ttl: Duration,
+    /// How long hot metadata (users behind tokens, files behind downloads) may be served from memory.
+    pub cache_ttl: Duration,
     pub registration_open: bool,
     pub default_quota_bytes: i64,
     pub default_quota_objects: i64,
@@ -210,7 +211,7 @@ impl Default for Settings {
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map(|n| n.get().max(2))
                 .unwrap_or(2),
-            auth_cache_ttl: Duration::from_millis(1000),
+            cache_ttl: Duration::from_millis(1000),
             registration_open: true,
             default_quota_bytes: 10 * 1024 * 1024 * 1024,
             default_quota_objects: 100_000,
@@ -404,7 +405,7 @@ impl Settings {
             )?,
             max_concurrent_hashes: src
                 .parse("COFFER_MAX_CONCURRENT_HASHES", d.max_concurrent_hashes)?,
-            auth_cache_ttl: Duration::from_millis(src.parse("COFFER_AUTH_CACHE_TTL_MS", 1000u64)?),
+            cache_ttl: Duration::from_millis(src.parse("COFFER_CACHE_TTL_MS", 1000u64)?),
             registration_open: src.flag("COFFER_REGISTRATION_OPEN", d.registration_open)?,
             default_quota_bytes: src.parse("COFFER_DEFAULT_QUOTA_BYTES", d.default_quota_bytes)?,
             default_quota_objects: src

@@ -2,6 +2,7 @@
 //! Coffer: a metadata-only control plane for file storage and sharing.
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;

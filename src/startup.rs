@@ -129,10 +129,13 @@ impl Application {
             registration_open: settings.registration_open,
             default_quota_bytes: settings.default_quota_bytes,
             default_quota_objects: settings.default_quota_objects,
-            user_cache_ttl: settings.auth_cache_ttl,
+            user_cache_ttl: settings.cache_ttl,
         };
+        // One gate for every write transaction of this process (a no-op on PostgreSQL).
+        let gate = crate::db::WriteGate::for_connection(&db);
         let auth = AuthService::new(
             db.clone(),
+            gate.clone(),
             PasswordHasher::new(settings.max_concurrent_hashes)?,
             keys,
             policy,
@@ -147,12 +150,20 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
         let store: Arc<dyn ObjectStore> = Arc::new(store);
-        let uploads = UploadService::new(db.clone(), store.clone(), settings.uploads.clone());
+        let uploads = UploadService::new(
+            db.clone(),
+            crate::db::connect_relaxed(&settings, &db).await?,
+            gate.clone(),
+            store.clone(),
+            settings.uploads.clone(),
+        );
         let files = FileService::new(
             db.clone(),
+            gate,
             store.clone(),
             uploads.clone(),
             settings.uploads.presign_ttl,
+            settings.cache_ttl,
         );
         let state = web::Data::new(AppState {
             db,

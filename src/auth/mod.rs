@@ -1,7 +1,6 @@
 //! Accounts and tokens: register, login, refresh with rotation and reuse detection,
 //! logout, logout-all, password change.
 
-pub mod cache;
 pub mod cookies;
 pub mod dto;
 pub mod extractor;

@@ -4,16 +4,18 @@ use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
+
+use crate::db::WriteGate;
 use secrecy::SecretString;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::cache::UserCache;
 use super::password::{check_policy, PasswordHasher};
 use super::repo::{self, NewRefresh, NewUser, User};
 use super::tokens::{hash_token, new_refresh_token, AccessClaims, TokenKeys};
 use super::AuthError;
+use crate::cache::TtlCache;
 
 static USERNAME: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)]
@@ -61,24 +63,27 @@ pub struct AuthPolicy {
 #[derive(Clone)]
 pub struct AuthService {
     db: DatabaseConnection,
+    gate: WriteGate,
     hasher: PasswordHasher,
     keys: Arc<TokenKeys>,
     policy: Arc<AuthPolicy>,
-    cache: Arc<UserCache>,
+    cache: Arc<TtlCache<Uuid, User>>,
 }
 
 impl AuthService {
     pub fn new(
         db: DatabaseConnection,
+        gate: WriteGate,
         hasher: PasswordHasher,
         keys: TokenKeys,
         policy: AuthPolicy,
     ) -> AuthService {
         AuthService {
+            gate,
             db,
             hasher,
             keys: Arc::new(keys),
-            cache: Arc::new(UserCache::new(policy.user_cache_ttl)),
+            cache: Arc::new(TtlCache::new(policy.user_cache_ttl)),
             policy: Arc::new(policy),
         }
     }
@@ -184,22 +189,22 @@ impl AuthService {
         if user.disabled {
             return Err(AuthError::AccountDisabled);
         }
-        let txn = self.db.begin().await?;
-        if !repo::claim_refresh(&txn, record.id, now).await? {
+        let txn = self.gate.begin(&self.db).await?;
+        if !repo::claim_refresh(&*txn, record.id, now).await? {
             // Someone used it between our read and our claim.
             txn.rollback().await?;
             return Err(self.reuse_detected(&record).await);
         }
         let (session, new_id) = self
             .new_session(
-                &txn,
+                &*txn,
                 user,
                 record.family_id,
                 record.absolute_expires_at,
                 &client,
             )
             .await?;
-        repo::set_replaced_by(&txn, record.id, new_id).await?;
+        repo::set_replaced_by(&*txn, record.id, new_id).await?;
         txn.commit().await?;
         Ok(session)
     }
@@ -270,7 +275,7 @@ impl AuthService {
                         .await?
                         .ok_or(AuthError::InvalidAccessToken)?,
                 );
-                self.cache.put(user.clone());
+                self.cache.put(user.id, user.clone());
                 user
             }
         };

@@ -8,7 +8,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
+
+use crate::db::WriteGate;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use uuid::Uuid;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 use super::names::display_name;
 use super::repo::{self, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE, STATE_PENDING};
 use super::FileError;
+use crate::cache::TtlCache;
 use crate::quotas::repo as quotas;
 use crate::storage::{keys, GetOptions, ObjectStore};
 use crate::uploads::UploadService;
@@ -67,9 +70,12 @@ pub struct Change {
 #[derive(Clone)]
 pub struct FileService {
     db: DatabaseConnection,
+    gate: WriteGate,
     store: Arc<dyn ObjectStore>,
     uploads: UploadService,
     presign_ttl: Duration,
+    /// Active files behind recent downloads (the hot path of HPC clients).
+    cache: Arc<TtlCache<Uuid, Node>>,
 }
 
 /// RFC 5987 `attr-char`: everything else in `filename*` is percent-encoded.
@@ -137,16 +143,36 @@ pub fn served_content_type(stored: Option<&str>) -> String {
 impl FileService {
     pub fn new(
         db: DatabaseConnection,
+        gate: WriteGate,
         store: Arc<dyn ObjectStore>,
         uploads: UploadService,
         presign_ttl: Duration,
+        cache_ttl: Duration,
     ) -> FileService {
         FileService {
+            gate,
             db,
             store,
             uploads,
             presign_ttl,
+            cache: Arc::new(TtlCache::new(cache_ttl)),
         }
+    }
+
+    /// An active file of `user`, from the cache or the database.
+    async fn active_file(&self, user: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
+        if let Some(node) = self.cache.get(id).filter(|n| n.owner_id == user) {
+            return Ok(node);
+        }
+        let node = Arc::new(self.get(user, id).await?);
+        if node.is_folder() {
+            return Err(FileError::NotAFile);
+        }
+        if node.state != STATE_ACTIVE {
+            return Err(FileError::NotReady);
+        }
+        self.cache.put(id, node.clone());
+        Ok(node)
     }
 
     pub async fn get(&self, user: Uuid, id: Uuid) -> Result<Node, FileError> {
@@ -249,6 +275,7 @@ impl FileService {
         if !repo::rename_move(&self.db, &node, &name, parent).await? {
             return Err(FileError::NameTaken);
         }
+        self.cache.invalidate(id);
         self.get(user, id).await
     }
 
@@ -296,8 +323,8 @@ impl FileService {
         let src_key = src.object_key.as_deref().ok_or(FileError::NotReady)?;
         let key = keys::object_key(user, &name);
         self.store.copy(src_key, &key).await?;
-        let txn = self.db.begin().await?;
-        let outcome = if !quotas::add_used(&txn, user, src.size, 1).await? {
+        let txn = self.gate.begin(&self.db).await?;
+        let outcome = if !quotas::add_used(&*txn, user, src.size, 1).await? {
             Err(FileError::QuotaExceeded)
         } else {
             let new = NewNode {
@@ -311,7 +338,7 @@ impl FileService {
                 etag: src.etag.as_deref(),
                 state: STATE_ACTIVE,
             };
-            repo::insert(&txn, new).await?.ok_or(FileError::NameTaken)
+            repo::insert(&*txn, new).await?.ok_or(FileError::NameTaken)
         };
         match outcome {
             Ok(node) => {
@@ -358,12 +385,15 @@ impl FileService {
             .collect();
         let bytes: i64 = stored.iter().map(|n| n.size).sum();
         let ids: Vec<Uuid> = all.iter().map(|n| n.id).collect();
-        let txn = self.db.begin().await?;
-        let deleted = repo::delete(&txn, &ids).await?;
+        let txn = self.gate.begin(&self.db).await?;
+        let deleted = repo::delete(&*txn, &ids).await?;
         if deleted > 0 && !stored.is_empty() {
-            quotas::remove_used(&txn, user, bytes, stored.len() as i64).await?;
+            quotas::remove_used(&*txn, user, bytes, stored.len() as i64).await?;
         }
         txn.commit().await?;
+        for id in &ids {
+            self.cache.invalidate(*id);
+        }
         for key in stored.iter().filter_map(|n| n.object_key.as_deref()) {
             if let Err(e) = self.store.delete(key).await {
                 tracing::warn!(error = %e, "object left behind after delete");
@@ -375,13 +405,7 @@ impl FileService {
     /// A presigned GET that downloads as an attachment with a harmless content type.
     #[instrument(skip_all, fields(file.id = %id), err(Display))]
     pub async fn download(&self, user: Uuid, id: Uuid) -> Result<Download, FileError> {
-        let node = self.get(user, id).await?;
-        if node.is_folder() {
-            return Err(FileError::NotAFile);
-        }
-        if node.state != STATE_ACTIVE {
-            return Err(FileError::NotReady);
-        }
+        let node = self.active_file(user, id).await?;
         let key = node.object_key.as_deref().ok_or(FileError::NotReady)?;
         let options = GetOptions {
             content_disposition: content_disposition(&node.name),

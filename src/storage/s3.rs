@@ -224,7 +224,13 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn presign_put(&self, key: &str, size: u64, content_type: &str, ttl: Duration) -> Result<String, StorageError> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
         let size = size.to_string();
         Ok(self.signer.presign(&PresignRequest {
             method: "PUT",
@@ -235,7 +241,12 @@ impl ObjectStore for S3Store {
         }))
     }
 
-    async fn presign_get(&self, key: &str, options: &GetOptions, ttl: Duration) -> Result<String, StorageError> {
+    async fn presign_get(
+        &self,
+        key: &str,
+        options: &GetOptions,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
         Ok(self.signer.presign(&PresignRequest {
             method: "GET",
             key,

@@ -15,7 +15,11 @@ use sha2::{Digest, Sha256};
 type HmacSha256 = Hmac<Sha256>;
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn encode(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
@@ -63,7 +67,10 @@ impl Presigner {
     ) -> Result<Presigner, String> {
         let url = url::Url::parse(endpoint).map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
         let scheme = url.scheme();
-        let mut host = url.host_str().ok_or_else(|| format!("endpoint {endpoint:?} has no host"))?.to_owned();
+        let mut host = url
+            .host_str()
+            .ok_or_else(|| format!("endpoint {endpoint:?} has no host"))?
+            .to_owned();
         if !path_style {
             host = format!("{bucket}.{host}");
         }
@@ -92,7 +99,10 @@ impl Presigner {
                 return cached.1;
             }
         }
-        let k_date = hmac(format!("AWS4{}", self.secret_key).as_bytes(), day.as_bytes());
+        let k_date = hmac(
+            format!("AWS4{}", self.secret_key).as_bytes(),
+            day.as_bytes(),
+        );
         let k_region = hmac(&k_date, self.region.as_bytes());
         let k_service = hmac(&k_region, b"s3");
         let key = hmac(&k_service, b"aws4_request");
@@ -121,7 +131,11 @@ impl Presigner {
         headers.push(("host", &self.host));
         headers.extend(req.headers.iter().copied());
         headers.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let signed_headers = headers.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(";");
+        let signed_headers = headers
+            .iter()
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>()
+            .join(";");
 
         let credential = format!("{}/{scope}", self.access_key);
         let expires = req.expires_secs.to_string();
@@ -154,7 +168,10 @@ impl Presigner {
             hex::encode(Sha256::digest(canonical.as_bytes()))
         );
         let signature = hex::encode(hmac(&self.signing_key(day), string_to_sign.as_bytes()));
-        format!("{}{path}?{canonical_query}&X-Amz-Signature={signature}", self.scheme_host)
+        format!(
+            "{}{path}?{canonical_query}&X-Amz-Signature={signature}",
+            self.scheme_host
+        )
     }
 }
 
@@ -180,7 +197,10 @@ mod tests {
             path_prefix: String::new(),
             ..p
         };
-        let at = Utc.with_ymd_and_hms(2013, 5, 24, 0, 0, 0).single().expect("date");
+        let at = Utc
+            .with_ymd_and_hms(2013, 5, 24, 0, 0, 0)
+            .single()
+            .expect("date");
         let url = p.presign_at(
             &PresignRequest {
                 method: "GET",
@@ -192,24 +212,38 @@ mod tests {
             at,
         );
         assert!(
-            url.ends_with("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"),
+            url.ends_with(
+                "X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+            ),
             "{url}"
         );
-        assert!(url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"));
+        assert!(url.starts_with(
+            "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        ));
     }
 
     #[test]
     fn path_style_keeps_the_port_and_encodes_query_values() {
-        let p = Presigner::new("http://127.0.0.1:3900/", "b", "garage", "AK", "SK", true).expect("presigner");
+        let p = Presigner::new("http://127.0.0.1:3900/", "b", "garage", "AK", "SK", true)
+            .expect("presigner");
         let url = p.presign(&PresignRequest {
             method: "GET",
             key: "u/k_x.txt",
             headers: &[],
-            query: &[("response-content-disposition", "attachment; filename=\"a b\"")],
+            query: &[(
+                "response-content-disposition",
+                "attachment; filename=\"a b\"",
+            )],
             expires_secs: 60,
         });
-        assert!(url.starts_with("http://127.0.0.1:3900/b/u/k_x.txt?"), "{url}");
-        assert!(url.contains("response-content-disposition=attachment%3B%20filename%3D%22a%20b%22"), "{url}");
+        assert!(
+            url.starts_with("http://127.0.0.1:3900/b/u/k_x.txt?"),
+            "{url}"
+        );
+        assert!(
+            url.contains("response-content-disposition=attachment%3B%20filename%3D%22a%20b%22"),
+            "{url}"
+        );
         assert!(url.contains("X-Amz-Credential=AK%2F"), "{url}");
     }
 }

@@ -3,12 +3,15 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QuerySelect, Set, SqlErr, Statement,
 };
 use uuid::Uuid;
 
+use crate::db::WriteGate;
 use crate::entity::uploads;
+use crate::files::repo::{self as files, NewNode, Node};
+use crate::quotas::repo as quotas;
 
 pub const OPEN: &str = "open";
 pub const COMPLETED: &str = "completed";
@@ -157,4 +160,135 @@ pub async fn reserved_by_user(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i6
         .into_iter()
         .map(|r| (r.user_id, r.bytes.unwrap_or(0), r.uploads))
         .collect())
+}
+
+/// What creating a reserved upload came to.
+pub enum Reserved {
+    Created(Node, Upload),
+    NameTaken,
+    QuotaExceeded,
+}
+
+/// Records a pending file and its open upload and reserves their quota, atomically.
+///
+/// PostgreSQL does it in one statement (data-modifying CTEs), so the user's quota row —
+/// which every start of that user contends for — is locked for one statement instead of
+/// several round trips. SQLite, which has no data-modifying CTEs, runs a transaction
+/// behind the write gate, touching the quota row last.
+pub async fn create_reserved(
+    db: &DatabaseConnection,
+    gate: &WriteGate,
+    file: NewNode<'_>,
+    upload: NewUpload<'_>,
+) -> Result<Reserved, DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return create_reserved_pg(db, file, upload).await;
+    }
+    let txn = gate.begin(db).await?;
+    let Some(node) = files::insert(&*txn, file).await? else {
+        txn.rollback().await?;
+        return Ok(Reserved::NameTaken);
+    };
+    let created = insert(
+        &*txn,
+        NewUpload {
+            file_id: node.id,
+            ..upload
+        },
+    )
+    .await?;
+    if !quotas::reserve(&*txn, created.user_id, created.declared_size).await? {
+        txn.rollback().await?;
+        return Ok(Reserved::QuotaExceeded);
+    }
+    txn.commit().await?;
+    Ok(Reserved::Created(node, created))
+}
+
+const CREATE_RESERVED_PG: &str = r#"
+WITH q AS (
+    UPDATE users
+    SET reserved_bytes = reserved_bytes + $1, reserved_objects = reserved_objects + 1
+    WHERE id = $2
+      AND used_bytes + reserved_bytes + $1 <= quota_bytes
+      AND used_objects + reserved_objects + 1 <= quota_objects
+    RETURNING id
+), f AS (
+    INSERT INTO files (id, owner_id, parent_id, parent_key, name, kind, size, content_type,
+                       object_key, etag, state, tier, created_at, updated_at, synced_at)
+    SELECT $3, $2, $4, $5, $6, $7, $1, $8, $9, NULL, $10, 'primary', $11, $11, NULL FROM q
+    RETURNING id
+)
+INSERT INTO uploads (id, user_id, file_id, object_key, declared_size, content_type,
+                     multipart_upload_id, part_size, part_count, expires_at, state,
+                     created_at, updated_at)
+SELECT $12, $2, f.id, $9, $1, $8, NULL, $13, $14, $15, $16, $11, $11 FROM f
+"#;
+
+async fn create_reserved_pg(
+    db: &DatabaseConnection,
+    file: NewNode<'_>,
+    upload: NewUpload<'_>,
+) -> Result<Reserved, DbErr> {
+    let now = Utc::now();
+    let (file_id, upload_id) = (Uuid::new_v4(), Uuid::new_v4());
+    let parent_key = files::parent_key(file.owner_id, file.parent_id);
+    let values: Vec<sea_orm::Value> = vec![
+        upload.declared_size.into(),
+        file.owner_id.into(),
+        file_id.into(),
+        file.parent_id.into(),
+        parent_key.into(),
+        file.name.into(),
+        file.kind.into(),
+        upload.content_type.into(),
+        upload.object_key.into(),
+        file.state.into(),
+        now.into(),
+        upload_id.into(),
+        upload.part_size.into(),
+        upload.part_count.into(),
+        upload.expires_at.into(),
+        OPEN.into(),
+    ];
+    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, CREATE_RESERVED_PG, values);
+    let res = match db.execute_raw(stmt).await {
+        Ok(res) => res,
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Ok(Reserved::NameTaken)
+        }
+        Err(e) => return Err(e),
+    };
+    if res.rows_affected() == 0 {
+        return Ok(Reserved::QuotaExceeded);
+    }
+    let node = Node {
+        id: file_id,
+        owner_id: file.owner_id,
+        parent_id: file.parent_id,
+        name: file.name.to_owned(),
+        kind: file.kind.to_owned(),
+        size: file.size,
+        content_type: file.content_type.map(str::to_owned),
+        object_key: file.object_key.map(str::to_owned),
+        etag: None,
+        state: file.state.to_owned(),
+        tier: "primary".to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    let created = Upload {
+        id: upload_id,
+        user_id: upload.user_id,
+        file_id: Some(file_id),
+        object_key: upload.object_key.to_owned(),
+        declared_size: upload.declared_size,
+        content_type: upload.content_type.to_owned(),
+        multipart_upload_id: None,
+        part_size: upload.part_size,
+        part_count: upload.part_count,
+        expires_at: upload.expires_at,
+        state: OPEN.to_owned(),
+    };
+    Ok(Reserved::Created(node, created))
 }

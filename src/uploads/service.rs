@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
+
+use crate::db::WriteGate;
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::plan::{content_type, content_type_allowed, part_len, part_plan};
-use super::repo::{self, NewUpload, Upload, ABORTED, COMPLETED, OPEN};
+use super::repo::{self, NewUpload, Reserved, Upload, ABORTED, COMPLETED, OPEN};
 use crate::config::UploadSettings;
 use crate::files::names::display_name;
 use crate::files::repo::{self as files, NewNode, Node, KIND_FILE, STATE_PENDING};
@@ -60,6 +62,9 @@ pub struct Status {
 #[derive(Clone)]
 pub struct UploadService {
     db: DatabaseConnection,
+    /// For upload starts: see [`crate::db::connect_relaxed`].
+    relaxed: DatabaseConnection,
+    gate: WriteGate,
     store: Arc<dyn ObjectStore>,
     cfg: Arc<UploadSettings>,
 }
@@ -67,10 +72,14 @@ pub struct UploadService {
 impl UploadService {
     pub fn new(
         db: DatabaseConnection,
+        relaxed: DatabaseConnection,
+        gate: WriteGate,
         store: Arc<dyn ObjectStore>,
         cfg: UploadSettings,
     ) -> UploadService {
         UploadService {
+            relaxed,
+            gate,
             db,
             store,
             cfg: Arc::new(cfg),
@@ -122,11 +131,6 @@ impl UploadService {
         };
         let key = keys::object_key(user, &name);
 
-        let txn = self.db.begin().await?;
-        if !quotas::reserve(&txn, user, size).await? {
-            txn.rollback().await?;
-            return Err(FileError::QuotaExceeded);
-        }
         let new_file = NewNode {
             owner_id: user,
             parent_id: req.parent_id,
@@ -138,28 +142,23 @@ impl UploadService {
             etag: None,
             state: STATE_PENDING,
         };
-        let Some(file) = files::insert(&txn, new_file).await? else {
-            txn.rollback().await?;
-            return self.replay(user, req.parent_id, &name, size, &ct).await;
+        let new_upload = NewUpload {
+            user_id: user,
+            file_id: Uuid::nil(),
+            object_key: &key,
+            declared_size: size,
+            content_type: &ct,
+            part_size: multipart.then_some(part_size as i64),
+            part_count: part_count as i32,
+            expires_at: Utc::now()
+                + chrono::Duration::from_std(self.cfg.upload_expiry)
+                    .unwrap_or(chrono::Duration::days(1)),
         };
-        let upload = repo::insert(
-            &txn,
-            NewUpload {
-                user_id: user,
-                file_id: file.id,
-                object_key: &key,
-                declared_size: size,
-                content_type: &ct,
-                part_size: multipart.then_some(part_size as i64),
-                part_count: part_count as i32,
-                expires_at: Utc::now()
-                    + chrono::Duration::from_std(self.cfg.upload_expiry)
-                        .unwrap_or(chrono::Duration::days(1)),
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        self.finish_start(upload, file, false).await
+        match repo::create_reserved(&self.relaxed, &self.gate, new_file, new_upload).await? {
+            Reserved::Created(file, upload) => self.finish_start(upload, file, false).await,
+            Reserved::QuotaExceeded => Err(FileError::QuotaExceeded),
+            Reserved::NameTaken => self.replay(user, req.parent_id, &name, size, &ct).await,
+        }
     }
 
     /// A start whose name is taken by an identical open upload of the same user is a
@@ -384,8 +383,8 @@ impl UploadService {
                 actual: meta.size,
             });
         }
-        let txn = self.db.begin().await?;
-        if !repo::close(&txn, upload.id, COMPLETED).await? {
+        let txn = self.gate.begin(&self.db).await?;
+        if !repo::close(&*txn, upload.id, COMPLETED).await? {
             txn.rollback().await?;
             // Someone closed it first: answer as they left it.
             let now = self.find(user, id).await?;
@@ -398,14 +397,14 @@ impl UploadService {
             };
         }
         quotas::commit(
-            &txn,
+            &*txn,
             upload.user_id,
             upload.declared_size,
             upload.declared_size,
         )
         .await?;
         if let Some(file_id) = upload.file_id {
-            files::activate(&txn, file_id, upload.declared_size, meta.etag.as_deref()).await?;
+            files::activate(&*txn, file_id, upload.declared_size, meta.etag.as_deref()).await?;
         }
         txn.commit().await?;
         tracing::info!(upload.id = %upload.id, "upload completed");
@@ -433,11 +432,11 @@ impl UploadService {
     /// Closes an open upload as aborted: reservation released and pending file removed
     /// in one transaction, then the store cleaned (multipart aborted, object deleted).
     pub async fn close_aborted(&self, upload: &Upload) -> Result<(), FileError> {
-        let txn = self.db.begin().await?;
-        if repo::close(&txn, upload.id, ABORTED).await? {
-            quotas::release(&txn, upload.user_id, upload.declared_size).await?;
+        let txn = self.gate.begin(&self.db).await?;
+        if repo::close(&*txn, upload.id, ABORTED).await? {
+            quotas::release(&*txn, upload.user_id, upload.declared_size).await?;
             if let Some(file_id) = upload.file_id {
-                files::delete(&txn, &[file_id]).await?;
+                files::delete(&*txn, &[file_id]).await?;
             }
         }
         txn.commit().await?;

@@ -3,13 +3,13 @@
 # quota reserved), GET /api/v1/files/{id}/download, and listing a folder of 100,000 files
 # (first page, and a cursor deep in the folder) -- on SQLite, then on PostgreSQL.
 # Usage: tests/bench/files.sh [duration, default 10s]
-# PostgreSQL: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres); a fresh
+# PostgreSQL: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable); a fresh
 # database is created and dropped. BENCH_SKIP_PG=1 runs SQLite only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-10s}"
 CONNS=32
-PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
 FILES=100000
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --bin cofferd -q

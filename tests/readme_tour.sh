@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the README's curl tour against a fresh cofferd on its embedded defaults, so the
+# README cannot drift from the API. Usage: tests/readme_tour.sh [path/to/cofferd]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${1:-target/debug/cofferd}"
+WORK=$(mktemp -d)
+PID=""
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+# The tour talks to 127.0.0.1:8080, the default port: it must be free.
+if curl -fs http://127.0.0.1:8080/healthz >/dev/null 2>&1; then
+  echo "something already answers on 127.0.0.1:8080" >&2; exit 1
+fi
+(cd "$WORK" && COFFER_EMBEDDED_S3_PORT=0 "$OLDPWD/$BIN" > cofferd.log 2>&1) &
+PID=$!
+for _ in $(seq 1 100); do curl -fs http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.1; done
+# Every ```sh block after "## API tour", in order, as one script.
+awk '/^## API tour/ {on=1} /^## Quotas/ {on=0} on && /^```sh$/ {code=1; next} /^```$/ {code=0} on && code' README.md \
+  > "$WORK/tour.sh"
+cd "$WORK"
+out=$(bash -euo pipefail tour.sh 2>&1) || { echo "$out"; echo "README tour failed" >&2; exit 1; }
+echo "$out" | grep -q 'identical$' || { echo "$out"; echo "multipart download differs" >&2; exit 1; }
+echo "$out" | grep -q '"missing_parts":\[\]' || { echo "$out"; exit 1; }
+echo "README tour: ok"

@@ -73,7 +73,12 @@ async fn listing_pages_through_folders_first_then_files_by_name() {
     for name in ["b.txt", "a.txt", "c.txt"] {
         app.upload(&t.access, name, b"x", "text/plain").await;
     }
-    app.started(&t.access, "pending.txt", 3, "text/plain").await;
+    app.pending_upload(
+        &t.access,
+        json!({"name": "pending.txt", "size": 3, "content_type": "text/plain"}),
+        b"abc",
+    )
+    .await;
     let expected = ["archive", "docs", "a.txt", "b.txt", "c.txt", "pending.txt"];
     for limit in [1, 2, 4, 100] {
         assert_eq!(
@@ -324,9 +329,10 @@ async fn delete_frees_usage_and_removes_objects_recursively() {
         assert_eq!(res.status(), StatusCode::OK);
     }
     // A pending upload inside is aborted with its folder.
-    app.start_upload(
+    app.pending_upload(
         &t.access,
-        &json!({"name": "pending.bin", "size": 50, "parent_id": inner}),
+        json!({"name": "pending.bin", "size": 50, "parent_id": inner}),
+        &pattern(50, 17),
     )
     .await;
     let single = app
@@ -431,7 +437,13 @@ async fn downloads_force_attachment_and_harmless_types() {
     let res = raw_client().get(&location).send().await.expect("follow");
     assert_eq!(res.bytes().await.expect("body").to_vec(), html);
 
-    let pending = app.started(&t.access, "later.txt", 4, "text/plain").await;
+    let pending = app
+        .pending_upload(
+            &t.access,
+            json!({"name": "later.txt", "size": 4, "content_type": "text/plain"}),
+            b"soon",
+        )
+        .await;
     let res = app
         .get_auth(
             &format!("/api/v1/files/{}/download", pending.file_id),
@@ -458,7 +470,11 @@ async fn another_users_ids_answer_404_on_every_endpoint() {
         )
         .await;
     let upload = app
-        .started(&alice.access, "open.bin", 10, "application/octet-stream")
+        .pending_upload(
+            &alice.access,
+            json!({"name": "open.bin", "size": 10}),
+            &pattern(10, 18),
+        )
         .await
         .upload_id;
 

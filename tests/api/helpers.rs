@@ -325,6 +325,43 @@ impl TestApp {
         }
     }
 
+    /// Starts an upload of `bytes` and PUTs them through its URL without completing, so
+    /// the upload stays open; checks the store holds exactly that many bytes.
+    pub async fn pending_upload(&self, access: &str, body: Value, bytes: &[u8]) -> StartedUpload {
+        let res = self.start_upload(access, &body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "start {body}");
+        let started: Value = res.json().await.expect("json");
+        let res = put_presigned(&started["put"], bytes.to_vec()).await;
+        assert!(res.status().is_success(), "presigned PUT: {}", res.status());
+        let key = self
+            .object_key(started["upload_id"].as_str().expect("upload_id"))
+            .await;
+        let meta = self
+            .app_state
+            .store
+            .head(&key)
+            .await
+            .expect("head")
+            .expect("object stored");
+        assert_eq!(meta.size, bytes.len() as u64);
+        StartedUpload {
+            upload_id: started["upload_id"].as_str().expect("upload_id").to_owned(),
+            file_id: started["file"]["id"].as_str().expect("file id").to_owned(),
+            body: started,
+        }
+    }
+
+    /// The object key behind an upload (read from the database, as an operator could).
+    pub async fn object_key(&self, upload_id: &str) -> String {
+        use sea_orm::EntityTrait;
+        coffer::entity::uploads::Entity::find_by_id(uuid::Uuid::parse_str(upload_id).expect("uuid"))
+            .one(&self.app_state.db)
+            .await
+            .expect("query")
+            .expect("upload row")
+            .object_key
+    }
+
     /// Uploads `bytes` as `name` at the root through the presigned PUT; returns the file id.
     pub async fn upload(
         &self,

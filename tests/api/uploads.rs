@@ -1,7 +1,6 @@
 //! Presigned uploads against a real S3 server: every URL is used and bytes compared.
 
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -26,18 +25,6 @@ async fn abort(app: &TestApp, access: &str, upload_id: &str) -> reqwest::Respons
         &json!({}),
     )
     .await
-}
-
-async fn object_key(app: &TestApp, upload_id: &str) -> String {
-    coffer::entity::uploads::Entity::find()
-        .filter(
-            coffer::entity::uploads::Column::Id.eq(uuid::Uuid::parse_str(upload_id).expect("uuid")),
-        )
-        .one(&app.app_state.db)
-        .await
-        .expect("query")
-        .expect("upload row")
-        .object_key
 }
 
 #[tokio::test]
@@ -136,7 +123,7 @@ async fn a_url_for_one_key_cannot_write_another_nor_read() {
         .started(&t.access, "a.bin", 10, "application/octet-stream")
         .await;
     let url = started.body["put"]["url"].as_str().expect("url").to_owned();
-    let key = object_key(&app, &started.upload_id).await;
+    let key = app.object_key(&started.upload_id).await;
     let other_key = format!("{}_other", key);
     let forged = url.replacen(&key, &other_key, 1);
     assert_ne!(forged, url, "the key appears in the URL");
@@ -217,11 +204,18 @@ async fn a_multipart_upload_resumes_after_a_dropped_part() {
         .await
         .expect("json");
     let part = |n: usize| bytes[(n - 1) * 5 * MIB..(n * 5 * MIB).min(bytes.len())].to_vec();
-    // Parts 1 and 3 arrive; part 2 is "dropped" by a killed client.
+    // Parts 1 and 3 arrive; part 2 is dropped: the client dies halfway through it.
     for n in [1usize, 3] {
         let res = put_presigned(&urls["parts"][n - 1], part(n)).await;
         assert!(res.status().is_success(), "part {n}: {}", res.status());
     }
+    let half = part(2)[..MIB].to_vec();
+    let res = put_presigned(&urls["parts"][1], half).await;
+    assert!(
+        res.status().is_client_error(),
+        "a truncated part is refused: {}",
+        res.status()
+    );
     let status: Value = app
         .get_auth(&format!("/api/v1/uploads/{id}"), &t.access)
         .await
@@ -296,7 +290,13 @@ async fn part_urls_refuse_bad_numbers_and_single_uploads() {
             .await;
         assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST").await;
     }
-    let single = app.started(&t.access, "s.dat", 10, "text/plain").await;
+    let single = app
+        .pending_upload(
+            &t.access,
+            json!({"name": "s.dat", "size": 10, "content_type": "text/plain"}),
+            &pattern(10, 14),
+        )
+        .await;
     let res = app
         .post_auth(
             &format!("/api/v1/uploads/{}/parts", single.upload_id),
@@ -319,8 +319,10 @@ async fn complete_rejects_upload_when_size_differs() {
     let started = app
         .started(&t.access, "short.bin", 10, "application/octet-stream")
         .await;
-    // Something other than the presigned URL wrote 7 bytes at the key.
-    let key = object_key(&app, &started.upload_id).await;
+    let res = put_presigned(&started.body["put"], pattern(10, 6)).await;
+    assert!(res.status().is_success());
+    // Then something other than the presigned URL overwrote the key with 7 bytes.
+    let key = app.object_key(&started.upload_id).await;
     let url = app
         .app_state
         .store
@@ -369,8 +371,12 @@ async fn complete_rejects_upload_when_size_differs() {
         .await;
     assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     // The name is free again.
-    app.started(&t.access, "short.bin", 10, "application/octet-stream")
-        .await;
+    app.pending_upload(
+        &t.access,
+        json!({"name": "short.bin", "size": 10}),
+        &pattern(10, 15),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -424,7 +430,14 @@ async fn start_complete_and_abort_are_safe_to_retry() {
     )
     .await;
 
-    let other = app.started(&t.access, "gone.txt", 3, "text/plain").await;
+    let other = app
+        .pending_upload(
+            &t.access,
+            json!({"name": "gone.txt", "size": 3, "content_type": "text/plain"}),
+            b"abc",
+        )
+        .await;
+    let key = app.object_key(&other.upload_id).await;
     for _ in 0..2 {
         assert_eq!(
             abort(&app, &t.access, &other.upload_id).await.status(),
@@ -437,6 +450,15 @@ async fn start_complete_and_abort_are_safe_to_retry() {
         "UPLOAD_ABORTED",
     )
     .await;
+    assert!(
+        app.app_state
+            .store
+            .head(&key)
+            .await
+            .expect("head")
+            .is_none(),
+        "abort deletes what was sent"
+    );
     let usage = app.usage(&t.access).await;
     assert_eq!(
         (
@@ -523,12 +545,18 @@ async fn over_quota_starts_are_refused() {
         .start_upload(&t.access, &json!({"name": "a", "size": 101}))
         .await;
     assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "QUOTA_EXCEEDED").await;
-    app.started(&t.access, "a", 60, "text/plain").await;
+    app.pending_upload(
+        &t.access,
+        json!({"name": "a", "size": 60}),
+        &pattern(60, 16),
+    )
+    .await;
     let res = app
         .start_upload(&t.access, &json!({"name": "b", "size": 41}))
         .await;
     assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "QUOTA_EXCEEDED").await;
-    app.started(&t.access, "b", 1, "text/plain").await;
+    app.pending_upload(&t.access, json!({"name": "b", "size": 1}), b"b")
+        .await;
     let res = app
         .start_upload(&t.access, &json!({"name": "c", "size": 1}))
         .await;

@@ -1,7 +1,7 @@
 //! Quota arithmetic on the `users` row; the only quota code that touches sea-orm.
 
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::entity::users::{self, Column as C};
@@ -16,41 +16,77 @@ pub struct Usage {
     pub quota_objects: i64,
 }
 
-pub async fn usage(db: &impl ConnectionTrait, user: Uuid) -> Result<Option<Usage>, DbErr> {
-    Ok(users::Entity::find_by_id(user)
-        .one(db)
-        .await?
-        .map(|u| Usage {
+impl From<&users::Model> for Usage {
+    fn from(u: &users::Model) -> Usage {
+        Usage {
             used_bytes: u.used_bytes,
             used_objects: u.used_objects,
             reserved_bytes: u.reserved_bytes,
             reserved_objects: u.reserved_objects,
             quota_bytes: u.quota_bytes,
             quota_objects: u.quota_objects,
-        }))
+        }
+    }
 }
 
-/// Reserves `bytes` and one object if used + reserved + request stays within quota.
-pub async fn reserve(db: &impl ConnectionTrait, user: Uuid, bytes: i64) -> Result<bool, DbErr> {
-    let res = users::Entity::update_many()
-        .col_expr(C::ReservedBytes, Expr::col(C::ReservedBytes).add(bytes))
-        .col_expr(C::ReservedObjects, Expr::col(C::ReservedObjects).add(1))
-        .filter(C::Id.eq(user))
-        .filter(
+/// used + reserved + the request stays within both quotas.
+fn fits(bytes: i64, objects: i64) -> Condition {
+    Condition::all()
+        .add(
             Expr::col(C::UsedBytes)
                 .add(Expr::col(C::ReservedBytes))
                 .add(bytes)
                 .lte(Expr::col(C::QuotaBytes)),
         )
-        .filter(
+        .add(
             Expr::col(C::UsedObjects)
                 .add(Expr::col(C::ReservedObjects))
-                .add(1)
+                .add(objects)
                 .lte(Expr::col(C::QuotaObjects)),
         )
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+}
+
+/// Applies deltas to a user's counters; with `only_if_fits`, only when the added usage
+/// or reservation keeps them within quota. True when the row changed.
+async fn adjust(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    (used_bytes, used_objects): (i64, i64),
+    (reserved_bytes, reserved_objects): (i64, i64),
+    only_if_fits: bool,
+) -> Result<bool, DbErr> {
+    let mut update = users::Entity::update_many()
+        .col_expr(C::UsedBytes, Expr::col(C::UsedBytes).add(used_bytes))
+        .col_expr(C::UsedObjects, Expr::col(C::UsedObjects).add(used_objects))
+        .col_expr(
+            C::ReservedBytes,
+            Expr::col(C::ReservedBytes).add(reserved_bytes),
+        )
+        .col_expr(
+            C::ReservedObjects,
+            Expr::col(C::ReservedObjects).add(reserved_objects),
+        )
+        .filter(C::Id.eq(user));
+    if only_if_fits {
+        update = update.filter(fits(
+            used_bytes + reserved_bytes,
+            used_objects + reserved_objects,
+        ));
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+pub async fn usage(db: &impl ConnectionTrait, user: Uuid) -> Result<Option<Usage>, DbErr> {
+    Ok(users::Entity::find_by_id(user)
+        .one(db)
+        .await?
+        .as_ref()
+        .map(Usage::from))
+}
+
+/// Reserves `bytes` and one object if used + reserved + request stays within quota.
+pub async fn reserve(db: &impl ConnectionTrait, user: Uuid, bytes: i64) -> Result<bool, DbErr> {
+    adjust(db, user, (0, 0), (bytes, 1), true).await
 }
 
 /// Turns a reservation of `reserved` bytes into usage of `actual` bytes.
@@ -60,26 +96,16 @@ pub async fn commit(
     reserved: i64,
     actual: i64,
 ) -> Result<(), DbErr> {
-    users::Entity::update_many()
-        .col_expr(C::ReservedBytes, Expr::col(C::ReservedBytes).sub(reserved))
-        .col_expr(C::ReservedObjects, Expr::col(C::ReservedObjects).sub(1))
-        .col_expr(C::UsedBytes, Expr::col(C::UsedBytes).add(actual))
-        .col_expr(C::UsedObjects, Expr::col(C::UsedObjects).add(1))
-        .filter(C::Id.eq(user))
-        .exec(db)
-        .await?;
-    Ok(())
+    adjust(db, user, (actual, 1), (-reserved, -1), false)
+        .await
+        .map(drop)
 }
 
 /// Gives a reservation back.
 pub async fn release(db: &impl ConnectionTrait, user: Uuid, reserved: i64) -> Result<(), DbErr> {
-    users::Entity::update_many()
-        .col_expr(C::ReservedBytes, Expr::col(C::ReservedBytes).sub(reserved))
-        .col_expr(C::ReservedObjects, Expr::col(C::ReservedObjects).sub(1))
-        .filter(C::Id.eq(user))
-        .exec(db)
-        .await?;
-    Ok(())
+    adjust(db, user, (0, 0), (-reserved, -1), false)
+        .await
+        .map(drop)
 }
 
 /// Adds usage directly (server-side copies) if it stays within quota.
@@ -89,25 +115,7 @@ pub async fn add_used(
     bytes: i64,
     objects: i64,
 ) -> Result<bool, DbErr> {
-    let res = users::Entity::update_many()
-        .col_expr(C::UsedBytes, Expr::col(C::UsedBytes).add(bytes))
-        .col_expr(C::UsedObjects, Expr::col(C::UsedObjects).add(objects))
-        .filter(C::Id.eq(user))
-        .filter(
-            Expr::col(C::UsedBytes)
-                .add(Expr::col(C::ReservedBytes))
-                .add(bytes)
-                .lte(Expr::col(C::QuotaBytes)),
-        )
-        .filter(
-            Expr::col(C::UsedObjects)
-                .add(Expr::col(C::ReservedObjects))
-                .add(objects)
-                .lte(Expr::col(C::QuotaObjects)),
-        )
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+    adjust(db, user, (bytes, objects), (0, 0), true).await
 }
 
 /// Frees usage of deleted files.
@@ -117,13 +125,9 @@ pub async fn remove_used(
     bytes: i64,
     objects: i64,
 ) -> Result<(), DbErr> {
-    users::Entity::update_many()
-        .col_expr(C::UsedBytes, Expr::col(C::UsedBytes).sub(bytes))
-        .col_expr(C::UsedObjects, Expr::col(C::UsedObjects).sub(objects))
-        .filter(C::Id.eq(user))
-        .exec(db)
-        .await?;
-    Ok(())
+    adjust(db, user, (-bytes, -objects), (0, 0), false)
+        .await
+        .map(drop)
 }
 
 /// Every user's stored counters, for the usage check.
@@ -132,16 +136,6 @@ pub async fn all_usage(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, String, U
         .all(db)
         .await?
         .into_iter()
-        .map(|u| {
-            let usage = Usage {
-                used_bytes: u.used_bytes,
-                used_objects: u.used_objects,
-                reserved_bytes: u.reserved_bytes,
-                reserved_objects: u.reserved_objects,
-                quota_bytes: u.quota_bytes,
-                quota_objects: u.quota_objects,
-            };
-            (u.id, u.username, usage)
-        })
+        .map(|u| (u.id, u.username.clone(), Usage::from(&u)))
         .collect())
 }

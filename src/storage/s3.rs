@@ -35,19 +35,23 @@ pub struct S3Store {
     signer: Presigner,
 }
 
-fn bucket_for(cfg: &S3Config, endpoint: &str) -> Result<Box<Bucket>, StorageError> {
-    let region = Region::Custom {
-        region: cfg.region.clone(),
-        endpoint: endpoint.trim_end_matches('/').to_owned(),
-    };
-    let creds = Credentials::new(
+fn credentials(cfg: &S3Config) -> Result<Credentials, StorageError> {
+    Credentials::new(
         Some(&cfg.access_key),
         Some(&cfg.secret_key),
         None,
         None,
         None,
     )
-    .map_err(|e| StorageError::Config(e.to_string()))?;
+    .map_err(|e| StorageError::Config(e.to_string()))
+}
+
+fn bucket_for(cfg: &S3Config, endpoint: &str) -> Result<Box<Bucket>, StorageError> {
+    let region = Region::Custom {
+        region: cfg.region.clone(),
+        endpoint: endpoint.trim_end_matches('/').to_owned(),
+    };
+    let creds = credentials(cfg)?;
     let bucket =
         Bucket::new(&cfg.bucket, region, creds).map_err(|e| StorageError::Config(e.to_string()))?;
     Ok(if cfg.path_style {
@@ -101,14 +105,7 @@ impl S3Store {
             return Ok(());
         }
         let region = self.bucket.region.clone();
-        let creds = Credentials::new(
-            Some(&cfg.access_key),
-            Some(&cfg.secret_key),
-            None,
-            None,
-            None,
-        )
-        .map_err(|e| StorageError::Config(e.to_string()))?;
+        let creds = credentials(cfg)?;
         let res = Bucket::create_with_path_style(
             &cfg.bucket,
             region,

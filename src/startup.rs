@@ -62,7 +62,7 @@ pub struct Application {
 /// Connects to the configured store, or starts the embedded one.
 async fn object_store(
     settings: &Settings,
-) -> Result<(S3Store, S3Config, Option<EmbeddedS3>), StartupError> {
+) -> Result<(S3Store, Option<EmbeddedS3>), StartupError> {
     let s3 = &settings.s3;
     if let Some(endpoint) = &s3.endpoint {
         let cfg = S3Config {
@@ -85,7 +85,7 @@ async fn object_store(
                 .unwrap_or_default(),
             path_style: s3.path_style,
         };
-        return Ok((S3Store::new(&cfg)?, cfg, None));
+        return Ok((S3Store::new(&cfg)?, None));
     }
     let embedded = EmbeddedS3::start(&settings.data_dir, s3.embedded_port).await?;
     let endpoint = embedded.endpoint();
@@ -103,7 +103,7 @@ async fn object_store(
     };
     let store = S3Store::new(&cfg)?;
     store.ensure_bucket(&cfg).await?;
-    Ok((store, cfg, Some(embedded)))
+    Ok((store, Some(embedded)))
 }
 
 impl Application {
@@ -114,7 +114,7 @@ impl Application {
             crate::db::migrate(&db).await?;
         }
         let secret = crate::secrets::jwt_secret(&settings)?;
-        let (store, _, embedded) = object_store(&settings).await?;
+        let (store, embedded) = object_store(&settings).await?;
         let keys = TokenKeys::new(
             secret.expose_secret().as_bytes(),
             &settings.jwt_issuer,

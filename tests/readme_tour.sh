@@ -11,7 +11,8 @@ trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 if curl -fs http://127.0.0.1:8080/healthz >/dev/null 2>&1; then
   echo "something already answers on 127.0.0.1:8080" >&2; exit 1
 fi
-(cd "$WORK" && COFFER_EMBEDDED_S3_PORT=0 "$OLDPWD/$BIN" > cofferd.log 2>&1) &
+BIN=$(realpath "$BIN")
+(cd "$WORK" && COFFER_EMBEDDED_S3_PORT=0 exec "$BIN" > cofferd.log 2>&1) &
 PID=$!
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.1; done
 # Every ```sh block after "## API tour", in order, as one script.

@@ -60,9 +60,7 @@ pub struct Application {
 }
 
 /// Connects to the configured store, or starts the embedded one.
-async fn object_store(
-    settings: &Settings,
-) -> Result<(S3Store, Option<EmbeddedS3>), StartupError> {
+async fn object_store(settings: &Settings) -> Result<(S3Store, Option<EmbeddedS3>), StartupError> {
     let s3 = &settings.s3;
     if let Some(endpoint) = &s3.endpoint {
         let cfg = S3Config {

@@ -37,3 +37,70 @@ pub async fn check_usage(settings: &Settings) -> Result<bool, Box<dyn std::error
     println!("{} user(s) drifted", drifts.len());
     Ok(false)
 }
+
+/// What the storage check found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StorageReport {
+    /// Objects no file row, open upload or scheduled purge accounts for.
+    pub orphans: Vec<String>,
+    /// Active files whose object is missing.
+    pub missing: Vec<String>,
+}
+
+/// Compares the objects under `prefix` (all: "") with the tables.
+pub async fn storage_report(
+    db: &sea_orm::DatabaseConnection,
+    store: &dyn crate::storage::ObjectStore,
+    prefix: &str,
+) -> Result<StorageReport, Box<dyn std::error::Error>> {
+    use std::collections::HashSet;
+    let objects: HashSet<String> = store
+        .list(prefix)
+        .await?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let rows = crate::files::repo::object_keys(db).await?;
+    let mut expected: HashSet<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    expected.extend(crate::uploads::repo::open_keys(db).await?);
+    for task in crate::tasks::repo::pending_of_kind(db, crate::tasks::KIND_PURGE).await? {
+        if let Some(keys) = task.payload["keys"].as_array() {
+            expected.extend(keys.iter().filter_map(|k| k.as_str().map(str::to_owned)));
+        }
+    }
+    let mut report = StorageReport {
+        orphans: objects.difference(&expected).cloned().collect(),
+        missing: rows
+            .into_iter()
+            .filter(|(k, state)| {
+                k.starts_with(prefix)
+                    && state == crate::files::repo::STATE_ACTIVE
+                    && !objects.contains(k)
+            })
+            .map(|(k, _)| k)
+            .collect(),
+    };
+    report.orphans.sort();
+    report.missing.sort();
+    Ok(report)
+}
+
+/// `cofferd check-storage`: objects without a row and rows without an object; exit
+/// status 1 when there are any. With the embedded store, cofferd must be running.
+pub async fn check_storage(settings: &Settings) -> Result<bool, Box<dyn std::error::Error>> {
+    let db = crate::db::connect(settings).await?;
+    let store = crate::startup::connect_store(settings)?;
+    let report = storage_report(&db, store.as_ref(), "").await?;
+    for key in &report.orphans {
+        println!("object without a row\t{key}");
+    }
+    for key in &report.missing {
+        println!("row without an object\t{key}");
+    }
+    println!(
+        "{} orphaned object(s), {} missing object(s)",
+        report.orphans.len(),
+        report.missing.len()
+    );
+    Ok(report.orphans.is_empty() && report.missing.is_empty())
+}

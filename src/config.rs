@@ -121,6 +121,39 @@ pub struct Settings {
 
     pub s3: S3Settings,
     pub uploads: UploadSettings,
+    pub worker: WorkerSettings,
+    pub archives: ArchiveSettings,
+}
+
+/// The task queue's workers.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Run the worker loop inside `cofferd` too.
+    pub in_process: bool,
+    /// Pause between polls when no task is due.
+    pub poll: Duration,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    pub max_attempts: i32,
+    /// First retry delay; doubled on each further attempt.
+    pub backoff_base: Duration,
+    /// How often expired uploads are reconciled.
+    pub reconcile_every: Duration,
+    /// How long a stopping worker lets its task finish before releasing it.
+    pub shutdown_grace: Duration,
+}
+
+/// Zip bundles.
+#[derive(Debug, Clone)]
+pub struct ArchiveSettings {
+    pub max_bytes: u64,
+    pub max_entries: u64,
+    /// An archive lives at least this long...
+    pub min_ttl: Duration,
+    /// ...or as long as downloading it at this many bytes per second takes.
+    pub min_bandwidth: u64,
+    /// Size of the parts the archive is uploaded in (memory per running zip task).
+    pub part_bytes: u64,
 }
 
 /// Presigning and upload rules.
@@ -165,6 +198,8 @@ impl std::fmt::Debug for Settings {
             .field("cors_origins", &self.cors_origins)
             .field("s3", &self.s3)
             .field("uploads", &self.uploads)
+            .field("worker", &self.worker)
+            .field("archives", &self.archives)
             .finish_non_exhaustive()
     }
 }
@@ -244,6 +279,22 @@ impl Default for Settings {
                 max_upload_bytes: 5 * 1024 * 1024 * 1024 * 1024,
                 allowed_content_types: Vec::new(),
                 upload_expiry: Duration::from_secs(24 * 3600),
+            },
+            worker: WorkerSettings {
+                in_process: true,
+                poll: Duration::from_millis(500),
+                lease: Duration::from_secs(30),
+                max_attempts: 5,
+                backoff_base: Duration::from_secs(2),
+                reconcile_every: Duration::from_secs(60),
+                shutdown_grace: Duration::from_secs(20),
+            },
+            archives: ArchiveSettings {
+                max_bytes: 100 * 1024 * 1024 * 1024,
+                max_entries: 10_000,
+                min_ttl: Duration::from_secs(3600),
+                min_bandwidth: 1024 * 1024,
+                part_bytes: 16 * 1024 * 1024,
             },
         }
     }
@@ -456,6 +507,36 @@ impl Settings {
                 upload_expiry: src
                     .seconds("COFFER_UPLOAD_EXPIRY_SECONDS", d.uploads.upload_expiry)?,
             },
+            worker: WorkerSettings {
+                in_process: src.flag("COFFER_WORKER_IN_PROCESS", d.worker.in_process)?,
+                poll: Duration::from_millis(
+                    src.parse("COFFER_WORKER_POLL_MS", d.worker.poll.as_millis() as u64)?,
+                ),
+                lease: src.seconds("COFFER_WORKER_LEASE_SECONDS", d.worker.lease)?,
+                max_attempts: src.parse("COFFER_TASK_MAX_ATTEMPTS", d.worker.max_attempts)?,
+                backoff_base: Duration::from_millis(src.parse(
+                    "COFFER_TASK_BACKOFF_MS",
+                    d.worker.backoff_base.as_millis() as u64,
+                )?),
+                reconcile_every: src.seconds(
+                    "COFFER_RECONCILE_INTERVAL_SECONDS",
+                    d.worker.reconcile_every,
+                )?,
+                shutdown_grace: src.seconds(
+                    "COFFER_WORKER_SHUTDOWN_GRACE_SECONDS",
+                    d.worker.shutdown_grace,
+                )?,
+            },
+            archives: ArchiveSettings {
+                max_bytes: src.parse("COFFER_ARCHIVE_MAX_BYTES", d.archives.max_bytes)?,
+                max_entries: src.parse("COFFER_ARCHIVE_MAX_ENTRIES", d.archives.max_entries)?,
+                min_ttl: src.seconds("COFFER_ARCHIVE_MIN_TTL_SECONDS", d.archives.min_ttl)?,
+                min_bandwidth: src.parse(
+                    "COFFER_ARCHIVE_MIN_BANDWIDTH_BYTES",
+                    d.archives.min_bandwidth,
+                )?,
+                part_bytes: src.parse("COFFER_ARCHIVE_PART_BYTES", d.archives.part_bytes)?,
+            },
         };
         settings.validate()?;
         Ok(settings)
@@ -537,6 +618,20 @@ impl Settings {
             return Err(invalid(
                 "COFFER_UPLOAD_EXPIRY_SECONDS",
                 "must be at least 1",
+            ));
+        }
+        if self.worker.lease < Duration::from_millis(300) || self.worker.max_attempts < 1 {
+            return Err(invalid(
+                "COFFER_WORKER_LEASE_SECONDS",
+                "the lease must be at least 1 second and COFFER_TASK_MAX_ATTEMPTS at least 1",
+            ));
+        }
+        if self.archives.part_bytes < MIN_PART_SIZE || self.archives.min_bandwidth == 0 {
+            return Err(invalid(
+                "COFFER_ARCHIVE_PART_BYTES",
+                format!(
+                    "parts must be at least {MIN_PART_SIZE} bytes and the bandwidth at least 1"
+                ),
             ));
         }
         if self.s3.endpoint.is_some()

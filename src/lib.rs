@@ -1,6 +1,7 @@
 #![deny(clippy::unwrap_used)]
 //! Coffer: a metadata-only control plane for file storage and sharing.
 
+pub mod archives;
 pub mod auth;
 pub mod cache;
 pub mod cli;
@@ -14,5 +15,6 @@ pub mod quotas;
 pub mod secrets;
 pub mod startup;
 pub mod storage;
+pub mod tasks;
 pub mod telemetry;
 pub mod uploads;

@@ -14,6 +14,8 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_redoc::{Redoc, Servable as _};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::archives::handler::{PurgeHandler, ZipHandler};
+use crate::archives::service::ArchiveService;
 use crate::auth::password::PasswordHasher;
 use crate::auth::service::AuthPolicy;
 use crate::auth::tokens::TokenKeys;
@@ -27,7 +29,10 @@ use crate::http::ratelimit::RateLimits;
 use crate::storage::embedded::EmbeddedS3;
 use crate::storage::s3::{S3Config, S3Store};
 use crate::storage::ObjectStore;
+use crate::tasks::worker::Worker;
+use crate::tasks::{KIND_PURGE, KIND_ZIP};
 use crate::uploads::UploadService;
+use tokio::sync::watch;
 
 /// What every handler gets.
 pub struct AppState {
@@ -35,6 +40,7 @@ pub struct AppState {
     pub auth: AuthService,
     pub uploads: UploadService,
     pub files: FileService,
+    pub archives: ArchiveService,
     pub store: Arc<dyn ObjectStore>,
     pub settings: Arc<Settings>,
     pub limits: Arc<RateLimits>,
@@ -54,36 +60,70 @@ pub enum StartupError {
 
 pub struct Application {
     port: u16,
+    worker: Worker,
+    /// Stops the in-process worker when the server stops.
+    shutdown: watch::Sender<bool>,
     server: Server,
     state: web::Data<AppState>,
     embedded: Option<EmbeddedS3>,
 }
 
+/// The store as a separate process sees it: the external endpoint, or the embedded
+/// server `cofferd` runs over the same data dir.
+pub fn connect_store(settings: &Settings) -> Result<Arc<dyn ObjectStore>, StartupError> {
+    let s3 = &settings.s3;
+    let cfg = match &s3.endpoint {
+        Some(_) => external_config(settings),
+        None => {
+            let creds = crate::storage::embedded::client_credentials(&settings.data_dir)?;
+            let endpoint = format!("http://127.0.0.1:{}", s3.embedded_port);
+            S3Config {
+                public_endpoint: s3
+                    .public_endpoint
+                    .clone()
+                    .unwrap_or_else(|| endpoint.clone()),
+                endpoint,
+                region: s3.region.clone(),
+                bucket: s3.bucket.clone(),
+                access_key: creds.access_key,
+                secret_key: creds.secret_key,
+                path_style: true,
+            }
+        }
+    };
+    Ok(Arc::new(S3Store::new(&cfg)?))
+}
+
+fn external_config(settings: &Settings) -> S3Config {
+    let s3 = &settings.s3;
+    let endpoint = s3.endpoint.clone().unwrap_or_default();
+    S3Config {
+        public_endpoint: s3
+            .public_endpoint
+            .clone()
+            .unwrap_or_else(|| endpoint.clone()),
+        endpoint,
+        region: s3.region.clone(),
+        bucket: s3.bucket.clone(),
+        access_key: s3
+            .access_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned())
+            .unwrap_or_default(),
+        secret_key: s3
+            .secret_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned())
+            .unwrap_or_default(),
+        path_style: s3.path_style,
+    }
+}
+
 /// Connects to the configured store, or starts the embedded one.
 async fn object_store(settings: &Settings) -> Result<(S3Store, Option<EmbeddedS3>), StartupError> {
     let s3 = &settings.s3;
-    if let Some(endpoint) = &s3.endpoint {
-        let cfg = S3Config {
-            endpoint: endpoint.clone(),
-            public_endpoint: s3
-                .public_endpoint
-                .clone()
-                .unwrap_or_else(|| endpoint.clone()),
-            region: s3.region.clone(),
-            bucket: s3.bucket.clone(),
-            access_key: s3
-                .access_key
-                .as_ref()
-                .map(|k| k.expose_secret().to_owned())
-                .unwrap_or_default(),
-            secret_key: s3
-                .secret_key
-                .as_ref()
-                .map(|k| k.expose_secret().to_owned())
-                .unwrap_or_default(),
-            path_style: s3.path_style,
-        };
-        return Ok((S3Store::new(&cfg)?, None));
+    if s3.endpoint.is_some() {
+        return Ok((S3Store::new(&external_config(settings))?, None));
     }
     let embedded = EmbeddedS3::start(&settings.data_dir, s3.embedded_port).await?;
     let endpoint = embedded.endpoint();
@@ -163,11 +203,22 @@ impl Application {
             settings.uploads.presign_ttl,
             settings.cache_ttl,
         );
+        let archives = ArchiveService::new(
+            db.clone(),
+            settings.archives.clone(),
+            settings.worker.max_attempts,
+        );
+        let worker = build_worker(db.clone(), store.clone(), uploads.clone(), &settings);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        if settings.worker.in_process {
+            tokio::spawn(worker.clone().run_until_stopped(shutdown_rx));
+        }
         let state = web::Data::new(AppState {
             db,
             auth,
             uploads,
             files,
+            archives,
             store,
             settings: Arc::new(settings),
             limits,
@@ -180,6 +231,8 @@ impl Application {
         tracing::info!(port, "cofferd listening");
         Ok(Application {
             port,
+            worker,
+            shutdown,
             server,
             state,
             embedded,
@@ -199,11 +252,35 @@ impl Application {
         self.embedded.as_ref().map(EmbeddedS3::endpoint)
     }
 
+    /// A worker over the same database and store (tests drive it step by step).
+    pub fn worker(&self) -> Worker {
+        self.worker.clone()
+    }
+
     /// Serves until the server stops (SIGINT/SIGTERM, or the handle is dropped).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _embedded = self.embedded;
-        self.server.await
+        let result = self.server.await;
+        let _ = self.shutdown.send(true);
+        result
     }
+}
+
+/// A worker with every task handler of this crate.
+pub fn build_worker(
+    db: DatabaseConnection,
+    store: Arc<dyn ObjectStore>,
+    uploads: UploadService,
+    settings: &Settings,
+) -> Worker {
+    Worker::new(db, store, uploads, settings.worker.clone())
+        .handle(
+            KIND_ZIP,
+            Arc::new(ZipHandler {
+                cfg: settings.archives.clone(),
+            }),
+        )
+        .handle(KIND_PURGE, Arc::new(PurgeHandler))
 }
 
 fn spawn_limit_shrinker(limits: Arc<RateLimits>) {
@@ -263,4 +340,26 @@ fn app(
         .default_service(web::to(error::not_found_route))
         .wrap(cors(&settings))
         .wrap(from_fn(request_context))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }

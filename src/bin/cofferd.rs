@@ -1,13 +1,14 @@
 //! `cofferd`: the API server.
-//! `cofferd [serve]`, `cofferd migrate`, `cofferd openapi`, `cofferd check-usage`.
+//! `cofferd [serve]`, `cofferd migrate`, `cofferd openapi`, `cofferd check-usage`,
+//! `cofferd check-storage`.
 
 use coffer::config::Settings;
+use coffer::startup::Application;
 
 /// mimalloc instead of glibc's allocator: request handling allocates many small,
 /// short-lived buffers across threads, where glibc spends a fifth of the CPU.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use coffer::startup::Application;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,10 +32,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::process::exit(1);
             }
         }
+        "check-storage" => {
+            if !coffer::cli::check_storage(&settings).await? {
+                std::process::exit(1);
+            }
+        }
         other => {
             return Err(format!(
-                "unknown command {other:?}; use serve, migrate, openapi or check-usage"
-            )
+            "unknown command {other:?}; use serve, migrate, openapi, check-usage or check-storage"
+        )
             .into())
         }
     }

@@ -2,5 +2,6 @@
 
 pub mod files;
 pub mod refresh_tokens;
+pub mod tasks;
 pub mod uploads;
 pub mod users;

@@ -45,6 +45,10 @@ pub enum FileError {
     UploadCompleted,
     #[error("the file is still being uploaded")]
     NotReady,
+    #[error("archive larger than {max} bytes")]
+    ArchiveTooLarge { max: u64 },
+    #[error("archive with more than {max} files")]
+    ArchiveTooManyFiles { max: u64 },
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("object store: {0}")]
@@ -104,6 +108,15 @@ impl From<FileError> for AppError {
             FileError::NotReady => {
                 AppError::conflict("FILE_NOT_READY", "The file is still being uploaded.")
             }
+            FileError::ArchiveTooLarge { max } => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "ARCHIVE_TOO_LARGE",
+                format!("An archive may hold at most {max} bytes."),
+            ),
+            FileError::ArchiveTooManyFiles { max } => AppError::unprocessable(
+                "ARCHIVE_TOO_MANY_FILES",
+                format!("An archive may hold at most {max} files."),
+            ),
             FileError::Db(e) => e.into(),
             FileError::Storage(e) => e.into(),
         }

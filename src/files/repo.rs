@@ -255,3 +255,14 @@ pub async fn usage_by_owner(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i64,
         .map(|r| (r.owner_id, r.bytes.unwrap_or(0), r.objects))
         .collect())
 }
+
+/// Every object key a file row points at, with the row's state (for the storage check).
+pub async fn object_keys(db: &impl ConnectionTrait) -> Result<Vec<(String, String)>, DbErr> {
+    Ok(files::Entity::find()
+        .filter(files::Column::ObjectKey.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|f| Some((f.object_key?, f.state)))
+        .collect())
+}

@@ -18,12 +18,18 @@ use uuid::Uuid;
 use super::names::display_name;
 use super::repo::{self, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE, STATE_PENDING};
 use super::FileError;
+use crate::archives::handler::PURGE_ATTEMPTS;
 use crate::cache::TtlCache;
 use crate::quotas::repo as quotas;
 use crate::storage::{keys, GetOptions, ObjectStore};
+use crate::tasks::repo::{self as tasks, NewTask};
+use crate::tasks::{now_ms, KIND_PURGE};
 use crate::uploads::UploadService;
+use serde_json::json;
 
 pub const DEFAULT_PAGE: u64 = 100;
+/// Objects per purge task.
+const PURGE_BATCH: usize = 1000;
 pub const MAX_PAGE: u64 = 1000;
 
 /// Where a listing resumes: the kind and name of the last item returned.
@@ -354,8 +360,8 @@ impl FileService {
     }
 
     /// Deletes a file, or a folder with everything below it. Open uploads inside are
-    /// aborted; usage is freed in the same transaction that removes the rows; objects
-    /// are deleted after.
+    /// aborted; usage is freed and the objects' purge enqueued in the same transaction
+    /// that removes the rows.
     #[instrument(skip_all, fields(file.id = %id), err(Display))]
     pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
         let root = self.get(user, id).await?;
@@ -390,14 +396,28 @@ impl FileService {
         if deleted > 0 && !stored.is_empty() {
             quotas::remove_used(&*txn, user, bytes, stored.len() as i64).await?;
         }
+        // The objects go by the worker's purge queue, enqueued with the rows' removal so
+        // no object can outlive its row unnoticed.
+        let keys: Vec<&str> = stored
+            .iter()
+            .filter_map(|n| n.object_key.as_deref())
+            .collect();
+        for batch in keys.chunks(PURGE_BATCH) {
+            tasks::enqueue(
+                &*txn,
+                NewTask {
+                    kind: KIND_PURGE,
+                    payload: json!({ "keys": batch }),
+                    owner_id: None,
+                    max_attempts: PURGE_ATTEMPTS,
+                    run_after_ms: now_ms(),
+                },
+            )
+            .await?;
+        }
         txn.commit().await?;
         for id in &ids {
             self.cache.invalidate(*id);
-        }
-        for key in stored.iter().filter_map(|n| n.object_key.as_deref()) {
-            if let Err(e) = self.store.delete(key).await {
-                tracing::warn!(error = %e, "object left behind after delete");
-            }
         }
         Ok(())
     }

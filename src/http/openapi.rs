@@ -25,6 +25,7 @@ use crate::error::ErrorBody;
         (name = "auth", description = "Accounts and tokens"),
         (name = "uploads", description = "Presigned uploads, single and multipart"),
         (name = "files", description = "Files, folders, downloads and usage"),
+        (name = "archives", description = "Zip bundles built by the worker, and task status"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -56,7 +57,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(scope("/api/v1/me").configure(crate::quotas::routes::configure))
         .service(scope("/api/v1/uploads").configure(crate::uploads::routes::configure))
         .service(scope("/api/v1/files").configure(crate::files::routes::configure_files))
-        .service(scope("/api/v1/folders").configure(crate::files::routes::configure_folders));
+        .service(scope("/api/v1/folders").configure(crate::files::routes::configure_folders))
+        .service(scope("/api/v1/archives").configure(crate::archives::routes::configure))
+        .service(scope("/api/v1/tasks").configure(crate::tasks::routes::configure));
 }
 
 /// The hand-written part of the spec: info, tags, shared schemas, security schemes.

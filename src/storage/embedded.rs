@@ -247,3 +247,17 @@ impl EmbeddedS3 {
         format!("http://{}", self.addr)
     }
 }
+
+/// How another process (`coffer-worker`) reaches the embedded server that `cofferd`
+/// runs over the same data dir: its endpoint and the credentials kept there.
+pub fn client_credentials(data_dir: &Path) -> Result<EmbeddedCredentials, StorageError> {
+    let path = data_dir.join("embedded-s3.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        StorageError::Embedded(format!(
+            "{}: {e} (start cofferd first, or set COFFER_S3_ENDPOINT)",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| StorageError::Embedded(format!("{}: {e}", path.display())))
+}

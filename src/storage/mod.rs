@@ -6,9 +6,15 @@ pub mod keys;
 pub mod s3;
 pub mod sigv4;
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+/// An object's bytes as they arrive.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -109,4 +115,19 @@ pub trait ObjectStore: Send + Sync {
 
     /// Server-side copy within the bucket.
     async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError>;
+
+    /// Streams an object (the worker reads objects for zip bundles this way).
+    async fn get_stream(&self, key: &str) -> Result<ByteStream, StorageError>;
+
+    /// Uploads one part of a multipart upload from the server; returns it with its ETag.
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        bytes: Vec<u8>,
+    ) -> Result<StoredPart, StorageError>;
+
+    /// Every object under `prefix`, with its size.
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError>;
 }

@@ -11,7 +11,7 @@ use s3::serde_types::Part;
 use s3::{Bucket, BucketConfiguration, Region};
 
 use super::sigv4::{PresignRequest, Presigner};
-use super::{GetOptions, ObjectMeta, ObjectStore, StorageError, StoredPart};
+use super::{ByteStream, GetOptions, ObjectMeta, ObjectStore, StorageError, StoredPart};
 use crate::config::MAX_PRESIGN_TTL;
 
 /// How to reach a bucket.
@@ -376,6 +376,58 @@ impl ObjectStore for S3Store {
             200..=299 => Ok(()),
             status => Err(status_err(status, b"")),
         }
+    }
+
+    async fn get_stream(&self, key: &str) -> Result<ByteStream, StorageError> {
+        use futures_util::StreamExt as _;
+        let res = self
+            .bucket
+            .get_object_stream(path(key))
+            .await
+            .map_err(request_err)?;
+        if !(200..300).contains(&res.status_code) {
+            return Err(status_err(res.status_code, b""));
+        }
+        Ok(Box::pin(res.bytes.map(|chunk| chunk.map_err(request_err))))
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        bytes: Vec<u8>,
+    ) -> Result<StoredPart, StorageError> {
+        let size = bytes.len() as u64;
+        let part = self
+            .bucket
+            .put_multipart_chunk(
+                bytes,
+                &path(key),
+                number,
+                upload_id,
+                "application/octet-stream",
+            )
+            .await
+            .map_err(request_err)?;
+        Ok(StoredPart {
+            number: part.part_number,
+            etag: part.etag,
+            size,
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
+        let pages = self
+            .bucket
+            .list(prefix.to_owned(), None)
+            .await
+            .map_err(request_err)?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|page| page.contents)
+            .map(|object| (object.key, object.size))
+            .collect())
     }
 }
 

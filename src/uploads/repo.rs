@@ -122,6 +122,25 @@ pub async fn set_multipart_id(
     Ok(())
 }
 
+/// Open uploads whose expiry has passed, oldest first.
+pub async fn expired_open(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Upload>, DbErr> {
+    use sea_orm::QueryOrder;
+    Ok(uploads::Entity::find()
+        .filter(uploads::Column::State.eq(OPEN))
+        .filter(uploads::Column::ExpiresAt.lt(now))
+        .order_by_asc(uploads::Column::ExpiresAt)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Upload::from)
+        .collect())
+}
+
 /// Moves an open upload to `to`; true for exactly one caller.
 pub async fn close(db: &impl ConnectionTrait, id: Uuid, to: &str) -> Result<bool, DbErr> {
     let res = uploads::Entity::update_many()
@@ -163,6 +182,7 @@ pub async fn reserved_by_user(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i6
 }
 
 /// What creating a reserved upload came to.
+#[allow(clippy::large_enum_variant)] // a short-lived return value
 pub enum Reserved {
     Created(Node, Upload),
     NameTaken,
@@ -291,4 +311,15 @@ async fn create_reserved_pg(
         state: OPEN.to_owned(),
     };
     Ok(Reserved::Created(node, created))
+}
+
+/// Keys of open uploads (objects that may legitimately exist without an active file).
+pub async fn open_keys(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    Ok(uploads::Entity::find()
+        .filter(uploads::Column::State.eq(OPEN))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.object_key)
+        .collect())
 }

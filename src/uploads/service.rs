@@ -13,12 +13,16 @@ use uuid::Uuid;
 
 use super::plan::{content_type, content_type_allowed, part_len, part_plan};
 use super::repo::{self, NewUpload, Reserved, Upload, ABORTED, COMPLETED, OPEN};
+use crate::archives::handler::PURGE_ATTEMPTS;
 use crate::config::UploadSettings;
 use crate::files::names::display_name;
 use crate::files::repo::{self as files, NewNode, Node, KIND_FILE, STATE_PENDING};
 use crate::files::FileError;
 use crate::quotas::repo as quotas;
 use crate::storage::{keys, ObjectStore, StoredPart};
+use crate::tasks::repo::NewTask;
+use crate::tasks::{now_ms, KIND_PURGE};
+use serde_json::json;
 
 /// Most part URLs handed out by one request.
 pub const MAX_PART_BATCH: usize = 1000;
@@ -353,12 +357,16 @@ impl UploadService {
     pub async fn complete(&self, user: Uuid, id: Uuid) -> Result<Node, FileError> {
         let upload = self.find(user, id).await?;
         match upload.state.as_str() {
-            COMPLETED => return self.file_of(&upload).await,
-            ABORTED => return Err(FileError::UploadAborted),
-            _ => {}
+            COMPLETED => self.file_of(&upload).await,
+            ABORTED => Err(FileError::UploadAborted),
+            _ => self.complete_open(&upload).await,
         }
+    }
+
+    /// Completes an open upload if the store holds exactly its declared bytes.
+    async fn complete_open(&self, upload: &Upload) -> Result<Node, FileError> {
         if let Some(mp) = upload.multipart_upload_id.as_deref() {
-            let (parts, missing) = self.stored_parts(&upload).await?;
+            let (parts, missing) = self.stored_parts(upload).await?;
             if !missing.is_empty() {
                 return Err(FileError::UploadIncomplete { missing });
             }
@@ -377,7 +385,7 @@ impl UploadService {
             });
         };
         if meta.size != upload.declared_size as u64 {
-            self.close_aborted(&upload).await?;
+            self.close_aborted(upload).await?;
             return Err(FileError::SizeMismatch {
                 declared: upload.declared_size as u64,
                 actual: meta.size,
@@ -387,7 +395,7 @@ impl UploadService {
         if !repo::close(&*txn, upload.id, COMPLETED).await? {
             txn.rollback().await?;
             // Someone closed it first: answer as they left it.
-            let now = self.find(user, id).await?;
+            let now = self.find(upload.user_id, upload.id).await?;
             return match now.state.as_str() {
                 COMPLETED => self.file_of(&now).await,
                 _ => {
@@ -408,7 +416,7 @@ impl UploadService {
         }
         txn.commit().await?;
         tracing::info!(upload.id = %upload.id, "upload completed");
-        self.file_of(&upload).await
+        self.file_of(upload).await
     }
 
     async fn file_of(&self, upload: &Upload) -> Result<Node, FileError> {
@@ -440,12 +448,58 @@ impl UploadService {
             }
         }
         txn.commit().await?;
+        if let Err(e) = self.clean_store(upload).await {
+            // The rows are gone already; let the worker finish the job.
+            tracing::warn!(error = %e, "store cleanup failed; purge enqueued");
+            let payload = json!({
+                "keys": [upload.object_key],
+                "multipart": upload.multipart_upload_id.as_ref().map(|id| vec![json!({"key": upload.object_key, "upload_id": id})]),
+            });
+            crate::tasks::repo::enqueue(
+                &self.db,
+                NewTask {
+                    kind: KIND_PURGE,
+                    payload,
+                    owner_id: None,
+                    max_attempts: PURGE_ATTEMPTS,
+                    run_after_ms: now_ms(),
+                },
+            )
+            .await?;
+        }
+        tracing::info!(upload.id = %upload.id, "upload aborted");
+        Ok(())
+    }
+
+    async fn clean_store(&self, upload: &Upload) -> Result<(), crate::storage::StorageError> {
         if let Some(mp) = upload.multipart_upload_id.as_deref() {
             self.store.abort_multipart(&upload.object_key, mp).await?;
         }
-        self.store.delete(&upload.object_key).await?;
-        tracing::info!(upload.id = %upload.id, "upload aborted");
-        Ok(())
+        self.store.delete(&upload.object_key).await
+    }
+
+    /// Ends open uploads past their expiry: completed when the store holds the declared
+    /// bytes, aborted (reservation released) otherwise. Safe with several workers: every
+    /// ending is a conditional update. Returns (completed, aborted).
+    pub async fn reconcile_expired(&self, limit: u64) -> Result<(usize, usize), FileError> {
+        let (mut completed, mut aborted) = (0, 0);
+        for upload in repo::expired_open(&self.db, Utc::now(), limit).await? {
+            match self.complete_open(&upload).await {
+                Ok(_) => completed += 1,
+                Err(FileError::UploadIncomplete { .. }) => {
+                    self.close_aborted(&upload).await?;
+                    aborted += 1;
+                }
+                Err(FileError::SizeMismatch { .. }) => aborted += 1,
+                Err(e) => {
+                    tracing::warn!(upload.id = %upload.id, error = %e, "reconciliation left the upload open")
+                }
+            }
+        }
+        if completed + aborted > 0 {
+            tracing::info!(completed, aborted, "expired uploads reconciled");
+        }
+        Ok((completed, aborted))
     }
 
     /// The open upload behind a pending file, if any.

@@ -371,6 +371,7 @@ async fn delete_frees_usage_and_removes_objects_recursively() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.run_tasks().await, 2, "the deletes enqueued purges");
     let usage = app.usage(&t.access).await;
     for field in [
         "used_bytes",

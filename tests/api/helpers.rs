@@ -45,6 +45,15 @@ pub fn logs() -> &'static LogSink {
     })
 }
 
+/// The causes the server logged for its 5xx answers, to explain a failed assertion.
+pub fn server_errors() -> String {
+    captured_logs()
+        .lines()
+        .filter(|l| l.contains("error.chain"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn captured_logs() -> String {
     String::from_utf8_lossy(&logs().0.lock().expect("log sink")).into_owned()
 }
@@ -53,6 +62,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub app_state: actix_web::web::Data<coffer::startup::AppState>,
+    /// A worker over the app's database and store; tests run it step by step.
+    pub worker: coffer::tasks::worker::Worker,
     _db: TestDatabase,
     _dir: TempDir,
 }
@@ -144,6 +155,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         ..Settings::default()
     };
     settings.s3.embedded_port = 0;
+    // Tests drive the worker themselves (`run_tasks`), one step at a time.
+    settings.worker.in_process = false;
     if std::env::var("COFFER_TEST_S3").is_ok_and(|v| v == "garage") {
         let var = |name: &str| {
             std::env::var(name).unwrap_or_else(|_| panic!("COFFER_TEST_S3=garage needs {name}"))
@@ -161,6 +174,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     let app_state = app.state();
+    let worker = app.worker();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -169,6 +183,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .expect("client"),
         app_state,
+        worker,
         _db: db,
         _dir: dir,
     }
@@ -245,6 +260,19 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// Runs due tasks until none is left; returns how many ran.
+    pub async fn run_tasks(&self) -> usize {
+        let mut n = 0;
+        while let Some(outcome) = self.worker.try_execute_task().await.expect("worker step") {
+            assert!(
+                matches!(outcome, coffer::tasks::worker::Outcome::Done(_)),
+                "task did not succeed: {outcome:?}"
+            );
+            n += 1;
+        }
+        n
     }
 
     pub async fn me(&self, access: &str) -> Response {
@@ -380,7 +408,12 @@ impl TestApp {
                 &json!({}),
             )
             .await;
-        assert_eq!(res.status(), StatusCode::OK, "complete {name}");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "complete {name}: {}",
+            server_errors()
+        );
         started.file_id
     }
 
@@ -418,7 +451,12 @@ pub fn raw_client() -> reqwest::Client {
 /// Sends a presigned request described as `{method, url, headers}` with `body`.
 pub async fn put_presigned(presigned: &Value, body: Vec<u8>) -> Response {
     let url = presigned["url"].as_str().expect("url");
-    let mut req = raw_client().put(url).body(body);
+    // The body's real length goes out as Content-Length (explicitly: hyper sends none for
+    // an empty body), so a body of the wrong length meets the signed header and fails.
+    let mut req = raw_client()
+        .put(url)
+        .header("content-length", body.len().to_string())
+        .body(body);
     if let Some(headers) = presigned["headers"].as_object() {
         for (k, v) in headers {
             if !k.eq_ignore_ascii_case("content-length") {

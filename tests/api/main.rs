@@ -9,3 +9,4 @@ mod logs;
 mod ratelimit;
 mod tokens;
 mod uploads;
+mod worker;

@@ -1,0 +1,230 @@
+//! The worker side of zip bundles: objects stream from the store into a ZIP64 archive
+//! that streams back to the store as a multipart upload. Memory holds at most two parts
+//! (one filling, one uploading) whatever the archive's size.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::StreamExt as _;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use super::archive_key;
+use super::service::{archive_ttl_ms, ZipPlan};
+use super::zip::ZipStream;
+use crate::config::ArchiveSettings;
+use crate::storage::{ObjectStore, StorageError, StoredPart};
+use crate::tasks::repo::{self as tasks, NewTask};
+use crate::tasks::worker::{Handler, TaskContext};
+use crate::tasks::{now_ms, Task, KIND_PURGE};
+
+/// Attempts a scheduled purge gets.
+pub const PURGE_ATTEMPTS: i32 = 10;
+
+/// Collects the archive's bytes into parts and uploads them, one in flight at a time.
+struct PartSink {
+    store: Arc<dyn ObjectStore>,
+    key: String,
+    upload_id: String,
+    part_bytes: usize,
+    buf: Vec<u8>,
+    next: u32,
+    parts: Vec<StoredPart>,
+    in_flight: Option<JoinHandle<Result<StoredPart, StorageError>>>,
+}
+
+impl PartSink {
+    async fn write(&mut self, mut data: &[u8]) -> Result<(), StorageError> {
+        while !data.is_empty() {
+            let take = (self.part_bytes - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == self.part_bytes {
+                self.send_part().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_in_flight(&mut self) -> Result<(), StorageError> {
+        if let Some(handle) = self.in_flight.take() {
+            let part = handle
+                .await
+                .map_err(|e| StorageError::Request(e.to_string()))??;
+            self.parts.push(part);
+        }
+        Ok(())
+    }
+
+    async fn send_part(&mut self) -> Result<(), StorageError> {
+        self.wait_in_flight().await?;
+        let bytes = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_bytes));
+        let (store, key, upload_id, number) = (
+            self.store.clone(),
+            self.key.clone(),
+            self.upload_id.clone(),
+            self.next,
+        );
+        self.next += 1;
+        self.in_flight = Some(tokio::spawn(async move {
+            store.upload_part(&key, &upload_id, number, bytes).await
+        }));
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Vec<StoredPart>, StorageError> {
+        if !self.buf.is_empty() || self.next == 1 {
+            self.send_part().await?;
+        }
+        self.wait_in_flight().await?;
+        Ok(self.parts)
+    }
+}
+
+pub struct ZipHandler {
+    pub cfg: ArchiveSettings,
+}
+
+impl ZipHandler {
+    async fn build(
+        &self,
+        ctx: &TaskContext,
+        plan: &ZipPlan,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<u64, String> {
+        let mut sink = PartSink {
+            store: ctx.store.clone(),
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+            part_bytes: self.cfg.part_bytes as usize,
+            buf: Vec::with_capacity(self.cfg.part_bytes as usize),
+            next: 1,
+            parts: Vec::new(),
+            in_flight: None,
+        };
+        let mut zip = ZipStream::new();
+        let (mut files_done, mut bytes_done) = (0u64, 0u64);
+        let total = plan.entries.len();
+        for entry in &plan.entries {
+            sink.write(&zip.begin(&entry.path))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut stream = ctx
+                .store
+                .get_stream(&entry.key)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut crc = crc32fast::Hasher::new();
+            let mut size = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                crc.update(&chunk);
+                size += chunk.len() as u64;
+                zip.data(chunk.len() as u64);
+                sink.write(&chunk).await.map_err(|e| e.to_string())?;
+            }
+            if size != entry.size {
+                return Err(format!(
+                    "{} changed size ({} bytes, expected {})",
+                    entry.path, size, entry.size
+                ));
+            }
+            sink.write(&zip.end(crc.finalize(), size))
+                .await
+                .map_err(|e| e.to_string())?;
+            files_done += 1;
+            bytes_done += size;
+            ctx.progress(&json!({
+                "files_done": files_done, "files_total": total,
+                "bytes_done": bytes_done, "bytes_total": plan.total_bytes,
+            }))
+            .await;
+        }
+        sink.write(&zip.finish()).await.map_err(|e| e.to_string())?;
+        let parts = sink.finish().await.map_err(|e| e.to_string())?;
+        ctx.store
+            .complete_multipart(key, upload_id, &parts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let meta = ctx.store.head(key).await.map_err(|e| e.to_string())?;
+        Ok(meta.map(|m| m.size).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl Handler for ZipHandler {
+    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String> {
+        let plan: ZipPlan = serde_json::from_value(task.payload.clone())
+            .map_err(|e| format!("bad payload: {e}"))?;
+        // Same key on every attempt: a retry overwrites what a dead attempt left.
+        let key = archive_key(task.id);
+        let upload_id = ctx
+            .store
+            .create_multipart(&key, "application/zip")
+            .await
+            .map_err(|e| e.to_string())?;
+        let size = match self.build(ctx, &plan, &key, &upload_id).await {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = ctx.store.abort_multipart(&key, &upload_id).await;
+                return Err(e);
+            }
+        };
+        let expires_at_ms = now_ms() + archive_ttl_ms(&self.cfg, size);
+        tasks::enqueue(
+            &ctx.db,
+            NewTask {
+                kind: KIND_PURGE,
+                payload: json!({ "keys": [key] }),
+                owner_id: None,
+                max_attempts: PURGE_ATTEMPTS,
+                run_after_ms: expires_at_ms,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(json!({
+            "key": key,
+            "name": plan.name,
+            "size": size,
+            "entries": plan.entries.len(),
+            "expires_at_ms": expires_at_ms,
+        }))
+    }
+}
+
+/// Deletes objects (and aborts multipart uploads) whose rows are gone. Idempotent: a
+/// missing object or upload is not an error.
+pub struct PurgeHandler;
+
+#[async_trait]
+impl Handler for PurgeHandler {
+    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String> {
+        let strings = |field: &str| -> Vec<String> {
+            task.payload[field]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if let Some(uploads) = task.payload["multipart"].as_array() {
+            for u in uploads {
+                if let (Some(key), Some(id)) = (u["key"].as_str(), u["upload_id"].as_str()) {
+                    ctx.store
+                        .abort_multipart(key, id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        let keys = strings("keys");
+        for key in &keys {
+            ctx.store.delete(key).await.map_err(|e| e.to_string())?;
+        }
+        Ok(json!({ "deleted": keys.len() }))
+    }
+}

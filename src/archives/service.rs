@@ -1,0 +1,201 @@
+//! Planning an archive: which objects, under which entry names, within which limits.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::names::{dedupe, entry_name};
+use crate::config::ArchiveSettings;
+use crate::files::repo::{self as files, Node, STATE_ACTIVE};
+use crate::files::FileError;
+use crate::tasks::repo::{self as tasks, NewTask};
+use crate::tasks::{now_ms, KIND_ZIP};
+
+/// One file of an archive, as the worker needs it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlannedEntry {
+    pub key: String,
+    pub path: String,
+    pub size: u64,
+}
+
+/// The zip task's payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ZipPlan {
+    /// The download's file name.
+    pub name: String,
+    pub entries: Vec<PlannedEntry>,
+    pub total_bytes: u64,
+}
+
+#[derive(Clone)]
+pub struct ArchiveService {
+    db: DatabaseConnection,
+    cfg: Arc<ArchiveSettings>,
+    max_attempts: i32,
+}
+
+impl ArchiveService {
+    pub fn new(db: DatabaseConnection, cfg: ArchiveSettings, max_attempts: i32) -> ArchiveService {
+        ArchiveService {
+            db,
+            cfg: Arc::new(cfg),
+            max_attempts,
+        }
+    }
+
+    /// Every active file below `folder`, with its path segments from the folder down.
+    async fn files_below(
+        &self,
+        user: Uuid,
+        folder: &Node,
+    ) -> Result<Vec<(Vec<String>, Node)>, FileError> {
+        let mut out = Vec::new();
+        let mut frontier = vec![(vec![folder.name.clone()], folder.id)];
+        while !frontier.is_empty() {
+            let ids: Vec<Uuid> = frontier.iter().map(|(_, id)| *id).collect();
+            let children = files::children_of(&self.db, user, &ids).await?;
+            let mut next = Vec::new();
+            for child in children {
+                let Some((prefix, _)) =
+                    frontier.iter().find(|(_, id)| Some(*id) == child.parent_id)
+                else {
+                    continue;
+                };
+                let mut path = prefix.clone();
+                path.push(child.name.clone());
+                if child.is_folder() {
+                    next.push((path, child.id));
+                } else if child.state == STATE_ACTIVE {
+                    out.push((path, child));
+                }
+                if out.len() as u64 > self.cfg.max_entries {
+                    return Err(self.too_many());
+                }
+            }
+            frontier = next;
+        }
+        Ok(out)
+    }
+
+    fn too_many(&self) -> FileError {
+        FileError::ArchiveTooManyFiles {
+            max: self.cfg.max_entries,
+        }
+    }
+
+    /// Plans the archive of `ids` (files and folders of `user`) and enqueues it.
+    pub async fn create(
+        &self,
+        user: Uuid,
+        ids: &[Uuid],
+        name: Option<&str>,
+    ) -> Result<Uuid, FileError> {
+        if ids.is_empty() {
+            return Err(FileError::Invalid(
+                "Name at least one file or folder.".into(),
+            ));
+        }
+        let mut selected: Vec<(Vec<String>, Node)> = Vec::new();
+        for id in ids {
+            let node = files::find_owned(&self.db, user, *id)
+                .await?
+                .ok_or(FileError::NotFound)?;
+            if node.is_folder() {
+                selected.extend(self.files_below(user, &node).await?);
+            } else if node.state == STATE_ACTIVE {
+                selected.push((vec![node.name.clone()], node));
+            } else {
+                return Err(FileError::NotReady);
+            }
+            if selected.len() as u64 > self.cfg.max_entries {
+                return Err(self.too_many());
+            }
+        }
+        if selected.is_empty() {
+            return Err(FileError::Invalid(
+                "There is no file to put in the archive.".into(),
+            ));
+        }
+        let total_bytes: u64 = selected.iter().map(|(_, n)| n.size.max(0) as u64).sum();
+        if total_bytes > self.cfg.max_bytes {
+            return Err(FileError::ArchiveTooLarge {
+                max: self.cfg.max_bytes,
+            });
+        }
+        let mut paths: Vec<String> = selected
+            .iter()
+            .map(|(segments, _)| {
+                entry_name(&segments.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .collect();
+        dedupe(&mut paths);
+        let entries = selected
+            .into_iter()
+            .zip(paths)
+            .filter_map(|((_, node), path)| {
+                Some(PlannedEntry {
+                    key: node.object_key?,
+                    path,
+                    size: node.size.max(0) as u64,
+                })
+            })
+            .collect();
+        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => crate::files::names::display_name(n)?,
+            None => "archive".to_owned(),
+        };
+        let name = if name.to_lowercase().ends_with(".zip") {
+            name
+        } else {
+            format!("{name}.zip")
+        };
+        let plan = ZipPlan {
+            name,
+            entries,
+            total_bytes,
+        };
+        let payload = serde_json::to_value(&plan).map_err(|e| FileError::Invalid(e.to_string()))?;
+        let id = tasks::enqueue(
+            &self.db,
+            NewTask {
+                kind: KIND_ZIP,
+                payload,
+                owner_id: Some(user),
+                max_attempts: self.max_attempts,
+                run_after_ms: now_ms(),
+            },
+        )
+        .await?;
+        tracing::info!(task.id = %id, entries = plan.entries.len(), bytes = total_bytes, "archive enqueued");
+        Ok(id)
+    }
+}
+
+/// How long an archive of `size` bytes is kept: max(min TTL, size ÷ min bandwidth).
+pub fn archive_ttl_ms(cfg: &ArchiveSettings, size: u64) -> i64 {
+    let by_bandwidth = size.saturating_mul(1000) / cfg.min_bandwidth.max(1);
+    (cfg.min_ttl.as_millis() as u64).max(by_bandwidth) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn archives_live_long_enough_to_download_slowly() {
+        let cfg = ArchiveSettings {
+            max_bytes: u64::MAX,
+            max_entries: 10,
+            min_ttl: Duration::from_secs(3600),
+            min_bandwidth: 1024 * 1024,
+            part_bytes: 5 * 1024 * 1024,
+        };
+        assert_eq!(archive_ttl_ms(&cfg, 10), 3_600_000);
+        // 10 GiB at 1 MiB/s: 10,240 seconds.
+        assert_eq!(archive_ttl_ms(&cfg, 10 * 1024 * 1024 * 1024), 10_240_000);
+    }
+}

@@ -1,0 +1,33 @@
+//! `coffer-worker`: claims tasks from the SQL queue (zip bundles, purges) and reconciles
+//! expired uploads. Same settings as `cofferd`; several replicas share the queue.
+
+use coffer::config::Settings;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let settings = Settings::from_env()?;
+    coffer::telemetry::init(&settings);
+    let db = coffer::db::connect(&settings).await?;
+    let store = coffer::startup::connect_store(&settings)?;
+    let gate = coffer::db::WriteGate::for_connection(&db);
+    let relaxed = coffer::db::connect_relaxed(&settings, &db).await?;
+    let uploads = coffer::uploads::UploadService::new(
+        db.clone(),
+        relaxed,
+        gate,
+        store.clone(),
+        settings.uploads.clone(),
+    );
+    let worker = coffer::startup::build_worker(db, store, uploads, &settings);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        coffer::startup::shutdown_signal().await;
+        tracing::info!("stopping: no new tasks; the one in hand finishes or is released");
+        let _ = stop.send(true);
+    });
+    worker.run_until_stopped(stopped).await;
+    Ok(())
+}

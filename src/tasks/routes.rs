@@ -1,0 +1,85 @@
+//! `GET /api/v1/tasks/{id}`: a task's state, progress and, when done, its download.
+
+use actix_web::{get, web};
+use chrono::{TimeZone, Utc};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::dto::{TaskDownload, TaskProgress, TaskResponse};
+use super::{repo, DONE, FAILED};
+use crate::auth::AuthUser;
+use crate::error::{AppError, ErrorBody};
+use crate::files::service::content_disposition;
+use crate::startup::AppState;
+use crate::storage::GetOptions;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_task);
+}
+
+/// A task's state and progress; when a zip bundle is done, a presigned download.
+#[utoipa::path(
+    tag = "archives",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The task", body = TaskResponse),
+        (status = 404, description = "No such task", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/{id}")]
+async fn get_task(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<TaskResponse>, AppError> {
+    let task = repo::find_owned(&state.db, auth.user.id, *id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let progress = task
+        .progress
+        .as_ref()
+        .and_then(|p| serde_json::from_value::<TaskProgress>(p.clone()).ok())
+        .unwrap_or_default();
+    let mut body = TaskResponse {
+        id: task.id,
+        kind: task.kind.clone(),
+        state: task.state.clone(),
+        attempts: task.attempts,
+        progress,
+        download: None,
+        error: (task.state == FAILED)
+            .then(|| format!("The task failed after {} attempts.", task.attempts)),
+    };
+    if task.state == DONE {
+        if let Some(result) = &task.result {
+            let expires_ms = result["expires_at_ms"].as_i64().unwrap_or(0);
+            let archive_expires_at = Utc
+                .timestamp_millis_opt(expires_ms)
+                .single()
+                .unwrap_or_else(Utc::now);
+            match result["key"].as_str() {
+                Some(key) if archive_expires_at > Utc::now() => {
+                    let name = result["name"].as_str().unwrap_or("archive.zip");
+                    let options = GetOptions {
+                        content_disposition: content_disposition(name),
+                        content_type: "application/zip".into(),
+                    };
+                    let ttl = state.settings.uploads.presign_ttl;
+                    let url = state.store.presign_get(key, &options, ttl).await?;
+                    tracing::info!(task.id = %task.id, presign = "get", "archive URL issued");
+                    body.download = Some(TaskDownload {
+                        url,
+                        expires_at: Utc::now()
+                            + chrono::Duration::from_std(ttl)
+                                .unwrap_or(chrono::Duration::minutes(10)),
+                        archive_expires_at,
+                        size: result["size"].as_u64().unwrap_or(0),
+                    });
+                }
+                _ => body.state = "expired".into(),
+            }
+        }
+    }
+    Ok(web::Json(body))
+}

@@ -1,0 +1,241 @@
+//! The worker loop: claim a task with a lease, renew the lease while the handler runs,
+//! record the outcome (done, retry with exponential backoff, failed with the error).
+//! `try_execute_task` runs one step, so tests can drive workers deterministically.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{now_ms, repo, Task};
+use crate::config::WorkerSettings;
+use crate::storage::ObjectStore;
+use crate::uploads::UploadService;
+
+/// What a handler gets besides its task.
+pub struct TaskContext {
+    pub db: DatabaseConnection,
+    pub store: Arc<dyn ObjectStore>,
+    pub worker_id: String,
+    pub task_id: Uuid,
+}
+
+impl TaskContext {
+    /// Records progress for clients polling the task (best effort).
+    pub async fn progress(&self, progress: &serde_json::Value) {
+        if let Err(e) = repo::set_progress(&self.db, self.task_id, &self.worker_id, progress).await
+        {
+            tracing::warn!(error = %e, "could not record task progress");
+        }
+    }
+}
+
+/// Runs one kind of task. Handlers must be idempotent: a task whose worker died is run
+/// again by another.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String>;
+}
+
+/// What one step of the worker did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done(Uuid),
+    /// Failed; queued again for a later attempt.
+    Retrying(Uuid),
+    /// Failed for good; the error is kept on the task.
+    Failed(Uuid),
+    /// Given back unfinished (shutdown).
+    Released(Uuid),
+    /// The lease was lost to another worker; this worker's result was dropped.
+    Lost(Uuid),
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    id: String,
+    db: DatabaseConnection,
+    store: Arc<dyn ObjectStore>,
+    uploads: UploadService,
+    cfg: WorkerSettings,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+}
+
+impl Worker {
+    pub fn new(
+        db: DatabaseConnection,
+        store: Arc<dyn ObjectStore>,
+        uploads: UploadService,
+        cfg: WorkerSettings,
+    ) -> Worker {
+        let id = format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()),
+            Uuid::new_v4().simple()
+        );
+        Worker {
+            id,
+            db,
+            store,
+            uploads,
+            cfg,
+            handlers: HashMap::new(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Registers the handler of a task kind.
+    pub fn handle(mut self, kind: &str, handler: Arc<dyn Handler>) -> Worker {
+        self.handlers.insert(kind.to_owned(), handler);
+        self
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.cfg.lease.as_millis() as i64
+    }
+
+    /// Delay before attempt `attempts + 1`: base × 2^(attempts − 1), at most an hour.
+    fn backoff_ms(&self, attempts: i32) -> i64 {
+        let exp = attempts.clamp(1, 20) as u32 - 1;
+        (self.cfg.backoff_base.as_millis() as i64)
+            .saturating_mul(1i64 << exp)
+            .min(3_600_000)
+    }
+
+    /// Claims and runs at most one task. `None` when nothing is due.
+    pub async fn try_execute_task(&self) -> Result<Option<Outcome>, DbErr> {
+        self.execute(None).await
+    }
+
+    async fn execute(
+        &self,
+        shutdown: Option<watch::Receiver<bool>>,
+    ) -> Result<Option<Outcome>, DbErr> {
+        let Some(task) = repo::claim(&self.db, &self.id, self.lease_ms()).await? else {
+            return Ok(None);
+        };
+        let span = tracing::info_span!("task", task.id = %task.id, task.kind = %task.kind, attempt = task.attempts);
+        let _enter = span.enter();
+        if task.attempts > task.max_attempts {
+            // Its worker died during the last attempt.
+            repo::fail(
+                &self.db,
+                task.id,
+                &self.id,
+                "the lease expired during the last attempt",
+                None,
+            )
+            .await?;
+            return Ok(Some(Outcome::Failed(task.id)));
+        }
+        let Some(handler) = self.handlers.get(&task.kind).cloned() else {
+            let error = format!("no handler for task kind {:?}", task.kind);
+            repo::fail(&self.db, task.id, &self.id, &error, None).await?;
+            return Ok(Some(Outcome::Failed(task.id)));
+        };
+        let ctx = TaskContext {
+            db: self.db.clone(),
+            store: self.store.clone(),
+            worker_id: self.id.clone(),
+            task_id: task.id,
+        };
+        let work = async {
+            tokio::select! {
+                result = handler.run(&ctx, &task) => Some(result),
+                () = self.keep_lease(task.id) => None,
+            }
+        };
+        let result = match shutdown {
+            None => work.await,
+            Some(rx) => tokio::select! {
+                result = work => result,
+                () = shutdown_then_grace(rx, self.cfg.shutdown_grace) => {
+                    repo::release(&self.db, task.id, &self.id).await?;
+                    tracing::info!("task released at shutdown");
+                    return Ok(Some(Outcome::Released(task.id)));
+                }
+            },
+        };
+        let outcome = match result {
+            None => {
+                tracing::warn!("lease lost; result dropped");
+                Outcome::Lost(task.id)
+            }
+            Some(Ok(value)) => {
+                if repo::finish(&self.db, task.id, &self.id, &value).await? {
+                    tracing::info!("task done");
+                    Outcome::Done(task.id)
+                } else {
+                    Outcome::Lost(task.id)
+                }
+            }
+            Some(Err(error)) if task.attempts >= task.max_attempts => {
+                tracing::warn!(%error, "task failed for good");
+                repo::fail(&self.db, task.id, &self.id, &error, None).await?;
+                Outcome::Failed(task.id)
+            }
+            Some(Err(error)) => {
+                let at = now_ms() + self.backoff_ms(task.attempts);
+                tracing::warn!(%error, "task failed; will retry");
+                repo::fail(&self.db, task.id, &self.id, &error, Some(at)).await?;
+                Outcome::Retrying(task.id)
+            }
+        };
+        Ok(Some(outcome))
+    }
+
+    /// Renews the lease every third of its length; returns only when the lease is lost.
+    async fn keep_lease(&self, id: Uuid) {
+        let every = self.cfg.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match repo::heartbeat(&self.db, id, &self.id, self.lease_ms()).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    /// The loop: run due tasks, reconcile expired uploads now and then, and on shutdown
+    /// stop claiming, finishing (or, after the grace period, releasing) the task in hand.
+    pub async fn run_until_stopped(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(worker = %self.id, "worker started");
+        let mut next_reconcile = tokio::time::Instant::now();
+        while !*shutdown.borrow() {
+            if tokio::time::Instant::now() >= next_reconcile {
+                if let Err(e) = self.uploads.reconcile_expired(100).await {
+                    tracing::warn!(error = %e, "reconciliation failed");
+                }
+                next_reconcile = tokio::time::Instant::now() + self.cfg.reconcile_every;
+            }
+            match self.execute(Some(shutdown.clone())).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming a task failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.cfg.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!(worker = %self.id, "worker stopped");
+    }
+}
+
+async fn shutdown_then_grace(mut rx: watch::Receiver<bool>, grace: Duration) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            // The sender is gone: nobody will ask us to stop.
+            std::future::pending::<()>().await;
+        }
+    }
+    tokio::time::sleep(grace).await;
+}

@@ -689,3 +689,56 @@ async fn purges_leave_no_orphans_and_the_storage_check_finds_them() {
     assert_eq!(report.missing, [keep_key]);
     let _ = keep;
 }
+
+#[tokio::test]
+async fn a_stopping_worker_releases_the_task_in_hand_after_its_grace() {
+    let app = spawn_app_with(|s| {
+        s.worker.shutdown_grace = Duration::from_millis(100);
+        s.worker.poll = Duration::from_millis(20);
+    })
+    .await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    // A handler that never finishes on its first attempt.
+    let w = worker(
+        &app,
+        Counting {
+            runs: runs.clone(),
+            hang_first: 1,
+            fail_always: false,
+        },
+    );
+    let id = enqueue(&app).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(w.run_until_stopped(stopped));
+    for _ in 0..100 {
+        if runs.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(task(&app, id).await.state, "running");
+    stop.send(true).expect("stop");
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the worker stops")
+        .expect("join");
+    let t = task(&app, id).await;
+    assert_eq!(
+        (t.state.as_str(), t.attempts),
+        ("queued", 0),
+        "released, the attempt not counted"
+    );
+    // Another worker takes it up at once and finishes it.
+    let next = worker(
+        &app,
+        Counting {
+            runs,
+            hang_first: 0,
+            fail_always: false,
+        },
+    );
+    assert_eq!(
+        next.try_execute_task().await.expect("step"),
+        Some(Outcome::Done(id))
+    );
+}

@@ -294,7 +294,7 @@ impl Default for Settings {
                 max_entries: 10_000,
                 min_ttl: Duration::from_secs(3600),
                 min_bandwidth: 1024 * 1024,
-                part_bytes: 16 * 1024 * 1024,
+                part_bytes: 8 * 1024 * 1024,
             },
         }
     }

@@ -68,6 +68,10 @@ pub struct AuthService {
     keys: Arc<TokenKeys>,
     policy: Arc<AuthPolicy>,
     cache: Arc<TtlCache<Uuid, User>>,
+    /// Tokens whose signature and claims were verified recently, by a keyed hash; a hit
+    /// still compares the whole token and re-checks its time window.
+    verified: Arc<TtlCache<u64, (String, AccessClaims)>>,
+    token_hasher: std::hash::RandomState,
 }
 
 impl AuthService {
@@ -84,6 +88,8 @@ impl AuthService {
             hasher,
             keys: Arc::new(keys),
             cache: Arc::new(TtlCache::new(policy.user_cache_ttl)),
+            verified: Arc::new(TtlCache::new(policy.user_cache_ttl)),
+            token_hasher: std::hash::RandomState::new(),
             policy: Arc::new(policy),
         }
     }
@@ -263,10 +269,7 @@ impl AuthService {
     /// Checks an access token and the user behind it (from the short-lived cache, or
     /// one indexed read).
     pub async fn authenticate(&self, token: &str) -> Result<(Arc<User>, AccessClaims), AuthError> {
-        let claims = self
-            .keys
-            .validate(token)
-            .ok_or(AuthError::InvalidAccessToken)?;
+        let claims = self.verify(token).ok_or(AuthError::InvalidAccessToken)?;
         let user = match self.cache.get(claims.sub) {
             Some(user) => user,
             None => {
@@ -283,6 +286,22 @@ impl AuthService {
             return Err(AuthError::InvalidAccessToken);
         }
         Ok((user, claims))
+    }
+
+    /// Verifies an access token, from the recent-verification cache when possible.
+    fn verify(&self, token: &str) -> Option<AccessClaims> {
+        use std::hash::BuildHasher as _;
+        let key = self.token_hasher.hash_one(token);
+        if let Some(hit) = self.verified.get(key) {
+            let (known, claims) = hit.as_ref();
+            if known == token && claims.in_time_window(chrono::Utc::now().timestamp()) {
+                return Some(claims.clone());
+            }
+        }
+        let claims = self.keys.validate(token)?;
+        self.verified
+            .put(key, Arc::new((token.to_owned(), claims.clone())));
+        Some(claims)
     }
 
     /// Forgets the cached row of a user whose auth state changed.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// random strings, never JWTs, so nothing else can satisfy it.
 pub const ACCESS_TOKEN_TYPE: &str = "coffer-access";
 /// Clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECS: u64 = 5;
+pub const LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -97,6 +97,14 @@ impl TokenKeys {
     }
 }
 
+impl AccessClaims {
+    /// Whether the token's time window holds now (the checks `validate` made).
+    pub fn in_time_window(&self, now: i64) -> bool {
+        let leeway = LEEWAY_SECS as i64;
+        self.exp >= now - leeway && self.nbf <= now + leeway
+    }
+}
+
 /// A new refresh token: 256 random bits, URL-safe.
 pub fn new_refresh_token() -> String {
     let mut bytes = [0u8; 32];
@@ -146,6 +154,20 @@ mod tests {
             Duration::from_secs(300),
         );
         assert!(other_iss.validate(&token).is_none());
+    }
+
+    #[test]
+    fn the_time_window_matches_validation() {
+        let k = keys();
+        let (token, exp) = k.issue(Uuid::new_v4(), Uuid::new_v4(), 0).expect("issue");
+        let c = k.validate(&token).expect("valid");
+        assert!(c.in_time_window(c.iat));
+        assert!(c.in_time_window(exp + LEEWAY_SECS as i64));
+        assert!(!c.in_time_window(exp + LEEWAY_SECS as i64 + 1), "expired");
+        assert!(
+            !c.in_time_window(c.nbf - LEEWAY_SECS as i64 - 1),
+            "not yet valid"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `coffer-worker`: claims tasks from the SQL queue (zip bundles, purges) and reconciles
 //! expired uploads. Same settings as `cofferd`; several replicas share the queue.
+//! `cofferd` creates and migrates the schema: start it first.
 
 use coffer::config::Settings;
 
@@ -13,10 +14,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = coffer::db::connect(&settings).await?;
     let store = coffer::startup::connect_store(&settings)?;
     let gate = coffer::db::WriteGate::for_connection(&db);
-    let relaxed = coffer::db::connect_relaxed(&settings, &db).await?;
+    // The worker starts no uploads: the relaxed pool of upload starts is not needed.
     let uploads = coffer::uploads::UploadService::new(
         db.clone(),
-        relaxed,
+        db.clone(),
         gate,
         store.clone(),
         settings.uploads.clone(),

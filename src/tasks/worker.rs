@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::{now_ms, repo, Task};
@@ -122,7 +123,17 @@ impl Worker {
             return Ok(None);
         };
         let span = tracing::info_span!("task", task.id = %task.id, task.kind = %task.kind, attempt = task.attempts);
-        let _enter = span.enter();
+        self.run_claimed(task, shutdown)
+            .instrument(span)
+            .await
+            .map(Some)
+    }
+
+    async fn run_claimed(
+        &self,
+        task: Task,
+        shutdown: Option<watch::Receiver<bool>>,
+    ) -> Result<Outcome, DbErr> {
         if task.attempts > task.max_attempts {
             // Its worker died during the last attempt.
             repo::fail(
@@ -133,12 +144,12 @@ impl Worker {
                 None,
             )
             .await?;
-            return Ok(Some(Outcome::Failed(task.id)));
+            return Ok(Outcome::Failed(task.id));
         }
         let Some(handler) = self.handlers.get(&task.kind).cloned() else {
             let error = format!("no handler for task kind {:?}", task.kind);
             repo::fail(&self.db, task.id, &self.id, &error, None).await?;
-            return Ok(Some(Outcome::Failed(task.id)));
+            return Ok(Outcome::Failed(task.id));
         };
         let ctx = TaskContext {
             db: self.db.clone(),
@@ -159,7 +170,7 @@ impl Worker {
                 () = shutdown_then_grace(rx, self.cfg.shutdown_grace) => {
                     repo::release(&self.db, task.id, &self.id).await?;
                     tracing::info!("task released at shutdown");
-                    return Ok(Some(Outcome::Released(task.id)));
+                    return Ok(Outcome::Released(task.id));
                 }
             },
         };
@@ -188,7 +199,7 @@ impl Worker {
                 Outcome::Retrying(task.id)
             }
         };
-        Ok(Some(outcome))
+        Ok(outcome)
     }
 
     /// Renews the lease every third of its length; returns only when the lease is lost.

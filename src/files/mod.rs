@@ -1,6 +1,7 @@
 //! Files and folders: metadata in SQL, bytes in the object store. Rename and move are
 //! metadata updates; copy is a server-side copy to a new key.
 
+pub mod download;
 pub mod dto;
 pub mod names;
 pub mod repo;

@@ -7,7 +7,6 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sea_orm::DatabaseConnection;
 
 use crate::db::WriteGate;
@@ -15,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::download::{content_disposition, served_content_type};
 use super::names::display_name;
 use super::repo::{self, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE, STATE_PENDING};
 use super::FileError;
@@ -82,68 +82,6 @@ pub struct FileService {
     presign_ttl: Duration,
     /// Active files behind recent downloads (the hot path of HPC clients).
     cache: Arc<TtlCache<Uuid, Node>>,
-}
-
-/// RFC 5987 `attr-char`: everything else in `filename*` is percent-encoded.
-const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'!')
-    .remove(b'#')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'^')
-    .remove(b'_')
-    .remove(b'`')
-    .remove(b'|')
-    .remove(b'~');
-
-/// `attachment` with an ASCII fallback and the exact name in `filename*` (RFC 6266).
-pub fn content_disposition(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(name, ATTR_CHAR)
-    )
-}
-
-/// Types a browser renders without running anything; all others are served as
-/// `application/octet-stream`.
-const PASSIVE_TYPES: &[&str] = &[
-    "application/gzip",
-    "application/json",
-    "application/octet-stream",
-    "application/pdf",
-    "application/x-tar",
-    "application/zip",
-    "text/csv",
-    "text/plain",
-    "image/avif",
-    "image/gif",
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-];
-
-pub fn served_content_type(stored: Option<&str>) -> String {
-    match stored {
-        Some(t)
-            if PASSIVE_TYPES.contains(&t) || t.starts_with("audio/") || t.starts_with("video/") =>
-        {
-            t.to_owned()
-        }
-        _ => "application/octet-stream".to_owned(),
-    }
 }
 
 impl FileService {
@@ -448,43 +386,6 @@ impl FileService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn disposition_has_ascii_fallback_and_exact_utf8_name() {
-        assert_eq!(
-            content_disposition("résumé \"final\".pdf"),
-            "attachment; filename=\"r_sum_ _final_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"
-        );
-        assert_eq!(
-            content_disposition("a.txt"),
-            "attachment; filename=\"a.txt\"; filename*=UTF-8''a.txt"
-        );
-    }
-
-    #[test]
-    fn active_content_is_served_as_octet_stream() {
-        for t in [
-            "text/html",
-            "image/svg+xml",
-            "application/xml",
-            "text/xml",
-            "text/javascript",
-            "application/javascript",
-        ] {
-            assert_eq!(
-                served_content_type(Some(t)),
-                "application/octet-stream",
-                "{t}"
-            );
-        }
-        assert_eq!(served_content_type(None), "application/octet-stream");
-        assert_eq!(
-            served_content_type(Some("made/up")),
-            "application/octet-stream"
-        );
-        assert_eq!(served_content_type(Some("image/png")), "image/png");
-        assert_eq!(served_content_type(Some("video/mp4")), "video/mp4");
-    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

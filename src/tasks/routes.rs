@@ -9,7 +9,7 @@ use super::dto::{TaskDownload, TaskProgress, TaskResponse};
 use super::{repo, DONE, FAILED};
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
-use crate::files::service::content_disposition;
+use crate::files::download::content_disposition;
 use crate::startup::AppState;
 use crate::storage::GetOptions;
 

@@ -68,35 +68,15 @@ pub struct Application {
     embedded: Option<EmbeddedS3>,
 }
 
-/// The store as a separate process sees it: the external endpoint, or the embedded
-/// server `cofferd` runs over the same data dir.
-pub fn connect_store(settings: &Settings) -> Result<Arc<dyn ObjectStore>, StartupError> {
+/// The store settings with `endpoint` and credentials filled in.
+fn store_config(
+    settings: &Settings,
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+    path_style: bool,
+) -> S3Config {
     let s3 = &settings.s3;
-    let cfg = match &s3.endpoint {
-        Some(_) => external_config(settings),
-        None => {
-            let creds = crate::storage::embedded::client_credentials(&settings.data_dir)?;
-            let endpoint = format!("http://127.0.0.1:{}", s3.embedded_port);
-            S3Config {
-                public_endpoint: s3
-                    .public_endpoint
-                    .clone()
-                    .unwrap_or_else(|| endpoint.clone()),
-                endpoint,
-                region: s3.region.clone(),
-                bucket: s3.bucket.clone(),
-                access_key: creds.access_key,
-                secret_key: creds.secret_key,
-                path_style: true,
-            }
-        }
-    };
-    Ok(Arc::new(S3Store::new(&cfg)?))
-}
-
-fn external_config(settings: &Settings) -> S3Config {
-    let s3 = &settings.s3;
-    let endpoint = s3.endpoint.clone().unwrap_or_default();
     S3Config {
         public_endpoint: s3
             .public_endpoint
@@ -105,18 +85,40 @@ fn external_config(settings: &Settings) -> S3Config {
         endpoint,
         region: s3.region.clone(),
         bucket: s3.bucket.clone(),
-        access_key: s3
-            .access_key
-            .as_ref()
-            .map(|k| k.expose_secret().to_owned())
-            .unwrap_or_default(),
-        secret_key: s3
-            .secret_key
-            .as_ref()
-            .map(|k| k.expose_secret().to_owned())
-            .unwrap_or_default(),
-        path_style: s3.path_style,
+        access_key,
+        secret_key,
+        path_style,
     }
+}
+
+fn external_config(settings: &Settings) -> S3Config {
+    let s3 = &settings.s3;
+    let secret = |k: &Option<secrecy::SecretString>| {
+        k.as_ref()
+            .map(|k| k.expose_secret().to_owned())
+            .unwrap_or_default()
+    };
+    store_config(
+        settings,
+        s3.endpoint.clone().unwrap_or_default(),
+        secret(&s3.access_key),
+        secret(&s3.secret_key),
+        s3.path_style,
+    )
+}
+
+/// The store as a separate process sees it: the external endpoint, or the embedded
+/// server `cofferd` runs over the same data dir.
+pub fn connect_store(settings: &Settings) -> Result<Arc<dyn ObjectStore>, StartupError> {
+    let cfg = match &settings.s3.endpoint {
+        Some(_) => external_config(settings),
+        None => {
+            let creds = crate::storage::embedded::client_credentials(&settings.data_dir)?;
+            let endpoint = format!("http://127.0.0.1:{}", settings.s3.embedded_port);
+            store_config(settings, endpoint, creds.access_key, creds.secret_key, true)
+        }
+    };
+    Ok(Arc::new(S3Store::new(&cfg)?))
 }
 
 /// Connects to the configured store, or starts the embedded one.
@@ -126,19 +128,14 @@ async fn object_store(settings: &Settings) -> Result<(S3Store, Option<EmbeddedS3
         return Ok((S3Store::new(&external_config(settings))?, None));
     }
     let embedded = EmbeddedS3::start(&settings.data_dir, s3.embedded_port).await?;
-    let endpoint = embedded.endpoint();
-    let cfg = S3Config {
-        public_endpoint: s3
-            .public_endpoint
-            .clone()
-            .unwrap_or_else(|| endpoint.clone()),
-        endpoint,
-        region: s3.region.clone(),
-        bucket: s3.bucket.clone(),
-        access_key: embedded.credentials.access_key.clone(),
-        secret_key: embedded.credentials.secret_key.clone(),
-        path_style: true,
-    };
+    let creds = &embedded.credentials;
+    let cfg = store_config(
+        settings,
+        embedded.endpoint(),
+        creds.access_key.clone(),
+        creds.secret_key.clone(),
+        true,
+    );
     let store = S3Store::new(&cfg)?;
     store.ensure_bucket(&cfg).await?;
     Ok((store, Some(embedded)))

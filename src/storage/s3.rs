@@ -87,28 +87,21 @@ fn path(key: &str) -> String {
 
 impl S3Store {
     pub fn new(cfg: &S3Config) -> Result<S3Store, StorageError> {
-        let signer = Presigner::new(
-            &cfg.public_endpoint,
-            &cfg.bucket,
-            &cfg.region,
-            &cfg.access_key,
-            &cfg.secret_key,
-            cfg.path_style,
-        )
-        .map_err(StorageError::Config)?;
-        let internal = Presigner::new(
-            &cfg.endpoint,
-            &cfg.bucket,
-            &cfg.region,
-            &cfg.access_key,
-            &cfg.secret_key,
-            cfg.path_style,
-        )
-        .map_err(StorageError::Config)?;
+        let signer = |endpoint: &str| {
+            Presigner::new(
+                endpoint,
+                &cfg.bucket,
+                &cfg.region,
+                &cfg.access_key,
+                &cfg.secret_key,
+                cfg.path_style,
+            )
+            .map_err(StorageError::Config)
+        };
         Ok(S3Store {
             bucket: bucket_for(cfg, &cfg.endpoint)?,
-            signer,
-            internal,
+            signer: signer(&cfg.public_endpoint)?,
+            internal: signer(&cfg.endpoint)?,
         })
     }
 

@@ -160,12 +160,12 @@ async fn a_task_whose_worker_dies_is_retried_after_its_lease_and_finishes() {
 
 #[tokio::test]
 async fn a_lease_is_renewed_while_the_task_runs() {
-    let app = spawn_app_with(|s| s.worker.lease = Duration::from_millis(450)).await;
+    let app = spawn_app_with(|s| s.worker.lease = Duration::from_millis(900)).await;
     struct Slow;
     #[async_trait]
     impl Handler for Slow {
         async fn run(&self, _ctx: &TaskContext, _task: &Task) -> Result<Value, String> {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tokio::time::sleep(Duration::from_millis(3000)).await;
             Ok(json!({}))
         }
     }
@@ -187,7 +187,7 @@ async fn a_lease_is_renewed_while_the_task_runs() {
     );
     let id = enqueue(&app).await;
     let running = tokio::spawn(async move { slow.try_execute_task().await });
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(
         other.try_execute_task().await.expect("step"),
         None,

@@ -130,7 +130,12 @@ async fn a_task_whose_worker_dies_is_retried_after_its_lease_and_finishes() {
     let id = enqueue(&app).await;
     // The first worker claims the task, then dies mid-task (no more heartbeats).
     let handle = tokio::spawn(async move { dying.try_execute_task().await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    for _ in 0..500 {
+        if runs.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     handle.abort();
     assert_eq!(task(&app, id).await.state, "running");
 
@@ -147,7 +152,7 @@ async fn a_task_whose_worker_dies_is_retried_after_its_lease_and_finishes() {
         None,
         "the lease still holds"
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
         rescuer.try_execute_task().await.expect("step"),
         Some(Outcome::Done(id))

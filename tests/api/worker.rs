@@ -747,3 +747,67 @@ async fn a_stopping_worker_releases_the_task_in_hand_after_its_grace() {
         Some(Outcome::Done(id))
     );
 }
+
+#[tokio::test]
+async fn reconciliation_completes_a_multipart_upload_whose_parts_all_arrived() {
+    use coffer::entity::uploads;
+    let app = spawn_app_with(|s| s.uploads.multipart_threshold = 5 * 1024 * 1024).await;
+    let t = app.user("parts").await;
+    let bytes = pattern(6 * 1024 * 1024, 9);
+    let started: Value = app
+        .start_upload(
+            &t.access,
+            &json!({"name": "two-parts.bin", "size": bytes.len()}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = started["upload_id"].as_str().expect("id").to_owned();
+    let urls: Value = app
+        .post_auth(
+            &format!("/api/v1/uploads/{id}/parts"),
+            &t.access,
+            &json!({"part_numbers": [1, 2]}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    for (n, chunk) in bytes.chunks(5 * 1024 * 1024).enumerate() {
+        assert!(put_presigned(&urls["parts"][n], chunk.to_vec())
+            .await
+            .status()
+            .is_success());
+    }
+    // The client never called complete and vanished.
+    uploads::Entity::update_many()
+        .col_expr(
+            uploads::Column::ExpiresAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
+        )
+        .filter(uploads::Column::Id.eq(uuid::Uuid::parse_str(&id).expect("uuid")))
+        .exec(&app.app_state.db)
+        .await
+        .expect("expire");
+    assert_eq!(
+        app.app_state
+            .uploads
+            .reconcile_expired(10)
+            .await
+            .expect("reconcile"),
+        (1, 0)
+    );
+    let file_id = started["file"]["id"].as_str().expect("file id");
+    let got = app
+        .download(&t.access, file_id)
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    assert!(
+        got.to_vec() == bytes,
+        "the reconciled object downloads identical"
+    );
+    assert_eq!(app.usage(&t.access).await["used_bytes"], bytes.len());
+}

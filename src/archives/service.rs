@@ -1,5 +1,6 @@
 //! Planning an archive: which objects, under which entry names, within which limits.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
@@ -53,21 +54,21 @@ impl ArchiveService {
         folder: &Node,
     ) -> Result<Vec<(Vec<String>, Node)>, FileError> {
         let mut out = Vec::new();
-        let mut frontier = vec![(vec![folder.name.clone()], folder.id)];
+        // Folders of the current level, by id, with their path segments.
+        let mut frontier: HashMap<Uuid, Vec<String>> =
+            HashMap::from([(folder.id, vec![folder.name.clone()])]);
         while !frontier.is_empty() {
-            let ids: Vec<Uuid> = frontier.iter().map(|(_, id)| *id).collect();
+            let ids: Vec<Uuid> = frontier.keys().copied().collect();
             let children = files::children_of(&self.db, user, &ids).await?;
-            let mut next = Vec::new();
+            let mut next = HashMap::new();
             for child in children {
-                let Some((prefix, _)) =
-                    frontier.iter().find(|(_, id)| Some(*id) == child.parent_id)
-                else {
+                let Some(prefix) = child.parent_id.and_then(|p| frontier.get(&p)) else {
                     continue;
                 };
                 let mut path = prefix.clone();
                 path.push(child.name.clone());
                 if child.is_folder() {
-                    next.push((path, child.id));
+                    next.insert(child.id, path);
                 } else if child.state == STATE_ACTIVE {
                     out.push((path, child));
                 }
@@ -77,6 +78,8 @@ impl ArchiveService {
             }
             frontier = next;
         }
+        // Database order is unspecified: sort, so the archive's layout is stable.
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 

@@ -392,10 +392,7 @@ async fn delete_frees_usage_and_removes_objects_recursively() {
         .await;
     }
     for key in &keys {
-        assert!(
-            app.app_state.store.head(key).await.expect("head").is_none(),
-            "object left behind"
-        );
+        assert!(app.object_gone(key).await, "object left behind");
     }
     let drift = coffer::quotas::service::check_usage(&app.app_state.db)
         .await

@@ -379,6 +379,32 @@ impl TestApp {
         }
     }
 
+    /// Whether the store no longer holds `key`.
+    pub async fn object_gone(&self, key: &str) -> bool {
+        self.app_state
+            .store
+            .head(key)
+            .await
+            .expect("head")
+            .is_none()
+    }
+
+    /// Both tokens of a session are refused, as after logout-all or a password change.
+    pub async fn assert_session_ended(&self, tokens: &Tokens) {
+        assert_error(
+            self.me(&tokens.access).await,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_TOKEN",
+        )
+        .await;
+        assert_error(
+            self.refresh(&tokens.refresh).await,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_REFRESH_TOKEN",
+        )
+        .await;
+    }
+
     /// The object key behind an upload (read from the database, as an operator could).
     pub async fn object_key(&self, upload_id: &str) -> String {
         use sea_orm::EntityTrait;

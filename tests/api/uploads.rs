@@ -140,12 +140,7 @@ async fn a_url_for_one_key_cannot_write_another_nor_read() {
         res.status()
     );
     assert!(
-        app.app_state
-            .store
-            .head(&other_key)
-            .await
-            .expect("head")
-            .is_none(),
+        app.object_gone(&other_key).await,
         "nothing written at key B"
     );
 
@@ -349,15 +344,7 @@ async fn complete_rejects_upload_when_size_differs() {
         "SIZE_MISMATCH",
     )
     .await;
-    assert!(
-        app.app_state
-            .store
-            .head(&key)
-            .await
-            .expect("head")
-            .is_none(),
-        "the object was deleted"
-    );
+    assert!(app.object_gone(&key).await, "the object was deleted");
     let usage = app.usage(&t.access).await;
     assert_eq!(
         (
@@ -450,15 +437,7 @@ async fn start_complete_and_abort_are_safe_to_retry() {
         "UPLOAD_ABORTED",
     )
     .await;
-    assert!(
-        app.app_state
-            .store
-            .head(&key)
-            .await
-            .expect("head")
-            .is_none(),
-        "abort deletes what was sent"
-    );
+    assert!(app.object_gone(&key).await, "abort deletes what was sent");
     let usage = app.usage(&t.access).await;
     assert_eq!(
         (

@@ -41,6 +41,57 @@ impl Handler for Counting {
     }
 }
 
+impl Counting {
+    fn ok(runs: Arc<AtomicUsize>) -> Counting {
+        Counting {
+            runs,
+            hang_first: 0,
+            fail_always: false,
+        }
+    }
+
+    /// Its first attempt never finishes (the worker running it dies).
+    fn hanging_first(runs: Arc<AtomicUsize>) -> Counting {
+        Counting {
+            runs,
+            hang_first: 1,
+            fail_always: false,
+        }
+    }
+
+    fn failing(runs: Arc<AtomicUsize>) -> Counting {
+        Counting {
+            runs,
+            hang_first: 0,
+            fail_always: true,
+        }
+    }
+}
+
+/// Waits until the handler has been entered once (the task is claimed and running).
+async fn wait_for_first_run(runs: &AtomicUsize) {
+    for _ in 0..500 {
+        if runs.load(Ordering::SeqCst) == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Moves an upload's expiry into the past, as if its client had vanished long ago.
+async fn expire_upload(app: &TestApp, id: &str) {
+    use coffer::entity::uploads;
+    uploads::Entity::update_many()
+        .col_expr(
+            uploads::Column::ExpiresAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
+        )
+        .filter(uploads::Column::Id.eq(uuid::Uuid::parse_str(id).expect("uuid")))
+        .exec(&app.app_state.db)
+        .await
+        .expect("expire");
+}
+
 fn worker(app: &TestApp, handler: Counting) -> Worker {
     let s = &app.app_state;
     coffer::startup::build_worker(
@@ -78,22 +129,8 @@ async fn task(app: &TestApp, id: uuid::Uuid) -> Task {
 async fn two_workers_and_one_task_run_it_once() {
     let app = spawn_app().await;
     let runs = Arc::new(AtomicUsize::new(0));
-    let a = worker(
-        &app,
-        Counting {
-            runs: runs.clone(),
-            hang_first: 0,
-            fail_always: false,
-        },
-    );
-    let b = worker(
-        &app,
-        Counting {
-            runs: runs.clone(),
-            hang_first: 0,
-            fail_always: false,
-        },
-    );
+    let a = worker(&app, Counting::ok(runs.clone()));
+    let b = worker(&app, Counting::ok(runs.clone()));
     let id = enqueue(&app).await;
     let (ra, rb) = tokio::join!(a.try_execute_task(), b.try_execute_task());
     let outcomes = [ra.expect("a"), rb.expect("b")];
@@ -119,34 +156,15 @@ async fn two_workers_and_one_task_run_it_once() {
 async fn a_task_whose_worker_dies_is_retried_after_its_lease_and_finishes() {
     let app = spawn_app_with(|s| s.worker.lease = Duration::from_millis(900)).await;
     let runs = Arc::new(AtomicUsize::new(0));
-    let dying = worker(
-        &app,
-        Counting {
-            runs: runs.clone(),
-            hang_first: 1,
-            fail_always: false,
-        },
-    );
+    let dying = worker(&app, Counting::hanging_first(runs.clone()));
     let id = enqueue(&app).await;
     // The first worker claims the task, then dies mid-task (no more heartbeats).
     let handle = tokio::spawn(async move { dying.try_execute_task().await });
-    for _ in 0..500 {
-        if runs.load(Ordering::SeqCst) == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_first_run(&runs).await;
     handle.abort();
     assert_eq!(task(&app, id).await.state, "running");
 
-    let rescuer = worker(
-        &app,
-        Counting {
-            runs: runs.clone(),
-            hang_first: 1,
-            fail_always: false,
-        },
-    );
+    let rescuer = worker(&app, Counting::hanging_first(runs.clone()));
     assert_eq!(
         rescuer.try_execute_task().await.expect("step"),
         None,
@@ -182,14 +200,7 @@ async fn a_lease_is_renewed_while_the_task_runs() {
         &s.settings,
     )
     .handle("count", Arc::new(Slow));
-    let other = worker(
-        &app,
-        Counting {
-            runs: Arc::new(AtomicUsize::new(0)),
-            hang_first: 0,
-            fail_always: false,
-        },
-    );
+    let other = worker(&app, Counting::ok(Arc::new(AtomicUsize::new(0))));
     let id = enqueue(&app).await;
     let running = tokio::spawn(async move { slow.try_execute_task().await });
     tokio::time::sleep(Duration::from_millis(1800)).await;
@@ -212,14 +223,7 @@ async fn exhausted_retries_fail_the_task_keeping_the_error() {
     })
     .await;
     let runs = Arc::new(AtomicUsize::new(0));
-    let w = worker(
-        &app,
-        Counting {
-            runs: runs.clone(),
-            hang_first: 0,
-            fail_always: true,
-        },
-    );
+    let w = worker(&app, Counting::failing(runs.clone()));
     let id = enqueue(&app).await;
     let mut outcomes = Vec::new();
     for _ in 0..100 {
@@ -519,18 +523,11 @@ async fn archives_expire_and_tasks_are_private() {
         .expect("json");
     assert_eq!(done["state"], "expired");
     let key = coffer::archives::archive_key(uuid::Uuid::parse_str(&task_id).expect("uuid"));
-    assert!(app
-        .app_state
-        .store
-        .head(&key)
-        .await
-        .expect("head")
-        .is_none());
+    assert!(app.object_gone(&key).await);
 }
 
 #[tokio::test]
 async fn reconciliation_completes_stored_uploads_and_aborts_the_rest() {
-    use coffer::entity::uploads;
     let app = spawn_app().await;
     let t = app.user("reconcile").await;
     let stored = app
@@ -561,15 +558,7 @@ async fn reconciliation_completes_stored_uploads_and_aborts_the_rest() {
         missing["upload_id"].as_str().expect("id").to_owned(),
     ];
     for id in &expired {
-        uploads::Entity::update_many()
-            .col_expr(
-                uploads::Column::ExpiresAt,
-                Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
-            )
-            .filter(uploads::Column::Id.eq(uuid::Uuid::parse_str(id).expect("uuid")))
-            .exec(&app.app_state.db)
-            .await
-            .expect("expire");
+        expire_upload(&app, id).await;
     }
     let (completed, aborted) = app
         .app_state
@@ -704,23 +693,11 @@ async fn a_stopping_worker_releases_the_task_in_hand_after_its_grace() {
     .await;
     let runs = Arc::new(AtomicUsize::new(0));
     // A handler that never finishes on its first attempt.
-    let w = worker(
-        &app,
-        Counting {
-            runs: runs.clone(),
-            hang_first: 1,
-            fail_always: false,
-        },
-    );
+    let w = worker(&app, Counting::hanging_first(runs.clone()));
     let id = enqueue(&app).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(w.run_until_stopped(stopped));
-    for _ in 0..100 {
-        if runs.load(Ordering::SeqCst) == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_first_run(&runs).await;
     assert_eq!(task(&app, id).await.state, "running");
     stop.send(true).expect("stop");
     tokio::time::timeout(Duration::from_secs(5), running)
@@ -734,14 +711,7 @@ async fn a_stopping_worker_releases_the_task_in_hand_after_its_grace() {
         "released, the attempt not counted"
     );
     // Another worker takes it up at once and finishes it.
-    let next = worker(
-        &app,
-        Counting {
-            runs,
-            hang_first: 0,
-            fail_always: false,
-        },
-    );
+    let next = worker(&app, Counting::ok(runs));
     assert_eq!(
         next.try_execute_task().await.expect("step"),
         Some(Outcome::Done(id))
@@ -750,7 +720,6 @@ async fn a_stopping_worker_releases_the_task_in_hand_after_its_grace() {
 
 #[tokio::test]
 async fn reconciliation_completes_a_multipart_upload_whose_parts_all_arrived() {
-    use coffer::entity::uploads;
     let app = spawn_app_with(|s| s.uploads.multipart_threshold = 5 * 1024 * 1024).await;
     let t = app.user("parts").await;
     let bytes = pattern(6 * 1024 * 1024, 9);
@@ -781,15 +750,7 @@ async fn reconciliation_completes_a_multipart_upload_whose_parts_all_arrived() {
             .is_success());
     }
     // The client never called complete and vanished.
-    uploads::Entity::update_many()
-        .col_expr(
-            uploads::Column::ExpiresAt,
-            Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
-        )
-        .filter(uploads::Column::Id.eq(uuid::Uuid::parse_str(&id).expect("uuid")))
-        .exec(&app.app_state.db)
-        .await
-        .expect("expire");
+    expire_upload(&app, &id).await;
     assert_eq!(
         app.app_state
             .uploads

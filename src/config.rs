@@ -114,6 +114,10 @@ pub struct Settings {
 
     pub rate_limit_auth: RateLimit,
     pub rate_limit_user: RateLimit,
+    /// Per client IP on the public share-link endpoints.
+    pub rate_limit_public: RateLimit,
+    /// Password attempts on share links, per link and per client IP.
+    pub rate_limit_link_password: RateLimit,
     pub trusted_proxies: Vec<IpNet>,
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
@@ -194,6 +198,8 @@ impl std::fmt::Debug for Settings {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("rate_limit_auth", &self.rate_limit_auth)
             .field("rate_limit_user", &self.rate_limit_user)
+            .field("rate_limit_public", &self.rate_limit_public)
+            .field("rate_limit_link_password", &self.rate_limit_link_password)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("cors_origins", &self.cors_origins)
             .field("s3", &self.s3)
@@ -257,6 +263,14 @@ impl Default for Settings {
             rate_limit_user: RateLimit {
                 per_minute: 1200,
                 burst: 100,
+            },
+            rate_limit_public: RateLimit {
+                per_minute: 600,
+                burst: 100,
+            },
+            rate_limit_link_password: RateLimit {
+                per_minute: 10,
+                burst: 5,
             },
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
@@ -475,6 +489,23 @@ impl Settings {
                 )?,
                 burst: src.parse("COFFER_RATE_LIMIT_USER_BURST", d.rate_limit_user.burst)?,
             },
+            rate_limit_public: RateLimit {
+                per_minute: src.parse(
+                    "COFFER_RATE_LIMIT_PUBLIC_PER_MINUTE",
+                    d.rate_limit_public.per_minute,
+                )?,
+                burst: src.parse("COFFER_RATE_LIMIT_PUBLIC_BURST", d.rate_limit_public.burst)?,
+            },
+            rate_limit_link_password: RateLimit {
+                per_minute: src.parse(
+                    "COFFER_RATE_LIMIT_LINK_PASSWORD_PER_MINUTE",
+                    d.rate_limit_link_password.per_minute,
+                )?,
+                burst: src.parse(
+                    "COFFER_RATE_LIMIT_LINK_PASSWORD_BURST",
+                    d.rate_limit_link_password.burst,
+                )?,
+            },
             trusted_proxies,
             cors_origins: src.list("COFFER_CORS_ORIGINS"),
             max_body_bytes: src.parse("COFFER_MAX_BODY_BYTES", d.max_body_bytes)?,
@@ -559,6 +590,14 @@ impl Settings {
         for (name, rl) in [
             ("COFFER_RATE_LIMIT_AUTH_PER_MINUTE", self.rate_limit_auth),
             ("COFFER_RATE_LIMIT_USER_PER_MINUTE", self.rate_limit_user),
+            (
+                "COFFER_RATE_LIMIT_PUBLIC_PER_MINUTE",
+                self.rate_limit_public,
+            ),
+            (
+                "COFFER_RATE_LIMIT_LINK_PASSWORD_PER_MINUTE",
+                self.rate_limit_link_password,
+            ),
         ] {
             if rl.per_minute == 0 || rl.burst == 0 {
                 return Err(invalid(name, "rate and burst must be at least 1"));

@@ -2,6 +2,7 @@
 //! Coffer: a metadata-only control plane for file storage and sharing.
 
 pub mod archives;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod files;
 pub mod http;
 pub mod quotas;
 pub mod secrets;
+pub mod sharing;
 pub mod startup;
 pub mod storage;
 pub mod tasks;

@@ -1,6 +1,8 @@
 //! Building and running the API: `Application::build(settings)` binds first, so tests can
 //! ask for port 0 and read the port back.
 
+use crate::audit::AuditLog;
+use crate::sharing::ShareService;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -41,6 +43,8 @@ pub struct AppState {
     pub uploads: UploadService,
     pub files: FileService,
     pub archives: ArchiveService,
+    pub shares: ShareService,
+    pub audit: AuditLog,
     pub store: Arc<dyn ObjectStore>,
     pub settings: Arc<Settings>,
     pub limits: Arc<RateLimits>,
@@ -168,16 +172,14 @@ impl Application {
         };
         // One gate for every write transaction of this process (a no-op on PostgreSQL).
         let gate = crate::db::WriteGate::for_connection(&db);
-        let auth = AuthService::new(
-            db.clone(),
-            gate.clone(),
-            PasswordHasher::new(settings.max_concurrent_hashes)?,
-            keys,
-            policy,
-        );
+        let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
+        let auth = AuthService::new(db.clone(), gate.clone(), hasher.clone(), keys, policy);
+        let audit = AuditLog::spawn(db.clone(), gate.clone());
         let limits = Arc::new(RateLimits::new(
             settings.rate_limit_auth,
             settings.rate_limit_user,
+            settings.rate_limit_public,
+            settings.rate_limit_link_password,
         ));
         spawn_limit_shrinker(limits.clone());
 
@@ -194,7 +196,7 @@ impl Application {
         );
         let files = FileService::new(
             db.clone(),
-            gate,
+            gate.clone(),
             store.clone(),
             uploads.clone(),
             settings.uploads.presign_ttl,
@@ -205,6 +207,7 @@ impl Application {
             settings.archives.clone(),
             settings.worker.max_attempts,
         );
+        let shares = ShareService::new(db.clone(), gate, hasher, files.clone(), archives.clone());
         let worker = build_worker(db.clone(), store.clone(), uploads.clone(), &settings);
         let (shutdown, shutdown_rx) = watch::channel(false);
         if settings.worker.in_process {
@@ -216,6 +219,8 @@ impl Application {
             uploads,
             files,
             archives,
+            shares,
+            audit,
             store,
             settings: Arc::new(settings),
             limits,

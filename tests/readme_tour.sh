@@ -24,4 +24,9 @@ echo "$out" | grep -q 'identical$' || { echo "$out"; echo "multipart download di
 echo "$out" | grep -q '"missing_parts":\[\]' || { echo "$out"; exit 1; }
 names=$(python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(" ".join(sorted(z.namelist())))' "$WORK/results.zip")
 [ "$names" = "hello.txt results/big.bin" ] || { echo "zip bundle holds: $names" >&2; exit 1; }
+# Sharing: the owner's, bob's and the link's downloads each print the file's bytes.
+[ "$(echo "$out" | grep -o 'hello coffer' | wc -l)" -ge 3 ] || { echo "$out"; echo "shared downloads missing" >&2; exit 1; }
+echo "$out" | grep -q '"password_required":true' || { echo "$out"; exit 1; }
+echo "$out" | grep -q '"download_count":1' || { echo "$out"; echo "link download not counted" >&2; exit 1; }
+echo "$out" | grep -q '"inherited":true' || { echo "$out"; exit 1; }
 echo "README tour: ok"

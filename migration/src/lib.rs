@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_users_and_tokens;
 mod m20261122_000002_files_and_uploads;
 mod m20261122_000003_tasks;
+mod m20261122_000004_sharing_and_audit;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_users_and_tokens::Migration),
             Box::new(m20261122_000002_files_and_uploads::Migration),
             Box::new(m20261122_000003_tasks::Migration),
+            Box::new(m20261122_000004_sharing_and_audit::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ use super::names::{dedupe, entry_name};
 use crate::config::ArchiveSettings;
 use crate::files::repo::{self as files, Node, STATE_ACTIVE};
 use crate::files::FileError;
+use crate::sharing::access::{self, Access};
 use crate::tasks::repo::{self as tasks, NewTask};
 use crate::tasks::{now_ms, KIND_ZIP};
 
@@ -29,6 +30,9 @@ pub struct ZipPlan {
     pub name: String,
     pub entries: Vec<PlannedEntry>,
     pub total_bytes: u64,
+    /// The share link whose "download all" this is (its holders may poll the task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_id: Option<Uuid>,
 }
 
 #[derive(Clone)]
@@ -48,11 +52,8 @@ impl ArchiveService {
     }
 
     /// Every active file below `folder`, with its path segments from the folder down.
-    async fn files_below(
-        &self,
-        user: Uuid,
-        folder: &Node,
-    ) -> Result<Vec<(Vec<String>, Node)>, FileError> {
+    async fn files_below(&self, folder: &Node) -> Result<Vec<(Vec<String>, Node)>, FileError> {
+        let user = folder.owner_id;
         let mut out = Vec::new();
         // Folders of the current level, by id, with their path segments.
         let mut frontier: HashMap<Uuid, Vec<String>> =
@@ -89,7 +90,7 @@ impl ArchiveService {
         }
     }
 
-    /// Plans the archive of `ids` (files and folders of `user`) and enqueues it.
+    /// Plans the archive of `ids` (files and folders `user` may read) and enqueues it.
     pub async fn create(
         &self,
         user: Uuid,
@@ -101,13 +102,31 @@ impl ArchiveService {
                 "Name at least one file or folder.".into(),
             ));
         }
-        let mut selected: Vec<(Vec<String>, Node)> = Vec::new();
+        let mut nodes = Vec::with_capacity(ids.len());
         for id in ids {
-            let node = files::find_owned(&self.db, user, *id)
-                .await?
-                .ok_or(FileError::NotFound)?;
+            nodes.push(access::require(&self.db, user, *id, Access::Read).await?.0);
+        }
+        self.enqueue(nodes, name, Some(user), None).await
+    }
+
+    /// The "download all" of a folder behind a share link.
+    pub async fn create_for_link(&self, link: Uuid, folder: Node) -> Result<Uuid, FileError> {
+        let name = folder.name.clone();
+        self.enqueue(vec![folder], Some(&name), None, Some(link))
+            .await
+    }
+
+    async fn enqueue(
+        &self,
+        nodes: Vec<Node>,
+        name: Option<&str>,
+        owner: Option<Uuid>,
+        link_id: Option<Uuid>,
+    ) -> Result<Uuid, FileError> {
+        let mut selected: Vec<(Vec<String>, Node)> = Vec::new();
+        for node in nodes {
             if node.is_folder() {
-                selected.extend(self.files_below(user, &node).await?);
+                selected.extend(self.files_below(&node).await?);
             } else if node.state == STATE_ACTIVE {
                 selected.push((vec![node.name.clone()], node));
             } else {
@@ -159,6 +178,7 @@ impl ArchiveService {
             name,
             entries,
             total_bytes,
+            link_id,
         };
         let payload = serde_json::to_value(&plan).map_err(|e| FileError::Invalid(e.to_string()))?;
         let id = tasks::enqueue(
@@ -166,7 +186,7 @@ impl ArchiveService {
             NewTask {
                 kind: KIND_ZIP,
                 payload,
-                owner_id: Some(user),
+                owner_id: owner,
                 max_attempts: self.max_attempts,
                 run_after_ms: now_ms(),
             },

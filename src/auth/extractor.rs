@@ -11,6 +11,7 @@ use super::cookies::{self, RenewedAccess};
 use super::repo::User;
 use super::tokens::AccessClaims;
 use super::AuthError;
+use crate::audit::{AuditEvent, Origin};
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -18,6 +19,17 @@ use crate::startup::AppState;
 pub struct AuthUser {
     pub user: Arc<User>,
     pub claims: AccessClaims,
+    /// Where the request came from, for audit events.
+    pub origin: Origin,
+}
+
+impl AuthUser {
+    /// An audit event by this user, stamped with the request's origin.
+    pub fn event(&self, action: &'static str, outcome: &'static str) -> AuditEvent {
+        self.origin
+            .event(action, outcome)
+            .actor(self.user.id, &self.user.username)
+    }
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -55,7 +67,11 @@ impl FromRequest for AuthUser {
                 req.extensions_mut()
                     .insert(RenewedAccess(cookies::access(fresh, max_age)));
             }
-            Ok(AuthUser { user, claims })
+            Ok(AuthUser {
+                user,
+                claims,
+                origin: Origin::of(&req),
+            })
         })
     }
 }

@@ -15,6 +15,7 @@ pub struct Model {
     pub part_count: i32,
     pub expires_at: DateTimeUtc,
     pub state: String,
+    pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

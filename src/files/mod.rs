@@ -50,6 +50,14 @@ pub enum FileError {
     ArchiveTooLarge { max: u64 },
     #[error("archive with more than {max} files")]
     ArchiveTooManyFiles { max: u64 },
+    #[error("forbidden")]
+    Forbidden,
+    #[error("files move only within their owner's tree")]
+    CrossOwner,
+    #[error("no such user")]
+    UnknownUser,
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("object store: {0}")]
@@ -118,6 +126,18 @@ impl From<FileError> for AppError {
                 "ARCHIVE_TOO_MANY_FILES",
                 format!("An archive may hold at most {max} files."),
             ),
+            FileError::Forbidden => AppError::forbidden(
+                "FORBIDDEN",
+                "Your share does not allow this (it is read-only, or the item is the shared folder itself).",
+            ),
+            FileError::CrossOwner => AppError::unprocessable(
+                "CROSS_OWNER_MOVE",
+                "Files move only within their owner's folders; copy them instead.",
+            ),
+            FileError::UnknownUser => {
+                AppError::unprocessable("UNKNOWN_USER", "There is no user by that name.")
+            }
+            FileError::Auth(e) => e.into(),
             FileError::Db(e) => e.into(),
             FileError::Storage(e) => e.into(),
         }

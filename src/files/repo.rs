@@ -107,6 +107,11 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewNode<'_>) -> Result<Optio
     }
 }
 
+/// A node of anyone: callers decide access (see `crate::sharing::access`).
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Node>, DbErr> {
+    Ok(files::Entity::find_by_id(id).one(db).await?.map(Node::from))
+}
+
 /// A node of `owner`; another owner's id is indistinguishable from a missing one.
 pub async fn find_owned(
     db: &impl ConnectionTrait,

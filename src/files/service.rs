@@ -21,6 +21,7 @@ use super::FileError;
 use crate::archives::handler::PURGE_ATTEMPTS;
 use crate::cache::TtlCache;
 use crate::quotas::repo as quotas;
+use crate::sharing::access::{self, Access};
 use crate::storage::{keys, GetOptions, ObjectStore};
 use crate::tasks::repo::{self as tasks, NewTask};
 use crate::tasks::{now_ms, KIND_PURGE};
@@ -103,12 +104,16 @@ impl FileService {
         }
     }
 
-    /// An active file of `user`, from the cache or the database.
-    async fn active_file(&self, user: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
-        if let Some(node) = self.cache.get(id).filter(|n| n.owner_id == user) {
-            return Ok(node);
+    /// An active file `actor` may read. The row may come from the cache; the right to
+    /// read it is checked every time (owners without a query).
+    async fn readable_file(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
+        let node = match self.cache.get(id) {
+            Some(node) => node,
+            None => Arc::new(repo::find(&self.db, id).await?.ok_or(FileError::NotFound)?),
+        };
+        if node.owner_id != actor && access::access_to(&self.db, actor, &node).await?.is_none() {
+            return Err(FileError::NotFound);
         }
-        let node = Arc::new(self.get(user, id).await?);
         if node.is_folder() {
             return Err(FileError::NotAFile);
         }
@@ -119,19 +124,39 @@ impl FileService {
         Ok(node)
     }
 
-    pub async fn get(&self, user: Uuid, id: Uuid) -> Result<Node, FileError> {
-        repo::find_owned(&self.db, user, id)
-            .await?
-            .ok_or(FileError::NotFound)
+    /// A node `actor` may read.
+    pub async fn get(&self, actor: Uuid, id: Uuid) -> Result<Node, FileError> {
+        Ok(access::require(&self.db, actor, id, Access::Read).await?.0)
     }
 
-    async fn folder(&self, user: Uuid, id: Option<Uuid>) -> Result<Option<Node>, FileError> {
-        let Some(id) = id else { return Ok(None) };
-        let node = self.get(user, id).await?;
+    /// A folder on which `actor` has at least `need`.
+    async fn folder(&self, actor: Uuid, id: Uuid, need: Access) -> Result<Node, FileError> {
+        let (node, _) = access::require(&self.db, actor, id, need).await?;
         if !node.is_folder() {
             return Err(FileError::NotAFolder);
         }
-        Ok(Some(node))
+        Ok(node)
+    }
+
+    /// Whose tree a new node in `parent` (None: the actor's root) belongs to, checking
+    /// that `actor` may write there.
+    pub async fn writable_parent(
+        &self,
+        actor: Uuid,
+        parent: Option<Uuid>,
+    ) -> Result<Uuid, FileError> {
+        match parent {
+            None => Ok(actor),
+            Some(id) => Ok(self.folder(actor, id, Access::Write).await?.owner_id),
+        }
+    }
+
+    async fn require_modify(&self, actor: Uuid, node: &Node) -> Result<(), FileError> {
+        if access::may_modify(&self.db, actor, node).await? {
+            Ok(())
+        } else {
+            Err(FileError::Forbidden)
+        }
     }
 
     #[instrument(skip_all, err(Display))]
@@ -142,9 +167,9 @@ impl FileService {
         parent: Option<Uuid>,
     ) -> Result<Node, FileError> {
         let name = display_name(name)?;
-        self.folder(user, parent).await?;
+        let owner = self.writable_parent(user, parent).await?;
         let new = NewNode {
-            owner_id: user,
+            owner_id: owner,
             parent_id: parent,
             name: &name,
             kind: KIND_FOLDER,
@@ -167,6 +192,21 @@ impl FileService {
         limit: Option<u64>,
         cursor: Option<&str>,
     ) -> Result<Page, FileError> {
+        let owner = match folder {
+            Some(id) => self.folder(user, id, Access::Read).await?.owner_id,
+            None => user,
+        };
+        self.list_in(owner, folder, limit, cursor).await
+    }
+
+    /// A page of a folder of `owner`, with no access check (the caller made it).
+    pub async fn list_in(
+        &self,
+        user: Uuid,
+        folder: Option<Uuid>,
+        limit: Option<u64>,
+        cursor: Option<&str>,
+    ) -> Result<Page, FileError> {
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(FileError::Invalid(format!(
@@ -174,7 +214,6 @@ impl FileService {
             )));
         }
         let cursor = cursor.map(decode_cursor).transpose()?;
-        self.folder(user, folder).await?;
         // Fetch one more than asked to know whether another page exists.
         let want = limit + 1;
         let mut items = Vec::new();
@@ -205,15 +244,26 @@ impl FileService {
     #[instrument(skip_all, fields(file.id = %id), err(Display))]
     pub async fn update(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
         let node = self.get(user, id).await?;
+        self.require_modify(user, &node).await?;
         let name = match &change.name {
             Some(n) => display_name(n)?,
             None => node.name.clone(),
         };
         let parent = change.parent.unwrap_or(node.parent_id);
-        if let Some(target) = parent {
-            self.folder(user, Some(target)).await?;
-            if node.is_folder() && self.is_within(user, target, node.id).await? {
-                return Err(FileError::Cycle);
+        if change.parent.is_some() {
+            match parent {
+                // The root named by a grantee is their own: another owner's tree.
+                None if node.owner_id != user => return Err(FileError::CrossOwner),
+                None => {}
+                Some(target) => {
+                    let folder = self.folder(user, target, Access::Write).await?;
+                    if folder.owner_id != node.owner_id {
+                        return Err(FileError::CrossOwner);
+                    }
+                    if node.is_folder() && access::is_within(&self.db, &folder, node.id).await? {
+                        return Err(FileError::Cycle);
+                    }
+                }
             }
         }
         if !repo::rename_move(&self.db, &node, &name, parent).await? {
@@ -223,31 +273,9 @@ impl FileService {
         self.get(user, id).await
     }
 
-    /// Whether folder `candidate` is `ancestor` or lies below it.
-    async fn is_within(
-        &self,
-        user: Uuid,
-        candidate: Uuid,
-        ancestor: Uuid,
-    ) -> Result<bool, FileError> {
-        let mut current = Some(candidate);
-        let mut hops = 0;
-        while let Some(id) = current {
-            if id == ancestor {
-                return Ok(true);
-            }
-            hops += 1;
-            if hops > 10_000 {
-                return Err(FileError::Invalid("The folder tree is too deep.".into()));
-            }
-            current = repo::find_owned(&self.db, user, id)
-                .await?
-                .and_then(|n| n.parent_id);
-        }
-        Ok(false)
-    }
-
-    /// Server-side copy of a file to a new key, counted against the quota.
+    /// Server-side copy of a file to a new key, counted against the quota of the owner
+    /// of the destination. Without `parent_id` the copy lands beside the source (which
+    /// needs write access there); `parent_id: null` is the caller's own root.
     #[instrument(skip_all, fields(file.id = %id), err(Display))]
     pub async fn copy(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
         let src = self.get(user, id).await?;
@@ -257,22 +285,30 @@ impl FileService {
         if src.state != STATE_ACTIVE {
             return Err(FileError::NotReady);
         }
-        let parent = change.parent.unwrap_or(src.parent_id);
-        self.folder(user, parent).await?;
+        let (owner, parent) = match change.parent {
+            Some(parent) => (self.writable_parent(user, parent).await?, parent),
+            None => match src.parent_id {
+                Some(p) => (self.writable_parent(user, Some(p)).await?, Some(p)),
+                None if src.owner_id == user => (user, None),
+                None => return Err(FileError::Forbidden),
+            },
+        };
         let name = match &change.name {
             Some(n) => display_name(n)?,
-            None if parent == src.parent_id => display_name(&format!("Copy of {}", src.name))?,
+            None if parent == src.parent_id && owner == src.owner_id => {
+                display_name(&format!("Copy of {}", src.name))?
+            }
             None => src.name.clone(),
         };
         let src_key = src.object_key.as_deref().ok_or(FileError::NotReady)?;
-        let key = keys::object_key(user, &name);
+        let key = keys::object_key(owner, &name);
         self.store.copy(src_key, &key).await?;
         let txn = self.gate.begin(&self.db).await?;
-        let outcome = if !quotas::add_used(&*txn, user, src.size, 1).await? {
+        let outcome = if !quotas::add_used(&*txn, owner, src.size, 1).await? {
             Err(FileError::QuotaExceeded)
         } else {
             let new = NewNode {
-                owner_id: user,
+                owner_id: owner,
                 parent_id: parent,
                 name: &name,
                 kind: KIND_FILE,
@@ -303,6 +339,8 @@ impl FileService {
     #[instrument(skip_all, fields(file.id = %id), err(Display))]
     pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
         let root = self.get(user, id).await?;
+        self.require_modify(user, &root).await?;
+        let owner = root.owner_id;
         let mut all = vec![root.clone()];
         let mut frontier = if root.is_folder() {
             vec![root.id]
@@ -310,7 +348,7 @@ impl FileService {
             Vec::new()
         };
         while !frontier.is_empty() {
-            let children = repo::children_of(&self.db, user, &frontier).await?;
+            let children = repo::children_of(&self.db, owner, &frontier).await?;
             frontier = children
                 .iter()
                 .filter(|c| c.is_folder())
@@ -332,7 +370,7 @@ impl FileService {
         let txn = self.gate.begin(&self.db).await?;
         let deleted = repo::delete(&*txn, &ids).await?;
         if deleted > 0 && !stored.is_empty() {
-            quotas::remove_used(&*txn, user, bytes, stored.len() as i64).await?;
+            quotas::remove_used(&*txn, owner, bytes, stored.len() as i64).await?;
         }
         // The objects go by the worker's purge queue, enqueued with the rows' removal so
         // no object can outlive its row unnoticed.
@@ -363,22 +401,28 @@ impl FileService {
     /// A presigned GET that downloads as an attachment with a harmless content type.
     #[instrument(skip_all, fields(file.id = %id), err(Display))]
     pub async fn download(&self, user: Uuid, id: Uuid) -> Result<Download, FileError> {
-        let node = self.active_file(user, id).await?;
+        let node = self.readable_file(user, id).await?;
+        self.presign_download(&node, self.presign_ttl).await
+    }
+
+    /// A presigned GET of an active file, living `ttl` (at most the configured TTL).
+    pub async fn presign_download(
+        &self,
+        node: &Node,
+        ttl: Duration,
+    ) -> Result<Download, FileError> {
+        let ttl = ttl.min(self.presign_ttl);
         let key = node.object_key.as_deref().ok_or(FileError::NotReady)?;
         let options = GetOptions {
             content_disposition: content_disposition(&node.name),
             content_type: served_content_type(node.content_type.as_deref()),
         };
-        let url = self
-            .store
-            .presign_get(key, &options, self.presign_ttl)
-            .await?;
+        let url = self.store.presign_get(key, &options, ttl).await?;
         tracing::info!(file.id = %node.id, presign = "get", "download URL issued");
         Ok(Download {
             url,
             expires_at: Utc::now()
-                + chrono::Duration::from_std(self.presign_ttl)
-                    .unwrap_or(chrono::Duration::minutes(10)),
+                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(1)),
         })
     }
 }

@@ -26,6 +26,8 @@ use crate::error::ErrorBody;
         (name = "uploads", description = "Presigned uploads, single and multipart"),
         (name = "files", description = "Files, folders, downloads and usage"),
         (name = "archives", description = "Zip bundles built by the worker, and task status"),
+        (name = "sharing", description = "Shares with users, and share links"),
+        (name = "public links", description = "Share links redeemed without an account"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -56,10 +58,19 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(scope("/api/v1/auth").configure(crate::auth::routes::configure))
         .service(scope("/api/v1/me").configure(crate::quotas::routes::configure))
         .service(scope("/api/v1/uploads").configure(crate::uploads::routes::configure))
-        .service(scope("/api/v1/files").configure(crate::files::routes::configure_files))
+        .service(
+            scope("/api/v1/files")
+                .configure(crate::files::routes::configure_files)
+                .configure(crate::sharing::routes::configure_file_routes),
+        )
+        .service(
+            scope("/api/v1/shared-with-me")
+                .configure(crate::sharing::routes::configure_shared_with_me),
+        )
         .service(scope("/api/v1/folders").configure(crate::files::routes::configure_folders))
         .service(scope("/api/v1/archives").configure(crate::archives::routes::configure))
-        .service(scope("/api/v1/tasks").configure(crate::tasks::routes::configure));
+        .service(scope("/api/v1/tasks").configure(crate::tasks::routes::configure))
+        .service(scope("/s").configure(crate::sharing::public::configure));
 }
 
 /// The hand-written part of the spec: info, tags, shared schemas, security schemes.

@@ -16,6 +16,9 @@ use crate::error::AppError;
 pub struct RateLimits {
     ip: DefaultKeyedRateLimiter<IpAddr>,
     user: DefaultKeyedRateLimiter<Uuid>,
+    public: DefaultKeyedRateLimiter<IpAddr>,
+    link_password: DefaultKeyedRateLimiter<Uuid>,
+    link_password_ip: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
 }
 
@@ -26,10 +29,18 @@ fn quota(rl: RateLimit) -> Quota {
 }
 
 impl RateLimits {
-    pub fn new(auth: RateLimit, user: RateLimit) -> RateLimits {
+    pub fn new(
+        auth: RateLimit,
+        user: RateLimit,
+        public: RateLimit,
+        link_password: RateLimit,
+    ) -> RateLimits {
         RateLimits {
             ip: RateLimiter::keyed(quota(auth)),
             user: RateLimiter::keyed(quota(user)),
+            public: RateLimiter::keyed(quota(public)),
+            link_password: RateLimiter::keyed(quota(link_password)),
+            link_password_ip: RateLimiter::keyed(quota(link_password)),
             clock: DefaultClock::default(),
         }
     }
@@ -55,9 +66,28 @@ impl RateLimits {
             .map_err(|not_until| self.refused(not_until.wait_time_from(self.clock.now())))
     }
 
+    /// Every request to a public share-link endpoint.
+    pub fn check_public(&self, ip: IpAddr) -> Result<(), AppError> {
+        self.public
+            .check_key(&ip)
+            .map_err(|not_until| self.refused(not_until.wait_time_from(self.clock.now())))
+    }
+
+    /// A password attempt on a share link: limited per link and per client IP.
+    pub fn check_link_password(&self, link: Uuid, ip: IpAddr) -> Result<(), AppError> {
+        let wait = |not_until: governor::NotUntil<_>| {
+            self.refused(not_until.wait_time_from(self.clock.now()))
+        };
+        self.link_password_ip.check_key(&ip).map_err(wait)?;
+        self.link_password.check_key(&link).map_err(wait)
+    }
+
     /// Forgets keys whose limits have fully recovered, so memory stays bounded.
     pub fn shrink(&self) {
         self.ip.retain_recent();
         self.user.retain_recent();
+        self.public.retain_recent();
+        self.link_password.retain_recent();
+        self.link_password_ip.retain_recent();
     }
 }

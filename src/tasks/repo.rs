@@ -222,6 +222,25 @@ pub async fn find_owned(
         .map(Task::from))
 }
 
+/// A zip task made for share link `link` ("download all"), if that is what `id` is.
+pub async fn find_for_link(
+    db: &impl ConnectionTrait,
+    link: Uuid,
+    id: Uuid,
+) -> Result<Option<Task>, DbErr> {
+    Ok(tasks::Entity::find_by_id(id)
+        .filter(C::OwnerId.is_null())
+        .one(db)
+        .await?
+        .map(Task::from)
+        .filter(|t| {
+            t.payload
+                .get("link_id")
+                .and_then(|l| l.as_str()?.parse::<Uuid>().ok())
+                == Some(link)
+        }))
+}
+
 /// Tasks of `kind` not finished yet (for the storage check: archives still to delete).
 pub async fn pending_of_kind(db: &impl ConnectionTrait, kind: &str) -> Result<Vec<Task>, DbErr> {
     Ok(tasks::Entity::find()

@@ -36,6 +36,17 @@ async fn get_task(
     let task = repo::find_owned(&state.db, auth.user.id, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
+    Ok(web::Json(
+        describe(&state, &task, state.settings.uploads.presign_ttl).await?,
+    ))
+}
+
+/// A task as the API shows it; a finished archive comes with a GET that lives `ttl`.
+pub async fn describe(
+    state: &AppState,
+    task: &super::Task,
+    ttl: std::time::Duration,
+) -> Result<TaskResponse, AppError> {
     let progress = task
         .progress
         .as_ref()
@@ -65,7 +76,6 @@ async fn get_task(
                         content_disposition: content_disposition(name),
                         content_type: "application/zip".into(),
                     };
-                    let ttl = state.settings.uploads.presign_ttl;
                     let url = state.store.presign_get(key, &options, ttl).await?;
                     tracing::info!(task.id = %task.id, presign = "get", "archive URL issued");
                     body.download = Some(TaskDownload {
@@ -81,5 +91,5 @@ async fn get_task(
             }
         }
     }
-    Ok(web::Json(body))
+    Ok(body)
 }

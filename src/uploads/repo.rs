@@ -30,6 +30,15 @@ pub struct Upload {
     pub part_count: i32,
     pub expires_at: DateTime<Utc>,
     pub state: String,
+    /// Who started it when that is not `user_id`, the owner billed for it.
+    pub created_by: Option<Uuid>,
+}
+
+impl Upload {
+    /// The user who started the upload.
+    pub fn uploader(&self) -> Uuid {
+        self.created_by.unwrap_or(self.user_id)
+    }
 }
 
 impl From<uploads::Model> for Upload {
@@ -46,6 +55,7 @@ impl From<uploads::Model> for Upload {
             part_count: m.part_count,
             expires_at: m.expires_at,
             state: m.state,
+            created_by: m.created_by,
         }
     }
 }
@@ -59,6 +69,7 @@ pub struct NewUpload<'a> {
     pub part_size: Option<i64>,
     pub part_count: i32,
     pub expires_at: DateTime<Utc>,
+    pub created_by: Option<Uuid>,
 }
 
 pub async fn insert(db: &impl ConnectionTrait, new: NewUpload<'_>) -> Result<Upload, DbErr> {
@@ -75,6 +86,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewUpload<'_>) -> Result<Upl
         part_count: Set(new.part_count),
         expires_at: Set(new.expires_at),
         state: Set(OPEN.to_owned()),
+        created_by: Set(new.created_by),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -83,14 +95,19 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewUpload<'_>) -> Result<Upl
     .into())
 }
 
-/// An upload of `user`; another user's id is indistinguishable from a missing one.
+/// An upload `user` is billed for or started; another user's id is indistinguishable
+/// from a missing one.
 pub async fn find_owned(
     db: &impl ConnectionTrait,
     user: Uuid,
     id: Uuid,
 ) -> Result<Option<Upload>, DbErr> {
     Ok(uploads::Entity::find_by_id(id)
-        .filter(uploads::Column::UserId.eq(user))
+        .filter(
+            sea_orm::Condition::any()
+                .add(uploads::Column::UserId.eq(user))
+                .add(uploads::Column::CreatedBy.eq(user)),
+        )
         .one(db)
         .await?
         .map(Upload::from))
@@ -241,8 +258,8 @@ WITH q AS (
 )
 INSERT INTO uploads (id, user_id, file_id, object_key, declared_size, content_type,
                      multipart_upload_id, part_size, part_count, expires_at, state,
-                     created_at, updated_at)
-SELECT $12, $2, f.id, $9, $1, $8, NULL, $13, $14, $15, $16, $11, $11 FROM f
+                     created_at, updated_at, created_by)
+SELECT $12, $2, f.id, $9, $1, $8, NULL, $13, $14, $15, $16, $11, $11, $17 FROM f
 "#;
 
 async fn create_reserved_pg(
@@ -270,6 +287,7 @@ async fn create_reserved_pg(
         upload.part_count.into(),
         upload.expires_at.into(),
         OPEN.into(),
+        upload.created_by.into(),
     ];
     let stmt = Statement::from_sql_and_values(DbBackend::Postgres, CREATE_RESERVED_PG, values);
     let res = match db.execute_raw(stmt).await {
@@ -309,6 +327,7 @@ async fn create_reserved_pg(
         part_count: upload.part_count,
         expires_at: upload.expires_at,
         state: OPEN.to_owned(),
+        created_by: upload.created_by,
     };
     Ok(Reserved::Created(node, created))
 }

@@ -17,6 +17,7 @@ use crate::config::UploadSettings;
 use crate::files::names::display_name;
 use crate::files::repo::{self as files, NewNode, Node, KIND_FILE, STATE_PENDING};
 use crate::files::FileError;
+use crate::sharing::access::{self, Access};
 use crate::storage::{keys, ObjectStore, StoredPart};
 
 /// Most part URLs handed out by one request.
@@ -111,14 +112,18 @@ impl UploadService {
                 "Uploads of type {ct} are not allowed here."
             )));
         }
-        if let Some(parent) = req.parent_id {
-            let folder = files::find_owned(&self.db, user, parent)
-                .await?
-                .ok_or(FileError::NotFound)?;
-            if !folder.is_folder() {
-                return Err(FileError::NotAFolder);
+        // Uploads into a folder shared for writing belong to, and are billed to, the
+        // folder's owner.
+        let owner = match req.parent_id {
+            None => user,
+            Some(parent) => {
+                let (folder, _) = access::require(&self.db, user, parent, Access::Write).await?;
+                if !folder.is_folder() {
+                    return Err(FileError::NotAFolder);
+                }
+                folder.owner_id
             }
-        }
+        };
         let size = i64::try_from(req.size).map_err(|_| FileError::UploadTooLarge {
             max: self.cfg.max_upload_bytes,
         })?;
@@ -128,10 +133,10 @@ impl UploadService {
         } else {
             (req.size, 1)
         };
-        let key = keys::object_key(user, &name);
+        let key = keys::object_key(owner, &name);
 
         let new_file = NewNode {
-            owner_id: user,
+            owner_id: owner,
             parent_id: req.parent_id,
             name: &name,
             kind: KIND_FILE,
@@ -142,7 +147,8 @@ impl UploadService {
             state: STATE_PENDING,
         };
         let new_upload = NewUpload {
-            user_id: user,
+            user_id: owner,
+            created_by: (owner != user).then_some(user),
             file_id: Uuid::nil(),
             object_key: &key,
             declared_size: size,
@@ -156,7 +162,10 @@ impl UploadService {
         match repo::create_reserved(&self.relaxed, &self.gate, new_file, new_upload).await? {
             Reserved::Created(file, upload) => self.finish_start(upload, file, false).await,
             Reserved::QuotaExceeded => Err(FileError::QuotaExceeded),
-            Reserved::NameTaken => self.replay(user, req.parent_id, &name, size, &ct).await,
+            Reserved::NameTaken => {
+                self.replay(user, owner, req.parent_id, &name, size, &ct)
+                    .await
+            }
         }
     }
 
@@ -165,12 +174,13 @@ impl UploadService {
     async fn replay(
         &self,
         user: Uuid,
+        owner: Uuid,
         parent: Option<Uuid>,
         name: &str,
         size: i64,
         ct: &str,
     ) -> Result<Started, FileError> {
-        let existing = files::find_by_name(&self.db, user, parent, name)
+        let existing = files::find_by_name(&self.db, owner, parent, name)
             .await?
             .ok_or(FileError::NameTaken)?;
         if existing.state != STATE_PENDING {
@@ -179,7 +189,7 @@ impl UploadService {
         let upload = repo::find_open_for_file(&self.db, existing.id)
             .await?
             .ok_or(FileError::NameTaken)?;
-        if upload.user_id != user || upload.declared_size != size || upload.content_type != ct {
+        if upload.uploader() != user || upload.declared_size != size || upload.content_type != ct {
             return Err(FileError::NameTaken);
         }
         self.finish_start(upload, existing, true).await
@@ -236,10 +246,25 @@ impl UploadService {
         })
     }
 
+    /// An upload `user` is billed for or started. A grantee who started it must still
+    /// be allowed to write where it lands.
     pub(super) async fn find(&self, user: Uuid, id: Uuid) -> Result<Upload, FileError> {
-        repo::find_owned(&self.db, user, id)
+        let upload = repo::find_owned(&self.db, user, id)
             .await?
-            .ok_or(FileError::NotFound)
+            .ok_or(FileError::NotFound)?;
+        if upload.user_id != user {
+            let parent = match upload.file_id {
+                Some(f) => files::find(&self.db, f).await?.and_then(|n| n.parent_id),
+                None => None,
+            };
+            match parent {
+                Some(p) => {
+                    access::require(&self.db, user, p, Access::Write).await?;
+                }
+                None => return Err(FileError::Forbidden),
+            }
+        }
+        Ok(upload)
     }
 
     fn require_open(upload: &Upload) -> Result<(), FileError> {

@@ -499,3 +499,66 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[i % 4] ^ seed)
         .collect()
 }
+
+/// Creates a folder (under `parent`, or at the root); returns its id.
+pub async fn folder(app: &TestApp, access: &str, name: &str, parent: Option<&str>) -> String {
+    let res = app
+        .post_auth(
+            "/api/v1/folders",
+            access,
+            &json!({"name": name, "parent_id": parent}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// Uploads `bytes` as `name` into folder `parent` and completes it; returns the file id.
+pub async fn upload_into(
+    app: &TestApp,
+    access: &str,
+    name: &str,
+    parent: &str,
+    bytes: &[u8],
+) -> String {
+    let started: Value = app
+        .start_upload(
+            access,
+            &json!({"name": name, "size": bytes.len(), "parent_id": parent}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(put_presigned(&started["put"], bytes.to_vec())
+        .await
+        .status()
+        .is_success());
+    let id = started["upload_id"].as_str().expect("id");
+    let res = app
+        .post_auth(
+            &format!("/api/v1/uploads/{id}/complete"),
+            access,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    started["file"]["id"].as_str().expect("file id").to_owned()
+}
+
+/// The entries of a zip archive: (name, bytes), in archive order.
+pub fn read_zip(bytes: Vec<u8>) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid zip");
+    let mut entries = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).expect("entry");
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("read");
+        entries.push((entry.name().expect("utf-8 name").to_string(), data));
+    }
+    entries
+}

@@ -7,6 +7,7 @@ mod files;
 mod helpers;
 mod logs;
 mod ratelimit;
+mod sharing;
 mod tokens;
 mod uploads;
 mod worker;

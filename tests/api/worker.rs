@@ -1,7 +1,6 @@
 //! The task queue and its worker: exclusive claims, lease expiry, retries, zip bundles,
 //! reconciliation and purges.
 
-use std::io::Read as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, pattern, put_presigned, raw_client, spawn_app, spawn_app_with, TestApp,
+    assert_error, folder, pattern, put_presigned, raw_client, read_zip, spawn_app, spawn_app_with,
+    upload_into, TestApp,
 };
 
 /// Counts runs; the first `hang_first` attempts never finish (a worker that dies).
@@ -253,53 +253,6 @@ async fn exhausted_retries_fail_the_task_keeping_the_error() {
     );
 }
 
-async fn folder(app: &TestApp, access: &str, name: &str, parent: Option<&str>) -> String {
-    let res = app
-        .post_auth(
-            "/api/v1/folders",
-            access,
-            &json!({"name": name, "parent_id": parent}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    res.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
-}
-
-async fn upload_into(
-    app: &TestApp,
-    access: &str,
-    name: &str,
-    parent: &str,
-    bytes: &[u8],
-) -> String {
-    let started: Value = app
-        .start_upload(
-            access,
-            &json!({"name": name, "size": bytes.len(), "parent_id": parent}),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert!(put_presigned(&started["put"], bytes.to_vec())
-        .await
-        .status()
-        .is_success());
-    let id = started["upload_id"].as_str().expect("id");
-    let res = app
-        .post_auth(
-            &format!("/api/v1/uploads/{id}/complete"),
-            access,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    started["file"]["id"].as_str().expect("file id").to_owned()
-}
-
 /// Bundles `ids`, runs the worker, downloads the archive and reads it back.
 async fn bundle(app: &TestApp, access: &str, ids: &[&str]) -> (Value, Vec<(String, Vec<u8>)>) {
     let res = app
@@ -339,15 +292,7 @@ async fn bundle(app: &TestApp, access: &str, ids: &[&str]) -> (Value, Vec<(Strin
         .contains("results.zip"));
     let bytes = res.bytes().await.expect("body").to_vec();
     assert_eq!(done["download"]["size"].as_u64(), Some(bytes.len() as u64));
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid zip");
-    let mut entries = Vec::new();
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).expect("entry");
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).expect("read");
-        entries.push((entry.name().expect("utf-8 name").to_string(), data));
-    }
-    (done, entries)
+    (done, read_zip(bytes))
 }
 
 #[tokio::test]

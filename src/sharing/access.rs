@@ -1,0 +1,151 @@
+//! Who may do what to a file or folder. The owner may do everything; anyone else only
+//! what a share on the node or one of its ancestors grants — so a folder share covers
+//! everything below it, and moving a node in or out of a shared folder changes who sees
+//! it with no share rows touched. Decided from the database on every request, so a
+//! revocation holds from the next request on.
+
+use sea_orm::{ConnectionTrait, DbErr};
+use uuid::Uuid;
+
+use super::repo;
+use crate::files::repo::{self as files, Node};
+use crate::files::FileError;
+
+/// What an actor may do with a node; ordered from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// List, read metadata, download, archive.
+    Read,
+    /// Also create, rename, move and delete inside (a grantee of a folder share).
+    Write,
+    Owner,
+}
+
+pub const READ: &str = "read";
+pub const WRITE: &str = "write";
+
+impl Access {
+    pub fn from_permission(p: &str) -> Option<Access> {
+        match p {
+            READ => Some(Access::Read),
+            WRITE => Some(Access::Write),
+            _ => None,
+        }
+    }
+}
+
+/// Deepest folder chain walked before giving up (a guard against corrupt cycles).
+const MAX_DEPTH: usize = 10_000;
+
+/// The node and what `actor` may do with it; `None` when the actor may not see it (or
+/// it does not exist: the two are indistinguishable).
+pub async fn resolve(
+    db: &impl ConnectionTrait,
+    actor: Uuid,
+    id: Uuid,
+) -> Result<Option<(Node, Access)>, DbErr> {
+    let Some(node) = files::find(db, id).await? else {
+        return Ok(None);
+    };
+    let access = access_to(db, actor, &node).await?;
+    Ok(access.map(|a| (node, a)))
+}
+
+/// What `actor` may do with `node`, which is already loaded.
+pub async fn access_to(
+    db: &impl ConnectionTrait,
+    actor: Uuid,
+    node: &Node,
+) -> Result<Option<Access>, DbErr> {
+    if node.owner_id == actor {
+        return Ok(Some(Access::Owner));
+    }
+    // Most nodes are not shared with most users: one query settles that.
+    let grants = repo::grants(db, node.owner_id, actor).await?;
+    if grants.is_empty() {
+        return Ok(None);
+    }
+    let mut best: Option<Access> = None;
+    let mut current = Some(node.id);
+    let mut parent = node.parent_id;
+    let mut depth = 0;
+    while let Some(id) = current {
+        if let Some((_, p)) = grants.iter().find(|(f, _)| *f == id) {
+            best = best.max(Access::from_permission(p));
+            if best == Some(Access::Write) {
+                break;
+            }
+        }
+        depth += 1;
+        if depth > MAX_DEPTH {
+            break;
+        }
+        current = parent;
+        parent = match parent {
+            Some(p) => files::find_owned(db, node.owner_id, p)
+                .await?
+                .and_then(|n| n.parent_id),
+            None => None,
+        };
+    }
+    Ok(best)
+}
+
+/// The node if `actor` has at least `need` on it: 404 when they cannot see it, 403
+/// when they can but not enough.
+pub async fn require(
+    db: &impl ConnectionTrait,
+    actor: Uuid,
+    id: Uuid,
+    need: Access,
+) -> Result<(Node, Access), FileError> {
+    let (node, access) = resolve(db, actor, id).await?.ok_or(FileError::NotFound)?;
+    if access < need {
+        return Err(FileError::Forbidden);
+    }
+    Ok((node, access))
+}
+
+/// Whether `actor` may rename, move or delete `node`: the owner always; a grantee when
+/// they may write to the folder that holds it (so never the shared folder itself, and
+/// never anything at the owner's root).
+pub async fn may_modify(
+    db: &impl ConnectionTrait,
+    actor: Uuid,
+    node: &Node,
+) -> Result<bool, DbErr> {
+    if node.owner_id == actor {
+        return Ok(true);
+    }
+    let Some(parent) = node.parent_id else {
+        return Ok(false);
+    };
+    let Some(folder) = files::find_owned(db, node.owner_id, parent).await? else {
+        return Ok(false);
+    };
+    Ok(access_to(db, actor, &folder).await? >= Some(Access::Write))
+}
+
+/// Whether `node` is `ancestor` or lies below it.
+pub async fn is_within(
+    db: &impl ConnectionTrait,
+    node: &Node,
+    ancestor: Uuid,
+) -> Result<bool, DbErr> {
+    let mut current = Some(node.id);
+    let mut parent = node.parent_id;
+    for _ in 0..MAX_DEPTH {
+        let Some(id) = current else { return Ok(false) };
+        if id == ancestor {
+            return Ok(true);
+        }
+        current = parent;
+        parent = match parent {
+            Some(p) => files::find_owned(db, node.owner_id, p)
+                .await?
+                .and_then(|n| n.parent_id),
+            None => None,
+        };
+    }
+    Ok(false)
+}

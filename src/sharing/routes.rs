@@ -1,0 +1,292 @@
+//! HTTP handlers of `/api/v1/files/{id}/shares`, `/api/v1/files/{id}/links` and
+//! `/api/v1/shared-with-me`.
+
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::json;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::dto::{
+    CreateLinkRequest, CreateShareRequest, CreatedLink, LinkList, LinkResponse, ShareList,
+    ShareResponse, SharedWithMeList,
+};
+use super::service::{LinkRequest, ShareView};
+use crate::audit::OK;
+use crate::auth::AuthUser;
+use crate::error::{AppError, ErrorBody};
+use crate::files::dto::ListQuery;
+use crate::files::service::{DEFAULT_PAGE, MAX_PAGE};
+use crate::startup::AppState;
+
+/// Mounted in the `/api/v1/files` scope.
+pub fn configure_file_routes(cfg: &mut ServiceConfig) {
+    cfg.service(create_share)
+        .service(list_shares)
+        .service(delete_share)
+        .service(create_link)
+        .service(list_links)
+        .service(revoke_link);
+}
+
+pub fn configure_shared_with_me(cfg: &mut ServiceConfig) {
+    cfg.service(shared_with_me);
+}
+
+/// Share a file (read) or folder (read or write) with a user. Sharing again with the
+/// same user changes the permission. Only the owner shares.
+#[utoipa::path(
+    tag = "sharing",
+    params(("id" = Uuid, Path)),
+    request_body = CreateShareRequest,
+    responses(
+        (status = 201, description = "Shared", body = ShareResponse),
+        (status = 200, description = "The existing share's permission changed", body = ShareResponse),
+        (status = 403, description = "Not the owner (a grantee cannot reshare)", body = ErrorBody),
+        (status = 404, description = "No such file", body = ErrorBody),
+        (status = 422, description = "Unknown user, yourself, bad permission, or write on a file", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/{id}/shares")]
+async fn create_share(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<CreateShareRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (share, created) = state
+        .shares
+        .share(auth.user.id, *id, &body.username, &body.permission)
+        .await?;
+    state.audit.record(
+        auth.event(
+            if created {
+                "share.created"
+            } else {
+                "share.updated"
+            },
+            OK,
+        )
+        .target("file", share.file_id)
+        .detail(json!({ "grantee": share.grantee_id, "permission": share.permission })),
+    );
+    let body = ShareResponse::from(ShareView {
+        grantee: body.username.trim().to_lowercase(),
+        inherited: false,
+        share,
+    });
+    Ok(if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// Who has access to a file or folder: its own shares and those of folders above it.
+#[utoipa::path(
+    tag = "sharing",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Shares", body = ShareList),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such file", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/{id}/shares")]
+async fn list_shares(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<ShareList>, AppError> {
+    let items = state.shares.shares(auth.user.id, *id).await?;
+    Ok(web::Json(ShareList {
+        items: items.into_iter().map(ShareResponse::from).collect(),
+    }))
+}
+
+/// End a user's share of this file or folder; it holds from their next request.
+#[utoipa::path(
+    tag = "sharing",
+    params(("id" = Uuid, Path), ("username" = String, Path)),
+    responses(
+        (status = 204, description = "Share ended"),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such file, or no share with that user on it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/{id}/shares/{username}")]
+async fn delete_share(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, username) = path.into_inner();
+    let grantee = state.shares.unshare(auth.user.id, id, &username).await?;
+    state.audit.record(
+        auth.event("share.revoked", OK)
+            .target("file", id)
+            .detail(json!({ "grantee": grantee })),
+    );
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Create a share link to a file or folder, optionally with an expiry, a password and a
+/// download limit. The token is in the answer only: keep it.
+#[utoipa::path(
+    tag = "sharing",
+    params(("id" = Uuid, Path)),
+    request_body(content = CreateLinkRequest, description = "All fields optional; `{}` (or no body) makes a permanent, unlimited link"),
+    responses(
+        (status = 201, description = "Link created", body = CreatedLink),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such file", body = ErrorBody),
+        (status = 409, description = "The file is still uploading", body = ErrorBody),
+        (status = 422, description = "Expiry in the past, bad limit, or weak password", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/{id}/links")]
+async fn create_link(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let body: CreateLinkRequest = crate::error::optional_json(&body)?;
+    let (link, token) = state
+        .shares
+        .create_link(
+            auth.user.id,
+            *id,
+            LinkRequest {
+                expires_at: body.expires_at,
+                password: body.password,
+                max_downloads: body.max_downloads,
+            },
+        )
+        .await?;
+    state.audit.record(
+        auth.event("link.created", OK)
+            .target("link", link.id)
+            .detail(json!({
+                "file_id": link.file_id,
+                "expires_at": link.expires_at,
+                "password": link.password_hash.is_some(),
+                "max_downloads": link.max_downloads,
+            })),
+    );
+    let info = req.connection_info();
+    let url = format!("{}://{}/s/{token}", info.scheme(), info.host());
+    Ok(HttpResponse::Created().json(CreatedLink {
+        link: link.into(),
+        token,
+        url,
+    }))
+}
+
+/// The links of a file or folder, with their download counts (tokens are not kept).
+#[utoipa::path(
+    tag = "sharing",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Links, oldest first", body = LinkList),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such file", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/{id}/links")]
+async fn list_links(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<LinkList>, AppError> {
+    let links = state.shares.links(auth.user.id, *id).await?;
+    Ok(web::Json(LinkList {
+        items: links.into_iter().map(LinkResponse::from).collect(),
+    }))
+}
+
+/// Revoke a link: from now on it answers 404, like a link that never existed.
+#[utoipa::path(
+    tag = "sharing",
+    params(("id" = Uuid, Path), ("link_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such file, or no live link with that id on it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/{id}/links/{link_id}")]
+async fn revoke_link(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, link) = path.into_inner();
+    state.shares.revoke_link(auth.user.id, id, link).await?;
+    state
+        .audit
+        .record(auth.event("link.revoked", OK).target("link", link));
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Files and folders other users shared with you, oldest share first. Open a shared
+/// folder with `GET /api/v1/folders/{id}/items`.
+#[utoipa::path(
+    tag = "sharing",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page", body = SharedWithMeList),
+        (status = 422, description = "Bad limit or cursor", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("")]
+async fn shared_with_me(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<SharedWithMeList>, AppError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::unprocessable(
+            "INVALID_REQUEST",
+            format!("limit must be between 1 and {MAX_PAGE}."),
+        ));
+    }
+    let after = match query.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| Uuid::from_slice(&b).ok())
+                .ok_or_else(|| {
+                    AppError::unprocessable("INVALID_REQUEST", "The cursor is not valid.")
+                })?,
+        ),
+    };
+    let mut items = state
+        .shares
+        .shared_with_me(auth.user.id, limit + 1, after)
+        .await?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items
+            .last()
+            .map(|i| URL_SAFE_NO_PAD.encode(i.share.id.as_bytes()))
+    } else {
+        None
+    };
+    Ok(web::Json(SharedWithMeList {
+        items: items.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}

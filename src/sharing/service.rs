@@ -1,0 +1,446 @@
+//! The sharing rules: only owners share; a share names a user and a permission; a link
+//! is a random token of which only the hash is kept, redeemed under its expiry,
+//! password and download limit.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::access::{self, Access, READ, WRITE};
+use super::repo::{self, Link, NewLink, Share};
+use crate::archives::service::ArchiveService;
+use crate::auth::password::{check_policy, PasswordHasher};
+use crate::auth::repo as users;
+use crate::auth::service::normalize_username;
+use crate::db::WriteGate;
+use crate::files::repo::{self as files, Node, STATE_ACTIVE};
+use crate::files::service::{Download, FileService, Page};
+use crate::files::FileError;
+
+/// How long the presigned GET behind a redeemed link lives.
+pub const LINK_PRESIGN_TTL: Duration = Duration::from_secs(60);
+/// Random bytes in a link token (256 bits).
+const TOKEN_BYTES: usize = 32;
+/// Largest download limit a link may carry.
+pub const MAX_DOWNLOAD_LIMIT: i64 = 1_000_000_000;
+
+/// A share as its owner sees it: on this node, or inherited from a folder above it.
+pub struct ShareView {
+    pub share: Share,
+    pub grantee: String,
+    pub inherited: bool,
+}
+
+pub struct SharedItem {
+    pub share: Share,
+    pub owner: String,
+    pub node: Node,
+}
+
+pub struct LinkRequest {
+    pub expires_at: Option<DateTime<Utc>>,
+    pub password: Option<SecretString>,
+    pub max_downloads: Option<i64>,
+}
+
+/// Why a link redemption was refused (audit detail; the client sees less).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown, revoked, expired or used up: one answer for all.
+    Gone,
+    PasswordRequired,
+    PasswordInvalid,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Gone => "unavailable",
+            Refusal::PasswordRequired => "password_required",
+            Refusal::PasswordInvalid => "password_invalid",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ShareService {
+    db: DatabaseConnection,
+    gate: WriteGate,
+    hasher: PasswordHasher,
+    files: FileService,
+    archives: ArchiveService,
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `s` could be a token at all (checked before any database work).
+fn plausible_token(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl ShareService {
+    pub fn new(
+        db: DatabaseConnection,
+        gate: WriteGate,
+        hasher: PasswordHasher,
+        files: FileService,
+        archives: ArchiveService,
+    ) -> ShareService {
+        ShareService {
+            db,
+            gate,
+            hasher,
+            files,
+            archives,
+        }
+    }
+
+    /// A node `owner` owns (grantees get 403, strangers 404).
+    async fn owned(&self, owner: Uuid, id: Uuid) -> Result<Node, FileError> {
+        Ok(access::require(&self.db, owner, id, Access::Owner).await?.0)
+    }
+
+    /// Shares `id` with `username`, or changes the permission of an existing share.
+    /// Returns the share, the grantee's id and whether it is new.
+    pub async fn share(
+        &self,
+        owner: Uuid,
+        id: Uuid,
+        username: &str,
+        permission: &str,
+    ) -> Result<(Share, bool), FileError> {
+        let node = self.owned(owner, id).await?;
+        if permission != READ && permission != WRITE {
+            return Err(FileError::Invalid(
+                "permission must be `read` or `write`.".into(),
+            ));
+        }
+        if permission == WRITE && !node.is_folder() {
+            return Err(FileError::Invalid(
+                "Write shares are for folders; share a file for reading.".into(),
+            ));
+        }
+        let name = normalize_username(username).map_err(|_| FileError::UnknownUser)?;
+        let grantee = users::find_user_by_username(&self.db, &name)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(FileError::UnknownUser)?;
+        if grantee.id == owner {
+            return Err(FileError::Invalid("You cannot share with yourself.".into()));
+        }
+        let txn = self.gate.begin(&self.db).await?;
+        let out = repo::upsert(&*txn, node.id, owner, grantee.id, permission).await?;
+        txn.commit().await?;
+        Ok(out)
+    }
+
+    /// Who has access to `id`: shares on it and on every folder above it.
+    pub async fn shares(&self, owner: Uuid, id: Uuid) -> Result<Vec<ShareView>, FileError> {
+        let node = self.owned(owner, id).await?;
+        let mut chain = vec![node.id];
+        let mut parent = node.parent_id;
+        while let Some(p) = parent {
+            if chain.len() > 10_000 {
+                break;
+            }
+            chain.push(p);
+            parent = files::find_owned(&self.db, owner, p)
+                .await?
+                .and_then(|n| n.parent_id);
+        }
+        Ok(repo::on_nodes(&self.db, &chain)
+            .await?
+            .into_iter()
+            .map(|(share, grantee)| ShareView {
+                inherited: share.file_id != node.id,
+                share,
+                grantee,
+            })
+            .collect())
+    }
+
+    /// Ends `username`'s share of `id`; returns the grantee's id.
+    pub async fn unshare(&self, owner: Uuid, id: Uuid, username: &str) -> Result<Uuid, FileError> {
+        let node = self.owned(owner, id).await?;
+        let name = normalize_username(username).map_err(|_| FileError::NotFound)?;
+        let grantee = users::find_user_by_username(&self.db, &name)
+            .await?
+            .ok_or(FileError::NotFound)?;
+        let txn = self.gate.begin(&self.db).await?;
+        let gone = repo::delete(&*txn, node.id, grantee.id).await?;
+        txn.commit().await?;
+        if !gone {
+            return Err(FileError::NotFound);
+        }
+        Ok(grantee.id)
+    }
+
+    /// What others shared with `user`, oldest share first.
+    pub async fn shared_with_me(
+        &self,
+        user: Uuid,
+        limit: u64,
+        after: Option<Uuid>,
+    ) -> Result<Vec<SharedItem>, FileError> {
+        let rows = repo::granted_to(&self.db, user, after, limit).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (share, owner) in rows {
+            if let Some(node) = files::find(&self.db, share.file_id).await? {
+                out.push(SharedItem { share, owner, node });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a link to `id`; returns it with its token, which is never stored.
+    pub async fn create_link(
+        &self,
+        owner: Uuid,
+        id: Uuid,
+        req: LinkRequest,
+    ) -> Result<(Link, String), FileError> {
+        let node = self.owned(owner, id).await?;
+        if !node.is_folder() && node.state != STATE_ACTIVE {
+            return Err(FileError::NotReady);
+        }
+        if req.expires_at.is_some_and(|e| e <= Utc::now()) {
+            return Err(FileError::Invalid(
+                "expires_at must be in the future.".into(),
+            ));
+        }
+        if req
+            .max_downloads
+            .is_some_and(|m| !(1..=MAX_DOWNLOAD_LIMIT).contains(&m))
+        {
+            return Err(FileError::Invalid(format!(
+                "max_downloads must be between 1 and {MAX_DOWNLOAD_LIMIT}."
+            )));
+        }
+        let password_hash = match &req.password {
+            Some(p) => {
+                check_policy(p)?;
+                Some(self.hasher.hash(p).await?)
+            }
+            None => None,
+        };
+        let token = new_token();
+        let hash = token_hash(&token);
+        let txn = self.gate.begin(&self.db).await?;
+        let link = repo::insert_link(
+            &*txn,
+            NewLink {
+                file_id: node.id,
+                owner_id: owner,
+                token_hash: &hash,
+                expires_at: req.expires_at,
+                password_hash,
+                max_downloads: req.max_downloads,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok((link, token))
+    }
+
+    pub async fn links(&self, owner: Uuid, id: Uuid) -> Result<Vec<Link>, FileError> {
+        let node = self.owned(owner, id).await?;
+        Ok(repo::links_of(&self.db, node.id).await?)
+    }
+
+    pub async fn revoke_link(&self, owner: Uuid, id: Uuid, link: Uuid) -> Result<(), FileError> {
+        let node = self.owned(owner, id).await?;
+        let txn = self.gate.begin(&self.db).await?;
+        let revoked = repo::revoke_link(&*txn, node.id, link).await?;
+        txn.commit().await?;
+        if !revoked {
+            return Err(FileError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The live link behind `token` and its target. With `used_up_ok`, a link whose
+    /// downloads ran out still opens (to fetch an archive already paid for).
+    pub async fn open(&self, token: &str, used_up_ok: bool) -> Result<(Link, Node), Refusal> {
+        if !plausible_token(token) {
+            return Err(Refusal::Gone);
+        }
+        let link = repo::find_link_by_hash(&self.db, &token_hash(token))
+            .await
+            .map_err(|_| Refusal::Gone)?
+            .filter(|l| {
+                let now = Utc::now();
+                l.is_live(now)
+                    || (used_up_ok
+                        && l.revoked_at.is_none()
+                        && l.expires_at.is_none_or(|e| e > now))
+            })
+            .ok_or(Refusal::Gone)?;
+        // A disabled owner's links stop working with the rest of their account.
+        let owner_ok = users::find_user(&self.db, link.owner_id)
+            .await
+            .map_err(|_| Refusal::Gone)?
+            .is_some_and(|u| !u.disabled);
+        if !owner_ok {
+            return Err(Refusal::Gone);
+        }
+        let node = files::find(&self.db, link.file_id)
+            .await
+            .map_err(|_| Refusal::Gone)?
+            .ok_or(Refusal::Gone)?;
+        Ok((link, node))
+    }
+
+    /// Checks the link's password, if it has one. `Ok(false)`: refused.
+    pub async fn check_password(
+        &self,
+        link: &Link,
+        password: Option<&SecretString>,
+    ) -> Result<Result<(), Refusal>, FileError> {
+        let Some(hash) = link.password_hash.as_deref() else {
+            return Ok(Ok(()));
+        };
+        let Some(password) = password else {
+            return Ok(Err(Refusal::PasswordRequired));
+        };
+        if self.hasher.verify(password, Some(hash)).await? {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(Refusal::PasswordInvalid))
+        }
+    }
+
+    /// A folder at or below the link's target folder.
+    async fn folder_below(&self, target: &Node, id: Option<Uuid>) -> Result<Node, FileError> {
+        let Some(id) = id.filter(|id| *id != target.id) else {
+            return Ok(target.clone());
+        };
+        let node = self.node_below(target, id).await?;
+        if !node.is_folder() {
+            return Err(FileError::NotAFolder);
+        }
+        Ok(node)
+    }
+
+    /// A node below the link's target folder; anything else is not found.
+    async fn node_below(&self, target: &Node, id: Uuid) -> Result<Node, FileError> {
+        let node = files::find_owned(&self.db, target.owner_id, id)
+            .await?
+            .ok_or(FileError::NotFound)?;
+        if !target.is_folder() || !access::is_within(&self.db, &node, target.id).await? {
+            return Err(FileError::NotFound);
+        }
+        Ok(node)
+    }
+
+    /// A page of the link's folder (or a folder below it).
+    pub async fn browse(
+        &self,
+        target: &Node,
+        folder: Option<Uuid>,
+        limit: Option<u64>,
+        cursor: Option<&str>,
+    ) -> Result<Page, FileError> {
+        let folder = self.folder_below(target, folder).await?;
+        self.files
+            .list_in(folder.owner_id, Some(folder.id), limit, cursor)
+            .await
+    }
+
+    /// Redeems one download: the file (the target, or a file below a folder target) is
+    /// checked, then the download is counted, then a short-lived GET is signed.
+    pub async fn redeem(
+        &self,
+        link: &Link,
+        target: &Node,
+        file: Option<Uuid>,
+    ) -> Result<Option<(Node, Download)>, FileError> {
+        let node = match file {
+            None if target.is_folder() => {
+                return Err(FileError::Invalid(
+                    "This link is to a folder: name the file_id to download, or ask for the whole folder as a zip.".into(),
+                ))
+            }
+            None => target.clone(),
+            Some(id) if id == target.id && !target.is_folder() => target.clone(),
+            Some(id) => self.node_below(target, id).await?,
+        };
+        if node.is_folder() {
+            return Err(FileError::NotAFile);
+        }
+        if node.state != STATE_ACTIVE {
+            return Err(FileError::NotReady);
+        }
+        if !self.count(link).await? {
+            return Ok(None);
+        }
+        let download = self.files.presign_download(&node, LINK_PRESIGN_TTL).await?;
+        Ok(Some((node, download)))
+    }
+
+    /// Counts one download atomically; `false` when the link ran out meanwhile.
+    async fn count(&self, link: &Link) -> Result<bool, FileError> {
+        let txn = self.gate.begin(&self.db).await?;
+        let counted = repo::count_download(&*txn, link.id).await?;
+        txn.commit().await?;
+        Ok(counted)
+    }
+
+    /// "Download all" of a folder link: counts one download and enqueues a zip task.
+    pub async fn download_all(
+        &self,
+        link: &Link,
+        target: &Node,
+    ) -> Result<Option<Uuid>, FileError> {
+        if !target.is_folder() {
+            return Err(FileError::NotAFolder);
+        }
+        if !self.count(link).await? {
+            return Ok(None);
+        }
+        match self.archives.create_for_link(link.id, target.clone()).await {
+            Ok(task) => Ok(Some(task)),
+            Err(e) => {
+                // Nothing was delivered: give the download back.
+                let txn = self.gate.begin(&self.db).await?;
+                repo::uncount_download(&*txn, link.id).await?;
+                txn.commit().await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_256_bits_and_only_look_like_tokens() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert!(plausible_token(&a), "{a}");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a).expect("base64url").len(), 32);
+        assert!(!plausible_token("short"));
+        assert!(!plausible_token(&format!("{}!", &a[..42])));
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+}

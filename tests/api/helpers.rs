@@ -476,6 +476,14 @@ pub fn raw_client() -> reqwest::Client {
 
 /// Sends a presigned request described as `{method, url, headers}` with `body`.
 pub async fn put_presigned(presigned: &Value, body: Vec<u8>) -> Response {
+    try_put_presigned(presigned, body)
+        .await
+        .expect("presigned request")
+}
+
+/// [`put_presigned`], keeping a transport error: a store may answer a refused body
+/// early and close the connection while the client is still writing it.
+pub async fn try_put_presigned(presigned: &Value, body: Vec<u8>) -> reqwest::Result<Response> {
     let url = presigned["url"].as_str().expect("url");
     // The body's real length goes out as Content-Length (explicitly: hyper sends none for
     // an empty body), so a body of the wrong length meets the signed header and fails.
@@ -490,7 +498,7 @@ pub async fn put_presigned(presigned: &Value, body: Vec<u8>) -> Response {
             }
         }
     }
-    req.send().await.expect("presigned request")
+    req.send().await
 }
 
 /// Bytes that differ at every offset, so a misplaced part shows.

@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, pattern, put_presigned, raw_client, spawn_app, spawn_app_with, TestApp,
+    assert_error, pattern, put_presigned, raw_client, spawn_app, spawn_app_with, try_put_presigned,
+    TestApp,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -205,12 +206,14 @@ async fn a_multipart_upload_resumes_after_a_dropped_part() {
         assert!(res.status().is_success(), "part {n}: {}", res.status());
     }
     let half = part(2)[..MIB].to_vec();
-    let res = put_presigned(&urls["parts"][1], half).await;
-    assert!(
-        res.status().is_client_error(),
-        "a truncated part is refused: {}",
-        res.status()
-    );
+    // Refused with a 4xx, or (Garage, at times) by closing the connection mid-body.
+    if let Ok(res) = try_put_presigned(&urls["parts"][1], half).await {
+        assert!(
+            res.status().is_client_error(),
+            "a truncated part is refused: {}",
+            res.status()
+        );
+    }
     let status: Value = app
         .get_auth(&format!("/api/v1/uploads/{id}"), &t.access)
         .await

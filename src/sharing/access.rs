@@ -65,29 +65,12 @@ pub async fn access_to(
     if grants.is_empty() {
         return Ok(None);
     }
-    let mut best: Option<Access> = None;
-    let mut current = Some(node.id);
-    let mut parent = node.parent_id;
-    let mut depth = 0;
-    while let Some(id) = current {
-        if let Some((_, p)) = grants.iter().find(|(f, _)| *f == id) {
-            best = best.max(Access::from_permission(p));
-            if best == Some(Access::Write) {
-                break;
-            }
-        }
-        depth += 1;
-        if depth > MAX_DEPTH {
-            break;
-        }
-        current = parent;
-        parent = match parent {
-            Some(p) => files::find_owned(db, node.owner_id, p)
-                .await?
-                .and_then(|n| n.parent_id),
-            None => None,
-        };
-    }
+    let chain = chain(db, node).await?;
+    let best = grants
+        .iter()
+        .filter(|(f, _)| chain.contains(f))
+        .filter_map(|(_, p)| Access::from_permission(p))
+        .max();
     Ok(best)
 }
 
@@ -132,20 +115,21 @@ pub async fn is_within(
     node: &Node,
     ancestor: Uuid,
 ) -> Result<bool, DbErr> {
-    let mut current = Some(node.id);
+    Ok(chain(db, node).await?.contains(&ancestor))
+}
+
+/// The node's id and those of every folder above it, nearest first.
+pub async fn chain(db: &impl ConnectionTrait, node: &Node) -> Result<Vec<Uuid>, DbErr> {
+    let mut ids = vec![node.id];
     let mut parent = node.parent_id;
-    for _ in 0..MAX_DEPTH {
-        let Some(id) = current else { return Ok(false) };
-        if id == ancestor {
-            return Ok(true);
+    while let Some(p) = parent {
+        if ids.len() > MAX_DEPTH {
+            break;
         }
-        current = parent;
-        parent = match parent {
-            Some(p) => files::find_owned(db, node.owner_id, p)
-                .await?
-                .and_then(|n| n.parent_id),
-            None => None,
-        };
+        ids.push(p);
+        parent = files::find_owned(db, node.owner_id, p)
+            .await?
+            .and_then(|n| n.parent_id);
     }
-    Ok(false)
+    Ok(ids)
 }

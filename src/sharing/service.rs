@@ -154,17 +154,7 @@ impl ShareService {
     /// Who has access to `id`: shares on it and on every folder above it.
     pub async fn shares(&self, owner: Uuid, id: Uuid) -> Result<Vec<ShareView>, FileError> {
         let node = self.owned(owner, id).await?;
-        let mut chain = vec![node.id];
-        let mut parent = node.parent_id;
-        while let Some(p) = parent {
-            if chain.len() > 10_000 {
-                break;
-            }
-            chain.push(p);
-            parent = files::find_owned(&self.db, owner, p)
-                .await?
-                .and_then(|n| n.parent_id);
-        }
+        let chain = access::chain(&self.db, &node).await?;
         Ok(repo::on_nodes(&self.db, &chain)
             .await?
             .into_iter()

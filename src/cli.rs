@@ -104,3 +104,53 @@ pub async fn check_storage(settings: &Settings) -> Result<bool, Box<dyn std::err
     );
     Ok(report.orphans.is_empty() && report.missing.is_empty())
 }
+
+/// `cofferd admin create-user <username> [--admin]`: the password is read from the
+/// terminal (twice, not echoed) or from stdin, never from the command line.
+pub async fn admin(settings: &Settings, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    let usage = "usage: cofferd admin create-user <username> [--admin]";
+    let (Some("create-user"), Some(username)) = (args.first().map(String::as_str), args.get(1))
+    else {
+        return Err(usage.into());
+    };
+    let mut role = crate::admin::ROLE_USER;
+    for flag in &args[2..] {
+        match flag.as_str() {
+            "--admin" => role = crate::admin::ROLE_ADMIN,
+            other => return Err(format!("unknown option {other:?}; {usage}").into()),
+        }
+    }
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        if rpassword::prompt_password("Repeat it: ")? != first {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    let db = crate::db::connect(settings).await?;
+    crate::db::migrate(&db).await?;
+    let hasher = crate::auth::password::PasswordHasher::new(1)?;
+    let user = crate::auth::service::create_account(
+        &db,
+        &hasher,
+        crate::auth::service::NewAccount {
+            username,
+            password: &secrecy::SecretString::from(password),
+            email: None,
+            role,
+            quota_bytes: settings.default_quota_bytes,
+            quota_objects: settings.default_quota_objects,
+        },
+    )
+    .await?;
+    println!(
+        "created {} ({}) with role {}",
+        user.username, user.id, user.role
+    );
+    Ok(())
+}

@@ -99,6 +99,9 @@ pub struct Settings {
     pub log_filter: String,
 
     pub jwt_secret: Option<SecretString>,
+    /// Creates this admin at start-up when no admin exists yet (read once).
+    pub bootstrap_admin_username: Option<String>,
+    pub bootstrap_admin_password: Option<SecretString>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
@@ -194,6 +197,11 @@ impl std::fmt::Debug for Settings {
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "[redacted]"),
             )
+            .field("bootstrap_admin_username", &self.bootstrap_admin_username)
+            .field(
+                "bootstrap_admin_password",
+                &self.bootstrap_admin_password.as_ref().map(|_| "[redacted]"),
+            )
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("rate_limit_auth", &self.rate_limit_auth)
@@ -243,6 +251,8 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             log_filter: "info".into(),
             jwt_secret: None,
+            bootstrap_admin_username: None,
+            bootstrap_admin_password: None,
             jwt_issuer: "coffer".into(),
             jwt_audience: "coffer-api".into(),
             access_token_ttl: Duration::from_secs(300),
@@ -455,6 +465,8 @@ impl Settings {
                 .or_else(|| src.get("RUST_LOG"))
                 .unwrap_or(d.log_filter),
             jwt_secret: src.secret("COFFER_JWT_SECRET")?,
+            bootstrap_admin_username: src.get("COFFER_BOOTSTRAP_ADMIN_USERNAME"),
+            bootstrap_admin_password: src.secret("COFFER_BOOTSTRAP_ADMIN_PASSWORD")?,
             jwt_issuer: src.get("COFFER_JWT_ISSUER").unwrap_or(d.jwt_issuer),
             jwt_audience: src.get("COFFER_JWT_AUDIENCE").unwrap_or(d.jwt_audience),
             access_token_ttl: src.seconds("COFFER_ACCESS_TOKEN_TTL_SECONDS", d.access_token_ttl)?,

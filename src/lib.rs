@@ -1,6 +1,7 @@
 #![deny(clippy::unwrap_used)]
 //! Coffer: a metadata-only control plane for file storage and sharing.
 
+pub mod admin;
 pub mod archives;
 pub mod audit;
 pub mod auth;

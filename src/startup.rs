@@ -48,10 +48,14 @@ pub struct AppState {
     pub store: Arc<dyn ObjectStore>,
     pub settings: Arc<Settings>,
     pub limits: Arc<RateLimits>,
+    /// Serialises write transactions on SQLite (a no-op on PostgreSQL).
+    pub gate: crate::db::WriteGate,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("bootstrap admin: {0}")]
+    Bootstrap(String),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("object store: {0}")]
@@ -207,7 +211,14 @@ impl Application {
             settings.archives.clone(),
             settings.worker.max_attempts,
         );
-        let shares = ShareService::new(db.clone(), gate, hasher, files.clone(), archives.clone());
+        let shares = ShareService::new(
+            db.clone(),
+            gate.clone(),
+            hasher,
+            files.clone(),
+            archives.clone(),
+        );
+        bootstrap_admin(&db, &auth, &settings).await?;
         let worker = build_worker(db.clone(), store.clone(), uploads.clone(), &settings);
         let (shutdown, shutdown_rx) = watch::channel(false);
         if settings.worker.in_process {
@@ -224,6 +235,7 @@ impl Application {
             store,
             settings: Arc::new(settings),
             limits,
+            gate,
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || app(app_state.clone()))
@@ -266,6 +278,30 @@ impl Application {
         let _ = self.shutdown.send(true);
         result
     }
+}
+
+/// Creates the first admin from `COFFER_BOOTSTRAP_ADMIN_*` when there is no admin yet.
+async fn bootstrap_admin(
+    db: &DatabaseConnection,
+    auth: &AuthService,
+    settings: &Settings,
+) -> Result<(), StartupError> {
+    let (Some(name), Some(password)) = (
+        settings.bootstrap_admin_username.as_deref(),
+        settings.bootstrap_admin_password.as_ref(),
+    ) else {
+        return Ok(());
+    };
+    if crate::admin::repo::admin_exists(db).await? {
+        tracing::info!("an admin exists: COFFER_BOOTSTRAP_ADMIN_* ignored");
+        return Ok(());
+    }
+    let user = auth
+        .create_user(name, password, None, crate::admin::ROLE_ADMIN)
+        .await
+        .map_err(|e| StartupError::Bootstrap(e.to_string()))?;
+    tracing::warn!(user.id = %user.id, username = %user.username, "first admin created from COFFER_BOOTSTRAP_ADMIN_*");
+    Ok(())
 }
 
 /// A worker with every task handler of this crate.

@@ -35,7 +35,7 @@ pub enum AuthError {
     #[error("refresh token expired")]
     RefreshTokenExpired,
     #[error("refresh token reused")]
-    RefreshTokenReused,
+    RefreshTokenReused { user: uuid::Uuid },
     #[error("too many password hashes in flight")]
     Busy,
     #[error("database: {0}")]
@@ -75,7 +75,7 @@ impl From<AuthError> for crate::error::AppError {
                 "REFRESH_TOKEN_EXPIRED",
                 "The refresh token has expired; log in again.",
             ),
-            AuthError::RefreshTokenReused => AppError::unauthorized(
+            AuthError::RefreshTokenReused { .. } => AppError::unauthorized(
                 "REFRESH_TOKEN_REUSED",
                 "The refresh token was already used; the session has been revoked. Log in again.",
             ),

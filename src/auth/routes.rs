@@ -11,6 +11,7 @@ use super::dto::{
 };
 use super::service::{ClientInfo, Session};
 use super::{cookies, AuthError, AuthUser};
+use crate::audit::{AuditEvent, Origin, DENIED, FAILED, OK};
 use crate::error::{AppError, ErrorBody};
 use crate::http::client_ip::ClientIp;
 use crate::startup::AppState;
@@ -33,6 +34,39 @@ fn client_info(req: &HttpRequest, ip: &ClientIp) -> ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+    }
+}
+
+/// Records the outcome of an auth call; failures keep the error code, never a secret.
+fn audited<T>(
+    state: &AppState,
+    event: AuditEvent,
+    result: Result<T, AuthError>,
+    actor: impl Fn(&T) -> (uuid::Uuid, String),
+) -> Result<T, AppError> {
+    match result {
+        Ok(v) => {
+            let (id, name) = actor(&v);
+            state.audit.record(event.actor(id, &name));
+            Ok(v)
+        }
+        Err(e) => {
+            let mut event = event;
+            if let AuthError::RefreshTokenReused { user } = &e {
+                event.action = "auth.refresh_reuse_detected";
+                event.actor_id = Some(*user);
+            }
+            let e = AppError::from(e);
+            event.outcome = if actix_web::ResponseError::status_code(&e).is_server_error() {
+                FAILED
+            } else {
+                DENIED
+            };
+            let mut detail = event.detail.take().unwrap_or_else(|| serde_json::json!({}));
+            detail["error_code"] = e.code().into();
+            state.audit.record(event.detail(detail));
+            Err(e)
+        }
     }
 }
 
@@ -83,6 +117,7 @@ fn no_store(res: &mut HttpResponseBuilder) {
 #[post("/register")]
 async fn register(
     state: web::Data<AppState>,
+    origin: Origin,
     ip: ClientIp,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, AppError> {
@@ -96,10 +131,14 @@ async fn register(
             ));
         }
     }
-    let user = state
+    let result = state
         .auth
         .register(&body.username, &body.password, body.email.as_deref())
-        .await?;
+        .await;
+    let event = origin
+        .event("auth.register", OK)
+        .detail(serde_json::json!({ "username": body.username.trim().to_lowercase() }));
+    let user = audited(&state, event, result, |u| (u.id, u.username.clone()))?;
     Ok(HttpResponse::Created().json(UserResponse::from(&user)))
 }
 
@@ -116,16 +155,23 @@ async fn register(
 #[post("/login")]
 async fn login(
     state: web::Data<AppState>,
+    origin: Origin,
     req: HttpRequest,
     ip: ClientIp,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
     state.limits.check_ip(ip.0)?;
     let body = body.into_inner();
-    let session = state
+    let result = state
         .auth
         .login(&body.username, &body.password, client_info(&req, &ip))
-        .await?;
+        .await;
+    let event = origin
+        .event("auth.login", OK)
+        .detail(serde_json::json!({ "username": body.username.trim().to_lowercase() }));
+    let session = audited(&state, event, result, |s| {
+        (s.user.id, s.user.username.clone())
+    })?;
     tracing::Span::current().record("user_id", tracing::field::display(session.user.id));
     Ok(session_response(session, body.cookie))
 }
@@ -144,6 +190,7 @@ async fn login(
 #[post("/refresh")]
 async fn refresh(
     state: web::Data<AppState>,
+    origin: Origin,
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
@@ -159,10 +206,14 @@ async fn refresh(
         },
     };
     use secrecy::ExposeSecret as _;
-    let session = state
+    let result = state
         .auth
         .refresh(token.expose_secret(), client_info(&req, &ip))
-        .await?;
+        .await;
+    let event = origin.event("auth.refresh", OK);
+    let session = audited(&state, event, result, |s| {
+        (s.user.id, s.user.username.clone())
+    })?;
     tracing::Span::current().record("user_id", tracing::field::display(session.user.id));
     Ok(session_response(session, cookie))
 }
@@ -185,6 +236,7 @@ fn signed_out() -> HttpResponse {
 #[post("/logout")]
 async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     state.auth.logout(&auth.user, auth.claims.sid).await?;
+    state.audit.record(auth.event("auth.logout", OK));
     Ok(signed_out())
 }
 
@@ -198,6 +250,7 @@ async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRespon
 #[post("/logout-all")]
 async fn logout_all(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     state.auth.logout_all(&auth.user).await?;
+    state.audit.record(auth.event("auth.logout_all", OK));
     Ok(signed_out())
 }
 
@@ -229,9 +282,13 @@ async fn change_password(
     auth: AuthUser,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, AppError> {
-    state
+    let result = state
         .auth
         .change_password(&auth.user, &body.current_password, &body.new_password)
-        .await?;
+        .await;
+    let event = auth.event("auth.password_change", OK);
+    audited(&state, event, result, |_| {
+        (auth.user.id, auth.user.username.clone())
+    })?;
     Ok(signed_out())
 }

@@ -34,6 +34,40 @@ pub fn normalize_username(raw: &str) -> Result<String, AuthError> {
     }
 }
 
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub password: &'a SecretString,
+    pub email: Option<&'a str>,
+    pub role: &'a str,
+    pub quota_bytes: i64,
+    pub quota_objects: i64,
+}
+
+/// Checks the name and password policy, hashes, and inserts an account.
+pub async fn create_account(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    new: NewAccount<'_>,
+) -> Result<User, AuthError> {
+    let username = normalize_username(new.username)?;
+    check_policy(new.password)?;
+    if repo::find_user_by_username(db, &username).await?.is_some() {
+        return Err(AuthError::UsernameTaken);
+    }
+    let password_hash = hasher.hash(new.password).await?;
+    let row = NewUser {
+        username: &username,
+        email: new.email,
+        password_hash,
+        role: new.role,
+        quota_bytes: new.quota_bytes,
+        quota_objects: new.quota_objects,
+    };
+    repo::insert_user(db, row)
+        .await?
+        .ok_or(AuthError::UsernameTaken)
+}
+
 /// Where a request came from, recorded on refresh tokens.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -108,28 +142,32 @@ impl AuthService {
         if !self.policy.registration_open {
             return Err(AuthError::RegistrationClosed);
         }
-        let username = normalize_username(username)?;
-        check_policy(password)?;
-        if repo::find_user_by_username(&self.db, &username)
-            .await?
-            .is_some()
-        {
-            return Err(AuthError::UsernameTaken);
-        }
-        let password_hash = self.hasher.hash(password).await?;
-        let new = NewUser {
-            username: &username,
-            email,
-            password_hash,
-            role: "user",
-            quota_bytes: self.policy.default_quota_bytes,
-            quota_objects: self.policy.default_quota_objects,
-        };
-        let user = repo::insert_user(&self.db, new)
-            .await?
-            .ok_or(AuthError::UsernameTaken)?;
+        let user = self.create_user(username, password, email, "user").await?;
         tracing::info!(user.id = %user.id, "user registered");
         Ok(user)
+    }
+
+    /// Creates an account with `role` and the default quota (registration, bootstrap).
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &SecretString,
+        email: Option<&str>,
+        role: &str,
+    ) -> Result<User, AuthError> {
+        create_account(
+            &self.db,
+            &self.hasher,
+            NewAccount {
+                username,
+                password,
+                email,
+                role,
+                quota_bytes: self.policy.default_quota_bytes,
+                quota_objects: self.policy.default_quota_objects,
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all, err(Display))]
@@ -226,7 +264,9 @@ impl AuthService {
             ),
             Err(e) => return AuthError::Db(e),
         }
-        AuthError::RefreshTokenReused
+        AuthError::RefreshTokenReused {
+            user: record.user_id,
+        }
     }
 
     async fn new_session(

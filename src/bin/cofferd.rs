@@ -1,6 +1,6 @@
 //! `cofferd`: the API server.
 //! `cofferd [serve]`, `cofferd migrate`, `cofferd openapi`, `cofferd check-usage`,
-//! `cofferd check-storage`.
+//! `cofferd check-storage`, `cofferd admin create-user <name> [--admin]`.
 
 use coffer::config::Settings;
 use coffer::startup::Application;
@@ -32,6 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::process::exit(1);
             }
         }
+        "admin" => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            coffer::cli::admin(&settings, &args).await?
+        }
         "check-storage" => {
             if !coffer::cli::check_storage(&settings).await? {
                 std::process::exit(1);
@@ -39,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => {
             return Err(format!(
-            "unknown command {other:?}; use serve, migrate, openapi, check-usage or check-storage"
+            "unknown command {other:?}; use serve, migrate, openapi, admin, check-usage or check-storage"
         )
             .into())
         }

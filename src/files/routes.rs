@@ -10,6 +10,7 @@ use super::dto::{
     UpdateFileRequest,
 };
 use super::service::Change;
+use crate::audit::OK;
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
 use crate::startup::AppState;
@@ -206,6 +207,9 @@ async fn download(
     query: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, AppError> {
     let d = state.files.download(auth.user.id, *id).await?;
+    state
+        .audit
+        .record(auth.event("presign.download", OK).target("file", *id));
     if query.redirect {
         return Ok(HttpResponse::Found()
             .insert_header((header::LOCATION, d.url))

@@ -28,6 +28,7 @@ use crate::error::ErrorBody;
         (name = "archives", description = "Zip bundles built by the worker, and task status"),
         (name = "sharing", description = "Shares with users, and share links"),
         (name = "public links", description = "Share links redeemed without an account"),
+        (name = "admin", description = "Users, sessions and the audit log (admin role only)"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -70,6 +71,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(scope("/api/v1/folders").configure(crate::files::routes::configure_folders))
         .service(scope("/api/v1/archives").configure(crate::archives::routes::configure))
         .service(scope("/api/v1/tasks").configure(crate::tasks::routes::configure))
+        .service(scope("/api/v1/admin").configure(crate::admin::routes::configure))
         .service(scope("/s").configure(crate::sharing::public::configure));
 }
 

@@ -36,9 +36,14 @@ async fn get_task(
     let task = repo::find_owned(&state.db, auth.user.id, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    Ok(web::Json(
-        describe(&state, &task, state.settings.uploads.presign_ttl).await?,
-    ))
+    let body = describe(&state, &task, state.settings.uploads.presign_ttl).await?;
+    if body.download.is_some() {
+        state.audit.record(
+            auth.event("presign.archive", crate::audit::OK)
+                .target("task", task.id),
+        );
+    }
+    Ok(web::Json(body))
 }
 
 /// A task as the API shows it; a finished archive comes with a GET that lives `ttl`.

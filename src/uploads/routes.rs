@@ -1,5 +1,7 @@
 //! HTTP handlers of `/api/v1/uploads`.
 
+use crate::audit::OK;
+use serde_json::json;
 use std::collections::BTreeMap;
 
 use actix_web::{get, post, web, HttpResponse};
@@ -70,6 +72,16 @@ async fn start(
         )
         .await?;
     let upload = started.upload;
+    state.audit.record(
+        auth.event("presign.upload", OK)
+            .target("file", started.file.id)
+            .detail(json!({
+                "upload_id": upload.id,
+                "size": upload.declared_size,
+                "multipart": upload.part_size.is_some(),
+                "owner_id": upload.user_id,
+            })),
+    );
     let put = started.put.map(|p| PresignedRequest {
         method: "PUT".into(),
         url: p.url,
@@ -125,6 +137,11 @@ async fn part_urls(
         .uploads
         .part_urls(auth.user.id, *id, &body.part_numbers)
         .await?;
+    state.audit.record(
+        auth.event("presign.parts", OK)
+            .target("upload", *id)
+            .detail(json!({ "parts": parts.len() })),
+    );
     Ok(web::Json(PartUrlsResponse {
         parts: parts
             .into_iter()

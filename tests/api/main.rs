@@ -1,5 +1,6 @@
 //! The integration suite: one binary, so the crate links once.
 
+mod admin;
 mod auth;
 mod docs;
 mod errors;

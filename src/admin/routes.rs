@@ -15,7 +15,7 @@ use crate::audit::repo::{self as audit, Filter};
 use crate::audit::OK;
 use crate::auth::repo as users;
 use crate::error::{AppError, ErrorBody};
-use crate::files::service::{DEFAULT_PAGE, MAX_PAGE};
+use crate::files::service::page_limit;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -26,17 +26,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(revoke_session)
         .service(revoke_sessions)
         .service(audit_log);
-}
-
-fn page_limit(limit: Option<u64>) -> Result<u64, AppError> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::unprocessable(
-            "INVALID_REQUEST",
-            format!("limit must be between 1 and {MAX_PAGE}."),
-        ));
-    }
-    Ok(limit)
 }
 
 async fn user_or_404(state: &AppState, id: Uuid) -> Result<crate::entity::users::Model, AppError> {

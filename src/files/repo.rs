@@ -112,6 +112,17 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Node>, D
     Ok(files::Entity::find_by_id(id).one(db).await?.map(Node::from))
 }
 
+/// Nodes of anyone by id, in no particular order (missing ids are skipped).
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Node>, DbErr> {
+    Ok(files::Entity::find()
+        .filter(files::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Node::from)
+        .collect())
+}
+
 /// A node of `owner`; another owner's id is indistinguishable from a missing one.
 pub async fn find_owned(
     db: &impl ConnectionTrait,

@@ -58,6 +58,17 @@ fn decode_cursor(s: &str) -> Result<Cursor, FileError> {
     Ok(c)
 }
 
+/// A list's page size: `limit`, or the default, within 1..=MAX_PAGE.
+pub fn page_limit(limit: Option<u64>) -> Result<u64, FileError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(FileError::Invalid(format!(
+            "limit must be between 1 and {MAX_PAGE}."
+        )));
+    }
+    Ok(limit)
+}
+
 pub struct Page {
     pub items: Vec<Node>,
     pub next_cursor: Option<String>,
@@ -207,12 +218,7 @@ impl FileService {
         limit: Option<u64>,
         cursor: Option<&str>,
     ) -> Result<Page, FileError> {
-        let limit = limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(FileError::Invalid(format!(
-                "limit must be between 1 and {MAX_PAGE}."
-            )));
-        }
+        let limit = page_limit(limit)?;
         let cursor = cursor.map(decode_cursor).transpose()?;
         // Fetch one more than asked to know whether another page exists.
         let want = limit + 1;

@@ -17,7 +17,7 @@ use crate::audit::OK;
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
 use crate::files::dto::ListQuery;
-use crate::files::service::{DEFAULT_PAGE, MAX_PAGE};
+use crate::files::service::page_limit;
 use crate::startup::AppState;
 
 /// Mounted in the `/api/v1/files` scope.
@@ -254,13 +254,7 @@ async fn shared_with_me(
     auth: AuthUser,
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<SharedWithMeList>, AppError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::unprocessable(
-            "INVALID_REQUEST",
-            format!("limit must be between 1 and {MAX_PAGE}."),
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     let after = match query.cursor.as_deref() {
         None => None,
         Some(c) => Some(

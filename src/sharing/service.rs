@@ -190,13 +190,19 @@ impl ShareService {
         after: Option<Uuid>,
     ) -> Result<Vec<SharedItem>, FileError> {
         let rows = repo::granted_to(&self.db, user, after, limit).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (share, owner) in rows {
-            if let Some(node) = files::find(&self.db, share.file_id).await? {
-                out.push(SharedItem { share, owner, node });
-            }
-        }
-        Ok(out)
+        let ids: Vec<Uuid> = rows.iter().map(|(s, _)| s.file_id).collect();
+        let mut nodes: std::collections::HashMap<Uuid, Node> = files::find_many(&self.db, &ids)
+            .await?
+            .into_iter()
+            .map(|n| (n.id, n))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .filter_map(|(share, owner)| {
+                let node = nodes.remove(&share.file_id)?;
+                Some(SharedItem { share, owner, node })
+            })
+            .collect())
     }
 
     /// Creates a link to `id`; returns it with its token, which is never stored.

@@ -135,16 +135,16 @@ pub async fn admin(settings: &Settings, args: &[String]) -> Result<(), Box<dyn s
     let db = crate::db::connect(settings).await?;
     crate::db::migrate(&db).await?;
     let hasher = crate::auth::password::PasswordHasher::new(1)?;
+    let runtime = crate::runtime::Runtime::new(db.clone(), settings);
     let user = crate::auth::service::create_account(
         &db,
         &hasher,
+        &runtime,
         crate::auth::service::NewAccount {
             username,
             password: &secrecy::SecretString::from(password),
             email: None,
-            role,
-            quota_bytes: settings.default_quota_bytes,
-            quota_objects: settings.default_quota_objects,
+            role: Some(role),
         },
     )
     .await?;

@@ -125,6 +125,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub redoc_script_url: String,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
 
     pub s3: S3Settings,
     pub uploads: UploadSettings,
@@ -201,6 +203,10 @@ impl std::fmt::Debug for Settings {
             .field(
                 "bootstrap_admin_password",
                 &self.bootstrap_admin_password.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
             )
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
@@ -287,6 +293,7 @@ impl Default for Settings {
             max_body_bytes: 256 * 1024,
             redoc_script_url: "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"
                 .into(),
+            metrics_token: None,
             s3: S3Settings {
                 endpoint: None,
                 public_endpoint: None,
@@ -524,6 +531,7 @@ impl Settings {
             redoc_script_url: src
                 .get("COFFER_REDOC_SCRIPT_URL")
                 .unwrap_or(d.redoc_script_url),
+            metrics_token: src.secret("COFFER_METRICS_TOKEN")?,
             s3: S3Settings {
                 endpoint: src.get("COFFER_S3_ENDPOINT"),
                 public_endpoint: src.get("COFFER_S3_PUBLIC_ENDPOINT"),

@@ -2,6 +2,7 @@
 //! ask for port 0 and read the port back.
 
 use crate::audit::AuditLog;
+use crate::runtime::Runtime;
 use crate::sharing::ShareService;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::auth::AuthService;
 use crate::config::Settings;
 use crate::error;
 use crate::files::service::FileService;
+use crate::http::metrics::Metrics;
 use crate::http::middleware::request_context;
 use crate::http::openapi;
 use crate::http::ratelimit::RateLimits;
@@ -45,9 +47,12 @@ pub struct AppState {
     pub archives: ArchiveService,
     pub shares: ShareService,
     pub audit: AuditLog,
+    /// Settings admins change at run time.
+    pub runtime: Runtime,
     pub store: Arc<dyn ObjectStore>,
     pub settings: Arc<Settings>,
     pub limits: Arc<RateLimits>,
+    pub metrics: Arc<Metrics>,
     /// Serialises write transactions on SQLite (a no-op on PostgreSQL).
     pub gate: crate::db::WriteGate,
 }
@@ -169,21 +174,28 @@ impl Application {
                 .unwrap_or(chrono::Duration::days(14)),
             refresh_absolute_ttl: chrono::Duration::from_std(settings.refresh_token_absolute_ttl)
                 .unwrap_or(chrono::Duration::days(30)),
-            registration_open: settings.registration_open,
-            default_quota_bytes: settings.default_quota_bytes,
-            default_quota_objects: settings.default_quota_objects,
             user_cache_ttl: settings.cache_ttl,
         };
         // One gate for every write transaction of this process (a no-op on PostgreSQL).
         let gate = crate::db::WriteGate::for_connection(&db);
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let auth = AuthService::new(db.clone(), gate.clone(), hasher.clone(), keys, policy);
-        let audit = AuditLog::spawn(db.clone(), gate.clone());
+        let runtime = Runtime::new(db.clone(), &settings);
+        let auth = AuthService::new(
+            db.clone(),
+            gate.clone(),
+            hasher.clone(),
+            keys,
+            policy,
+            runtime.clone(),
+        );
+        let metrics = Arc::new(Metrics::new());
+        let audit = AuditLog::spawn(db.clone(), gate.clone(), metrics.clone());
         let limits = Arc::new(RateLimits::new(
             settings.rate_limit_auth,
             settings.rate_limit_user,
             settings.rate_limit_public,
             settings.rate_limit_link_password,
+            metrics.clone(),
         ));
         spawn_limit_shrinker(limits.clone());
 
@@ -197,13 +209,13 @@ impl Application {
             gate.clone(),
             store.clone(),
             settings.uploads.clone(),
+            runtime.clone(),
         );
         let files = FileService::new(
             db.clone(),
             gate.clone(),
             store.clone(),
             uploads.clone(),
-            settings.uploads.presign_ttl,
             settings.cache_ttl,
         );
         let archives = ArchiveService::new(
@@ -232,9 +244,11 @@ impl Application {
             archives,
             shares,
             audit,
+            runtime,
             store,
             settings: Arc::new(settings),
             limits,
+            metrics,
             gate,
         });
         let app_state = state.clone();
@@ -297,7 +311,7 @@ async fn bootstrap_admin(
         return Ok(());
     }
     let user = auth
-        .create_user(name, password, None, crate::admin::ROLE_ADMIN)
+        .create_user(name, password, None, Some(crate::admin::ROLE_ADMIN))
         .await
         .map_err(|e| StartupError::Bootstrap(e.to_string()))?;
     tracing::warn!(user.id = %user.id, username = %user.username, "first admin created from COFFER_BOOTSTRAP_ADMIN_*");

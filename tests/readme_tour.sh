@@ -16,8 +16,10 @@ BIN=$(realpath "$BIN")
 PID=$!
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.1; done
 # Every ```sh block after "## API tour", in order, as one script.
-awk '/^## API tour/ {on=1} /^## Quotas/ {on=0} on && /^```sh$/ {code=1; next} /^```$/ {code=0} on && code' README.md \
-  > "$WORK/tour.sh"
+# Then the operator section's (it creates the admin with the same binary).
+awk '/^## API tour/ || /^## Operating Coffer/ {on=1} /^## Quotas/ || /^## The worker/ {on=0}
+     on && /^```sh$/ {code=1; next} /^```$/ {code=0} on && code' README.md > "$WORK/tour.sh"
+export PATH="$(dirname "$BIN"):$PATH"
 cd "$WORK"
 out=$(bash -euo pipefail tour.sh 2>&1) || { echo "$out"; echo "README tour failed" >&2; exit 1; }
 echo "$out" | grep -q 'identical$' || { echo "$out"; echo "multipart download differs" >&2; exit 1; }
@@ -29,4 +31,9 @@ names=$(python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); asser
 echo "$out" | grep -q '"password_required":true' || { echo "$out"; exit 1; }
 echo "$out" | grep -q '"download_count":1' || { echo "$out"; echo "link download not counted" >&2; exit 1; }
 echo "$out" | grep -q '"inherited":true' || { echo "$out"; exit 1; }
+# Operating: the quota change, the settings change, the deletion and a scrape.
+echo "$out" | grep -q '"quota_bytes":107374182400' || { echo "$out"; exit 1; }
+echo "$out" | grep -q '"registration_open":false' || { echo "$out"; exit 1; }
+echo "$out" | grep -q '"purge_task_id"' || { echo "$out"; echo "user not deleted" >&2; exit 1; }
+echo "$out" | grep -q 'coffer_users 2$' || { echo "$out"; echo "metrics scrape" >&2; exit 1; }
 echo "README tour: ok"

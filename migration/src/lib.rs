@@ -6,6 +6,7 @@ mod m20261122_000001_users_and_tokens;
 mod m20261122_000002_files_and_uploads;
 mod m20261122_000003_tasks;
 mod m20261122_000004_sharing_and_audit;
+mod m20261122_000005_settings;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_files_and_uploads::Migration),
             Box::new(m20261122_000003_tasks::Migration),
             Box::new(m20261122_000004_sharing_and_audit::Migration),
+            Box::new(m20261122_000005_settings::Migration),
         ]
     }
 }

@@ -169,3 +169,90 @@ pub struct AuditList {
     pub items: Vec<AuditEventResponse>,
     pub next_cursor: Option<Uuid>,
 }
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// How many of the heaviest users to list, 1–100 (default 10).
+    pub top: Option<u64>,
+}
+
+/// Usage of one user among the heaviest.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UserUsage {
+    pub id: Uuid,
+    pub username: String,
+    pub used_bytes: i64,
+    pub used_objects: i64,
+    pub reserved_bytes: i64,
+    pub quota_bytes: i64,
+    pub quota_objects: i64,
+}
+
+impl From<users::Model> for UserUsage {
+    fn from(u: users::Model) -> UserUsage {
+        UserUsage {
+            id: u.id,
+            username: u.username,
+            used_bytes: u.used_bytes,
+            used_objects: u.used_objects,
+            reserved_bytes: u.reserved_bytes,
+            quota_bytes: u.quota_bytes,
+            quota_objects: u.quota_objects,
+        }
+    }
+}
+
+/// Stored files of one tier or content type.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct GroupCount {
+    /// The tier or content type (`null`: none recorded).
+    pub key: Option<String>,
+    pub objects: i64,
+    pub bytes: i64,
+}
+
+impl From<(Option<String>, i64, i64)> for GroupCount {
+    fn from((key, objects, bytes): (Option<String>, i64, i64)) -> GroupCount {
+        GroupCount {
+            key,
+            objects,
+            bytes,
+        }
+    }
+}
+
+/// The whole service at a glance.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct StatsResponse {
+    pub users: i64,
+    pub disabled_users: i64,
+    /// Bytes and objects stored (completed uploads), over every user.
+    pub used_bytes: i64,
+    pub used_objects: i64,
+    /// Bytes and objects held for open uploads.
+    pub reserved_bytes: i64,
+    pub reserved_objects: i64,
+    pub open_uploads: i64,
+    /// The sum of every user's quota.
+    pub quota_bytes: i64,
+    pub quota_objects: i64,
+    /// The heaviest users, most bytes first.
+    pub top_users: Vec<UserUsage>,
+    /// Stored files by storage tier.
+    pub by_tier: Vec<GroupCount>,
+    /// Stored files by content type, most bytes first (the 50 largest groups).
+    pub by_content_type: Vec<GroupCount>,
+}
+
+/// What deleting a user handed to the worker.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DeletedUser {
+    pub id: Uuid,
+    pub username: String,
+    /// Objects and bytes the user had stored; the worker purges them.
+    pub purged_objects: i64,
+    pub purged_bytes: i64,
+    /// The purge task that empties the user's prefix in the store.
+    pub purge_task_id: Uuid,
+}

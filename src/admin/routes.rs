@@ -6,22 +6,39 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::dto::{
-    AdminUserList, AdminUserResponse, AuditList, AuditQuery, SessionList, UpdateUserRequest,
-    UserQuery,
+    AdminUserList, AdminUserResponse, AuditList, AuditQuery, DeletedUser, SessionList, StatsQuery,
+    StatsResponse, UpdateUserRequest, UserQuery,
 };
 use super::repo::{self, UserChange};
 use super::{AdminUser, ROLE_ADMIN, ROLE_USER};
+use crate::archives::handler::PURGE_ATTEMPTS;
 use crate::audit::repo::{self as audit, Filter};
 use crate::audit::OK;
 use crate::auth::repo as users;
+use crate::entity::files;
 use crate::error::{AppError, ErrorBody};
 use crate::files::service::page_limit;
+use crate::runtime::{RuntimeSettings, SettingsPatch};
 use crate::startup::AppState;
+use crate::tasks::repo::{self as tasks, NewTask};
+use crate::tasks::{now_ms, KIND_PURGE};
+
+/// Content-type groups listed by the statistics.
+const CONTENT_TYPE_GROUPS: u64 = 50;
+/// Heaviest users listed by the statistics, by default and at most.
+const TOP_USERS: u64 = 10;
+const MAX_TOP_USERS: u64 = 100;
+/// Margin after the presign TTL before the second sweep of a deleted user's prefix.
+const LATE_SWEEP_MARGIN_MS: i64 = 60_000;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_users)
         .service(get_user)
         .service(update_user)
+        .service(delete_user)
+        .service(stats)
+        .service(get_settings)
+        .service(update_settings)
         .service(list_sessions)
         .service(revoke_session)
         .service(revoke_sessions)
@@ -162,6 +179,190 @@ async fn update_user(
             })),
     );
     Ok(web::Json(user_or_404(&state, target.id).await?.into()))
+}
+
+/// Delete a user: their files, uploads, shares, links and sessions go at once; the
+/// worker purges every object under their prefix. The audit log keeps their events.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 202, description = "Deleted; the objects are being purged", body = DeletedUser),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "An admin deleting themselves", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/users/{id}")]
+async fn delete_user(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let target = user_or_404(&state, *id).await?;
+    if admin.0.user.id == target.id {
+        return Err(AppError::unprocessable(
+            "INVALID_REQUEST",
+            "You cannot delete yourself; ask another admin.",
+        ));
+    }
+    let ttl_ms = state.uploads.presign_ttl().await?.as_millis() as i64;
+    let txn = state.gate.begin(&state.db).await?;
+    let removed = repo::delete_user(&*txn, target.id).await?;
+    let multipart: Vec<_> = removed
+        .multipart
+        .iter()
+        .map(|(key, upload_id)| json!({ "key": key, "upload_id": upload_id }))
+        .collect();
+    let purge = |payload, run_after_ms| NewTask {
+        kind: KIND_PURGE,
+        payload,
+        owner_id: None,
+        max_attempts: PURGE_ATTEMPTS,
+        run_after_ms,
+    };
+    let task_id = tasks::enqueue(
+        &*txn,
+        purge(
+            json!({
+                "prefix": removed.prefix,
+                "keys": removed.archive_keys,
+                "multipart": multipart,
+            }),
+            now_ms(),
+        ),
+    )
+    .await?;
+    // Again once every URL handed out before the deletion has expired, for objects
+    // put with them in the meantime.
+    tasks::enqueue(
+        &*txn,
+        purge(
+            json!({ "prefix": removed.prefix }),
+            now_ms() + ttl_ms + LATE_SWEEP_MARGIN_MS,
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    state.auth.forget_user(target.id);
+    state.audit.record(
+        admin
+            .0
+            .event("admin.user_deleted", OK)
+            .target("user", target.id)
+            .detail(json!({
+                "username": target.username,
+                "objects": target.used_objects,
+                "bytes": target.used_bytes,
+            })),
+    );
+    Ok(HttpResponse::Accepted().json(DeletedUser {
+        id: target.id,
+        username: target.username,
+        purged_objects: target.used_objects,
+        purged_bytes: target.used_bytes,
+        purge_task_id: task_id,
+    }))
+}
+
+/// Totals, the heaviest users, and stored files by tier and by content type.
+#[utoipa::path(
+    tag = "admin",
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "Statistics", body = StatsResponse),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "`top` out of range", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/stats")]
+async fn stats(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    query: web::Query<StatsQuery>,
+) -> Result<web::Json<StatsResponse>, AppError> {
+    let top = query.top.unwrap_or(TOP_USERS);
+    if !(1..=MAX_TOP_USERS).contains(&top) {
+        return Err(AppError::unprocessable(
+            "INVALID_REQUEST",
+            format!("top must be between 1 and {MAX_TOP_USERS}."),
+        ));
+    }
+    let db = &state.db;
+    let t = repo::totals(db).await?;
+    let open_uploads = repo::open_uploads(db).await?;
+    let top_users = repo::top_users(db, top).await?;
+    let by_tier = repo::stored_by(db, files::Column::Tier, None).await?;
+    let by_content_type =
+        repo::stored_by(db, files::Column::ContentType, Some(CONTENT_TYPE_GROUPS)).await?;
+    Ok(web::Json(StatsResponse {
+        users: t.users,
+        disabled_users: t.disabled_users,
+        used_bytes: t.used_bytes,
+        used_objects: t.used_objects,
+        reserved_bytes: t.reserved_bytes,
+        reserved_objects: t.reserved_objects,
+        open_uploads,
+        quota_bytes: t.quota_bytes,
+        quota_objects: t.quota_objects,
+        top_users: top_users.into_iter().map(Into::into).collect(),
+        by_tier: by_tier.into_iter().map(Into::into).collect(),
+        by_content_type: by_content_type.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// The settings in force: stored changes over the environment's values.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "The settings", body = RuntimeSettings),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/settings")]
+async fn get_settings(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+) -> Result<web::Json<RuntimeSettings>, AppError> {
+    Ok(web::Json(state.runtime.get().await?.as_ref().clone()))
+}
+
+/// Change settings; they apply from the next request on, without a restart.
+#[utoipa::path(
+    tag = "admin",
+    request_body = SettingsPatch,
+    responses(
+        (status = 200, description = "The settings now in force", body = RuntimeSettings),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "An unknown setting or a value out of range", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/settings")]
+async fn update_settings(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    body: web::Json<SettingsPatch>,
+) -> Result<web::Json<RuntimeSettings>, AppError> {
+    let patch = body.into_inner().normalized();
+    patch
+        .validate()
+        .map_err(|detail| AppError::unprocessable("INVALID_REQUEST", detail))?;
+    let txn = state.gate.begin(&state.db).await?;
+    state.runtime.store(&*txn, &patch, admin.0.user.id).await?;
+    txn.commit().await?;
+    state.runtime.invalidate();
+    state.audit.record(
+        admin
+            .0
+            .event("admin.settings_updated", OK)
+            .target("settings", "runtime")
+            .detail(serde_json::to_value(&patch).unwrap_or_default()),
+    );
+    Ok(web::Json(state.runtime.get().await?.as_ref().clone()))
 }
 
 /// A user's sessions (refresh-token families), newest first.

@@ -194,8 +194,9 @@ impl Handler for ZipHandler {
     }
 }
 
-/// Deletes objects (and aborts multipart uploads) whose rows are gone. Idempotent: a
-/// missing object or upload is not an error.
+/// Deletes objects (and aborts multipart uploads) whose rows are gone: the `keys`
+/// listed, and everything under `prefix` when given. Idempotent: a missing object or
+/// upload is not an error.
 pub struct PurgeHandler;
 
 #[async_trait]
@@ -221,7 +222,13 @@ impl Handler for PurgeHandler {
                 }
             }
         }
-        let keys = strings("keys");
+        let mut keys = strings("keys");
+        // A deleted user's prefix: whatever is under it now, including objects put by
+        // URLs handed out before the deletion.
+        if let Some(prefix) = task.payload["prefix"].as_str().filter(|p| !p.is_empty()) {
+            let listed = ctx.store.list(prefix).await.map_err(|e| e.to_string())?;
+            keys.extend(listed.into_iter().map(|(key, _)| key));
+        }
         for key in &keys {
             ctx.store.delete(key).await.map_err(|e| e.to_string())?;
         }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::db::WriteGate;
 use crate::error::AppError;
 use crate::http::client_ip::ClientIp;
+use crate::http::metrics::Metrics;
 use crate::http::middleware::RequestId;
 
 pub const OK: &str = "ok";
@@ -119,22 +120,26 @@ impl FromRequest for Origin {
 pub struct AuditLog {
     tx: mpsc::Sender<AuditEvent>,
     dropped: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 }
 
 impl AuditLog {
     /// Starts the writer on the current runtime. It drains what is queued and stops
     /// when the last `AuditLog` is dropped.
-    pub fn spawn(db: DatabaseConnection, gate: WriteGate) -> AuditLog {
+    pub fn spawn(db: DatabaseConnection, gate: WriteGate, metrics: Arc<Metrics>) -> AuditLog {
         let (tx, rx) = mpsc::channel(BACKLOG);
         tokio::spawn(write_loop(db, gate, rx));
         AuditLog {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
+            metrics,
         }
     }
 
-    /// Queues an event; never waits. A full backlog drops the event, counts and logs it.
+    /// Counts the event in the metrics and queues it; never waits. A full backlog drops
+    /// the event, counts and logs it.
     pub fn record(&self, event: AuditEvent) {
+        self.metrics.observe_event(&event);
         if let Err(e) = self.tx.try_send(event) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             let action = match &e {

@@ -16,6 +16,7 @@ use super::repo::{self, NewRefresh, NewUser, User};
 use super::tokens::{hash_token, new_refresh_token, AccessClaims, TokenKeys};
 use super::AuthError;
 use crate::cache::TtlCache;
+use crate::runtime::Runtime;
 
 static USERNAME: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)]
@@ -38,15 +39,16 @@ pub struct NewAccount<'a> {
     pub username: &'a str,
     pub password: &'a SecretString,
     pub email: Option<&'a str>,
-    pub role: &'a str,
-    pub quota_bytes: i64,
-    pub quota_objects: i64,
+    /// `None`: the default role of the runtime settings.
+    pub role: Option<&'a str>,
 }
 
-/// Checks the name and password policy, hashes, and inserts an account.
+/// Checks the name and password policy, hashes, and inserts an account with the
+/// runtime settings' default quota.
 pub async fn create_account(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
+    runtime: &Runtime,
     new: NewAccount<'_>,
 ) -> Result<User, AuthError> {
     let username = normalize_username(new.username)?;
@@ -55,13 +57,14 @@ pub async fn create_account(
         return Err(AuthError::UsernameTaken);
     }
     let password_hash = hasher.hash(new.password).await?;
+    let defaults = runtime.get().await?;
     let row = NewUser {
         username: &username,
         email: new.email,
         password_hash,
-        role: new.role,
-        quota_bytes: new.quota_bytes,
-        quota_objects: new.quota_objects,
+        role: new.role.unwrap_or(&defaults.default_role),
+        quota_bytes: defaults.default_quota_bytes,
+        quota_objects: defaults.default_quota_objects,
     };
     repo::insert_user(db, row)
         .await?
@@ -87,9 +90,6 @@ pub struct Session {
 pub struct AuthPolicy {
     pub refresh_ttl: Duration,
     pub refresh_absolute_ttl: Duration,
-    pub registration_open: bool,
-    pub default_quota_bytes: i64,
-    pub default_quota_objects: i64,
     /// How long a user row may be served from memory to authenticate a request.
     pub user_cache_ttl: std::time::Duration,
 }
@@ -101,6 +101,7 @@ pub struct AuthService {
     hasher: PasswordHasher,
     keys: Arc<TokenKeys>,
     policy: Arc<AuthPolicy>,
+    runtime: Runtime,
     cache: Arc<TtlCache<Uuid, User>>,
     /// Tokens whose signature and claims were verified recently, by a keyed hash; a hit
     /// still compares the whole token and re-checks its time window.
@@ -115,8 +116,10 @@ impl AuthService {
         hasher: PasswordHasher,
         keys: TokenKeys,
         policy: AuthPolicy,
+        runtime: Runtime,
     ) -> AuthService {
         AuthService {
+            runtime,
             gate,
             db,
             hasher,
@@ -139,32 +142,32 @@ impl AuthService {
         password: &SecretString,
         email: Option<&str>,
     ) -> Result<User, AuthError> {
-        if !self.policy.registration_open {
+        if !self.runtime.get().await?.registration_open {
             return Err(AuthError::RegistrationClosed);
         }
-        let user = self.create_user(username, password, email, "user").await?;
+        let user = self.create_user(username, password, email, None).await?;
         tracing::info!(user.id = %user.id, "user registered");
         Ok(user)
     }
 
-    /// Creates an account with `role` and the default quota (registration, bootstrap).
+    /// Creates an account with `role` (or the default role) and the default quota
+    /// (registration, bootstrap).
     pub async fn create_user(
         &self,
         username: &str,
         password: &SecretString,
         email: Option<&str>,
-        role: &str,
+        role: Option<&str>,
     ) -> Result<User, AuthError> {
         create_account(
             &self.db,
             &self.hasher,
+            &self.runtime,
             NewAccount {
                 username,
                 password,
                 email,
                 role,
-                quota_bytes: self.policy.default_quota_bytes,
-                quota_objects: self.policy.default_quota_objects,
             },
         )
         .await

@@ -21,6 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         gate,
         store.clone(),
         settings.uploads.clone(),
+        coffer::runtime::Runtime::new(db.clone(), &settings),
     );
     let worker = coffer::startup::build_worker(db, store, uploads, &settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -3,6 +3,7 @@
 pub mod audit_events;
 pub mod files;
 pub mod refresh_tokens;
+pub mod settings;
 pub mod share_links;
 pub mod shares;
 pub mod tasks;

@@ -91,7 +91,6 @@ pub struct FileService {
     gate: WriteGate,
     store: Arc<dyn ObjectStore>,
     uploads: UploadService,
-    presign_ttl: Duration,
     /// Active files behind recent downloads (the hot path of HPC clients).
     cache: Arc<TtlCache<Uuid, Node>>,
 }
@@ -102,7 +101,6 @@ impl FileService {
         gate: WriteGate,
         store: Arc<dyn ObjectStore>,
         uploads: UploadService,
-        presign_ttl: Duration,
         cache_ttl: Duration,
     ) -> FileService {
         FileService {
@@ -110,7 +108,6 @@ impl FileService {
             db,
             store,
             uploads,
-            presign_ttl,
             cache: Arc::new(TtlCache::new(cache_ttl)),
         }
     }
@@ -408,16 +405,18 @@ impl FileService {
     #[instrument(skip_all, fields(file.id = %id), err(Display))]
     pub async fn download(&self, user: Uuid, id: Uuid) -> Result<Download, FileError> {
         let node = self.readable_file(user, id).await?;
-        self.presign_download(&node, self.presign_ttl).await
+        self.presign_download(&node, None).await
     }
 
-    /// A presigned GET of an active file, living `ttl` (at most the configured TTL).
+    /// A presigned GET of an active file, living the presign TTL, or `shorter` if given
+    /// and shorter.
     pub async fn presign_download(
         &self,
         node: &Node,
-        ttl: Duration,
+        shorter: Option<Duration>,
     ) -> Result<Download, FileError> {
-        let ttl = ttl.min(self.presign_ttl);
+        let ttl = self.uploads.presign_ttl().await?;
+        let ttl = shorter.map_or(ttl, |s| s.min(ttl));
         let key = node.object_key.as_deref().ok_or(FileError::NotReady)?;
         let options = GetOptions {
             content_disposition: content_disposition(&node.name),

@@ -3,6 +3,7 @@
 
 pub mod client_ip;
 pub mod health;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;

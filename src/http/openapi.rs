@@ -56,6 +56,7 @@ impl Modify for BearerScheme {
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(crate::http::health::healthz)
         .service(crate::http::health::readyz)
+        .service(crate::http::metrics::metrics)
         .service(scope("/api/v1/auth").configure(crate::auth::routes::configure))
         .service(scope("/api/v1/me").configure(crate::quotas::routes::configure))
         .service(scope("/api/v1/uploads").configure(crate::uploads::routes::configure))

@@ -10,8 +10,11 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use crate::config::RateLimit;
 use crate::error::AppError;
+use crate::http::metrics::Metrics;
 
 pub struct RateLimits {
     ip: DefaultKeyedRateLimiter<IpAddr>,
@@ -20,6 +23,7 @@ pub struct RateLimits {
     link_password: DefaultKeyedRateLimiter<Uuid>,
     link_password_ip: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
+    metrics: Arc<Metrics>,
 }
 
 fn quota(rl: RateLimit) -> Quota {
@@ -34,8 +38,10 @@ impl RateLimits {
         user: RateLimit,
         public: RateLimit,
         link_password: RateLimit,
+        metrics: Arc<Metrics>,
     ) -> RateLimits {
         RateLimits {
+            metrics,
             ip: RateLimiter::keyed(quota(auth)),
             user: RateLimiter::keyed(quota(user)),
             public: RateLimiter::keyed(quota(public)),
@@ -45,7 +51,8 @@ impl RateLimits {
         }
     }
 
-    fn refused(&self, wait: Duration) -> AppError {
+    fn refused(&self, limit: &'static str, wait: Duration) -> AppError {
+        self.metrics.rate_limited(limit);
         AppError::retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
@@ -57,26 +64,26 @@ impl RateLimits {
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), AppError> {
         self.ip
             .check_key(&ip)
-            .map_err(|not_until| self.refused(not_until.wait_time_from(self.clock.now())))
+            .map_err(|not_until| self.refused("auth", not_until.wait_time_from(self.clock.now())))
     }
 
     pub fn check_user(&self, user: Uuid) -> Result<(), AppError> {
         self.user
             .check_key(&user)
-            .map_err(|not_until| self.refused(not_until.wait_time_from(self.clock.now())))
+            .map_err(|not_until| self.refused("user", not_until.wait_time_from(self.clock.now())))
     }
 
     /// Every request to a public share-link endpoint.
     pub fn check_public(&self, ip: IpAddr) -> Result<(), AppError> {
         self.public
             .check_key(&ip)
-            .map_err(|not_until| self.refused(not_until.wait_time_from(self.clock.now())))
+            .map_err(|not_until| self.refused("public", not_until.wait_time_from(self.clock.now())))
     }
 
     /// A password attempt on a share link: limited per link and per client IP.
     pub fn check_link_password(&self, link: Uuid, ip: IpAddr) -> Result<(), AppError> {
         let wait = |not_until: governor::NotUntil<_>| {
-            self.refused(not_until.wait_time_from(self.clock.now()))
+            self.refused("link_password", not_until.wait_time_from(self.clock.now()))
         };
         self.link_password_ip.check_key(&ip).map_err(wait)?;
         self.link_password.check_key(&link).map_err(wait)

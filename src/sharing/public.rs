@@ -265,6 +265,11 @@ async fn archive_status(
         .await?
         .ok_or_else(AppError::not_found)?;
     Ok(web::Json(
-        crate::tasks::routes::describe(&state, &task, LINK_PRESIGN_TTL).await?,
+        crate::tasks::routes::describe(
+            &state,
+            &task,
+            LINK_PRESIGN_TTL.min(state.uploads.presign_ttl().await?),
+        )
+        .await?,
     ))
 }

@@ -386,7 +386,10 @@ impl ShareService {
         if !self.count(link).await? {
             return Ok(None);
         }
-        let download = self.files.presign_download(&node, LINK_PRESIGN_TTL).await?;
+        let download = self
+            .files
+            .presign_download(&node, Some(LINK_PRESIGN_TTL))
+            .await?;
         Ok(Some((node, download)))
     }
 

@@ -32,7 +32,17 @@ pub fn safe_name(name: &str) -> String {
 
 /// A fresh key for a new object of `owner`.
 pub fn object_key(owner: Uuid, display_name: &str) -> String {
-    format!("{owner}/{}_{}", Uuid::new_v4(), safe_name(display_name))
+    format!(
+        "{}{}_{}",
+        user_prefix(owner),
+        Uuid::new_v4(),
+        safe_name(display_name)
+    )
+}
+
+/// Where every object of `owner` lives: deleting a user purges everything under it.
+pub fn user_prefix(owner: Uuid) -> String {
+    format!("{owner}/")
 }
 
 #[cfg(test)]

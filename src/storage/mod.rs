@@ -130,4 +130,9 @@ pub trait ObjectStore: Send + Sync {
 
     /// Every object under `prefix`, with its size.
     async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError>;
+
+    /// Requests that failed so far (for `/metrics`).
+    fn error_count(&self) -> u64 {
+        0
+    }
 }

@@ -1,7 +1,8 @@
 //! The rust-s3 implementation of [`ObjectStore`].
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +37,8 @@ pub struct S3Store {
     /// Signs requests the server sends itself with an unsigned payload (archive parts):
     /// no SHA-256 over every byte, no copy of the part.
     internal: Presigner,
+    /// Failed store requests, for `/metrics`.
+    errors: Arc<AtomicU64>,
 }
 
 fn credentials(cfg: &S3Config) -> Result<Credentials, StorageError> {
@@ -102,7 +105,20 @@ impl S3Store {
             bucket: bucket_for(cfg, &cfg.endpoint)?,
             signer: signer(&cfg.public_endpoint)?,
             internal: signer(&cfg.endpoint)?,
+            errors: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Runs a store operation, counting it when it fails.
+    async fn counted<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        let result = op.await;
+        if result.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     /// Creates the bucket if it does not exist yet (used for the embedded store).
@@ -212,19 +228,22 @@ fn parse_list_parts(xml: &str) -> Result<(Vec<StoredPart>, Option<u32>), Storage
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn check(&self) -> Result<(), StorageError> {
-        let (_, status) = self
-            .bucket
-            .list_page(String::new(), None, None, None, Some(1))
-            .await
-            .map_err(request_err)?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(StorageError::Status {
-                status,
-                message: "listing the bucket failed".into(),
-            })
-        }
+        self.counted(async move {
+            let (_, status) = self
+                .bucket
+                .list_page(String::new(), None, None, None, Some(1))
+                .await
+                .map_err(request_err)?;
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(StorageError::Status {
+                    status,
+                    message: "listing the bucket failed".into(),
+                })
+            }
+        })
+        .await
     }
 
     async fn presign_put(
@@ -234,14 +253,17 @@ impl ObjectStore for S3Store {
         content_type: &str,
         ttl: Duration,
     ) -> Result<String, StorageError> {
-        let size = size.to_string();
-        Ok(self.signer.presign(&PresignRequest {
-            method: "PUT",
-            key,
-            headers: &[("content-length", &size), ("content-type", content_type)],
-            query: &[],
-            expires_secs: ttl_secs(ttl),
-        }))
+        self.counted(async move {
+            let size = size.to_string();
+            Ok(self.signer.presign(&PresignRequest {
+                method: "PUT",
+                key,
+                headers: &[("content-length", &size), ("content-type", content_type)],
+                query: &[],
+                expires_secs: ttl_secs(ttl),
+            }))
+        })
+        .await
     }
 
     async fn presign_get(
@@ -250,16 +272,19 @@ impl ObjectStore for S3Store {
         options: &GetOptions,
         ttl: Duration,
     ) -> Result<String, StorageError> {
-        Ok(self.signer.presign(&PresignRequest {
-            method: "GET",
-            key,
-            headers: &[],
-            query: &[
-                ("response-content-disposition", &options.content_disposition),
-                ("response-content-type", &options.content_type),
-            ],
-            expires_secs: ttl_secs(ttl),
-        }))
+        self.counted(async move {
+            Ok(self.signer.presign(&PresignRequest {
+                method: "GET",
+                key,
+                headers: &[],
+                query: &[
+                    ("response-content-disposition", &options.content_disposition),
+                    ("response-content-type", &options.content_type),
+                ],
+                expires_secs: ttl_secs(ttl),
+            }))
+        })
+        .await
     }
 
     async fn presign_upload_part(
@@ -270,14 +295,17 @@ impl ObjectStore for S3Store {
         size: u64,
         ttl: Duration,
     ) -> Result<String, StorageError> {
-        let (size, part_number) = (size.to_string(), part_number.to_string());
-        Ok(self.signer.presign(&PresignRequest {
-            method: "PUT",
-            key,
-            headers: &[("content-length", &size)],
-            query: &[("partNumber", &part_number), ("uploadId", upload_id)],
-            expires_secs: ttl_secs(ttl),
-        }))
+        self.counted(async move {
+            let (size, part_number) = (size.to_string(), part_number.to_string());
+            Ok(self.signer.presign(&PresignRequest {
+                method: "PUT",
+                key,
+                headers: &[("content-length", &size)],
+                query: &[("partNumber", &part_number), ("uploadId", upload_id)],
+                expires_secs: ttl_secs(ttl),
+            }))
+        })
+        .await
     }
 
     async fn create_multipart(
@@ -285,12 +313,15 @@ impl ObjectStore for S3Store {
         key: &str,
         content_type: &str,
     ) -> Result<String, StorageError> {
-        let res = self
-            .bucket
-            .initiate_multipart_upload(&path(key), content_type)
-            .await
-            .map_err(request_err)?;
-        Ok(res.upload_id)
+        self.counted(async move {
+            let res = self
+                .bucket
+                .initiate_multipart_upload(&path(key), content_type)
+                .await
+                .map_err(request_err)?;
+            Ok(res.upload_id)
+        })
+        .await
     }
 
     async fn list_parts(
@@ -298,18 +329,21 @@ impl ObjectStore for S3Store {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<StoredPart>, StorageError> {
-        let mut all = Vec::new();
-        let mut marker = None;
-        loop {
-            let (parts, next) = self.list_parts_page(key, upload_id, marker).await?;
-            all.extend(parts);
-            match next {
-                Some(n) if Some(n) != marker => marker = Some(n),
-                _ => break,
+        self.counted(async move {
+            let mut all = Vec::new();
+            let mut marker = None;
+            loop {
+                let (parts, next) = self.list_parts_page(key, upload_id, marker).await?;
+                all.extend(parts);
+                match next {
+                    Some(n) if Some(n) != marker => marker = Some(n),
+                    _ => break,
+                }
             }
-        }
-        all.sort_by_key(|p| p.number);
-        Ok(all)
+            all.sort_by_key(|p| p.number);
+            Ok(all)
+        })
+        .await
     }
 
     async fn complete_multipart(
@@ -318,83 +352,102 @@ impl ObjectStore for S3Store {
         upload_id: &str,
         parts: &[StoredPart],
     ) -> Result<(), StorageError> {
-        let parts = parts
-            .iter()
-            .map(|p| Part {
-                part_number: p.number,
-                etag: p.etag.clone(),
-            })
-            .collect();
-        let res = self
-            .bucket
-            .complete_multipart_upload(&path(key), upload_id, parts)
-            .await
-            .map_err(request_err)?;
-        match res.status_code() {
-            200..=299 => Ok(()),
-            status => Err(status_err(status, res.as_slice())),
-        }
+        self.counted(async move {
+            let parts = parts
+                .iter()
+                .map(|p| Part {
+                    part_number: p.number,
+                    etag: p.etag.clone(),
+                })
+                .collect();
+            let res = self
+                .bucket
+                .complete_multipart_upload(&path(key), upload_id, parts)
+                .await
+                .map_err(request_err)?;
+            match res.status_code() {
+                200..=299 => Ok(()),
+                status => Err(status_err(status, res.as_slice())),
+            }
+        })
+        .await
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
-        match self.bucket.abort_upload(&path(key), upload_id).await {
-            Ok(()) => Ok(()),
-            Err(s3::error::S3Error::HttpFailWithBody(404, _)) => Ok(()),
-            Err(e) => Err(request_err(e)),
-        }
+        self.counted(async move {
+            match self.bucket.abort_upload(&path(key), upload_id).await {
+                Ok(()) => Ok(()),
+                Err(s3::error::S3Error::HttpFailWithBody(404, _)) => Ok(()),
+                Err(e) => Err(request_err(e)),
+            }
+        })
+        .await
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        let (meta, status) = self
-            .bucket
-            .head_object(path(key))
-            .await
-            .map_err(request_err)?;
-        match status {
-            200..=299 => Ok(Some(ObjectMeta {
-                size: meta.content_length.unwrap_or(0).max(0) as u64,
-                etag: meta.e_tag.map(|e| e.trim_matches('"').to_owned()),
-            })),
-            404 => Ok(None),
-            status => Err(status_err(status, b"")),
-        }
+        self.counted(async move {
+            let (meta, status) = self
+                .bucket
+                .head_object(path(key))
+                .await
+                .map_err(request_err)?;
+            match status {
+                200..=299 => Ok(Some(ObjectMeta {
+                    size: meta.content_length.unwrap_or(0).max(0) as u64,
+                    etag: meta.e_tag.map(|e| e.trim_matches('"').to_owned()),
+                })),
+                404 => Ok(None),
+                status => Err(status_err(status, b"")),
+            }
+        })
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        let res = self
-            .bucket
-            .delete_object(path(key))
-            .await
-            .map_err(request_err)?;
-        match res.status_code() {
-            200..=299 | 404 => Ok(()),
-            status => Err(status_err(status, res.as_slice())),
-        }
+        self.counted(async move {
+            let res = self
+                .bucket
+                .delete_object(path(key))
+                .await
+                .map_err(request_err)?;
+            match res.status_code() {
+                200..=299 | 404 => Ok(()),
+                status => Err(status_err(status, res.as_slice())),
+            }
+        })
+        .await
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        let status = self
-            .bucket
-            .copy_object_internal(path(from), path(to))
-            .await
-            .map_err(request_err)?;
-        match status {
-            200..=299 => Ok(()),
-            status => Err(status_err(status, b"")),
-        }
+        self.counted(async move {
+            let status = self
+                .bucket
+                .copy_object_internal(path(from), path(to))
+                .await
+                .map_err(request_err)?;
+            match status {
+                200..=299 => Ok(()),
+                status => Err(status_err(status, b"")),
+            }
+        })
+        .await
     }
 
     async fn get_stream(&self, key: &str) -> Result<ByteStream, StorageError> {
-        use futures_util::StreamExt as _;
-        let res = self
-            .bucket
-            .get_object_stream(path(key))
-            .await
-            .map_err(request_err)?;
-        if !(200..300).contains(&res.status_code) {
-            return Err(status_err(res.status_code, b""));
-        }
-        Ok(Box::pin(res.bytes.map(|chunk| chunk.map_err(request_err))))
+        self.counted(async move {
+            use futures_util::StreamExt as _;
+            let res = self
+                .bucket
+                .get_object_stream(path(key))
+                .await
+                .map_err(request_err)?;
+            if !(200..300).contains(&res.status_code) {
+                return Err(status_err(res.status_code, b""));
+            }
+            let stream: ByteStream = Box::pin(res.bytes.map(|chunk| chunk.map_err(request_err)));
+            Ok(stream)
+        })
+        .await
     }
 
     async fn upload_part(
@@ -404,51 +457,61 @@ impl ObjectStore for S3Store {
         number: u32,
         bytes: Vec<u8>,
     ) -> Result<StoredPart, StorageError> {
-        let size = bytes.len() as u64;
-        let (length, part) = (size.to_string(), number.to_string());
-        let url = self.internal.presign(&PresignRequest {
-            method: "PUT",
-            key,
-            headers: &[("content-length", &length)],
-            query: &[("partNumber", &part), ("uploadId", upload_id)],
-            expires_secs: 3600,
-        });
-        let res = self
-            .bucket
-            .http_client()
-            .put(url)
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|e| StorageError::Request(e.to_string()))?;
-        let status = res.status().as_u16();
-        let etag = res
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if !(200..300).contains(&status) {
-            let body = res.bytes().await.unwrap_or_default();
-            return Err(status_err(status, &body));
-        }
-        Ok(StoredPart {
-            number,
-            etag: etag.unwrap_or_default(),
-            size,
+        self.counted(async move {
+            let size = bytes.len() as u64;
+            let (length, part) = (size.to_string(), number.to_string());
+            let url = self.internal.presign(&PresignRequest {
+                method: "PUT",
+                key,
+                headers: &[("content-length", &length)],
+                query: &[("partNumber", &part), ("uploadId", upload_id)],
+                expires_secs: 3600,
+            });
+            let res = self
+                .bucket
+                .http_client()
+                .put(url)
+                .body(bytes)
+                .send()
+                .await
+                .map_err(|e| StorageError::Request(e.to_string()))?;
+            let status = res.status().as_u16();
+            let etag = res
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if !(200..300).contains(&status) {
+                let body = res.bytes().await.unwrap_or_default();
+                return Err(status_err(status, &body));
+            }
+            Ok(StoredPart {
+                number,
+                etag: etag.unwrap_or_default(),
+                size,
+            })
         })
+        .await
+    }
+
+    fn error_count(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
-        let pages = self
-            .bucket
-            .list(prefix.to_owned(), None)
-            .await
-            .map_err(request_err)?;
-        Ok(pages
-            .into_iter()
-            .flat_map(|page| page.contents)
-            .map(|object| (object.key, object.size))
-            .collect())
+        self.counted(async move {
+            let pages = self
+                .bucket
+                .list(prefix.to_owned(), None)
+                .await
+                .map_err(request_err)?;
+            Ok(pages
+                .into_iter()
+                .flat_map(|page| page.contents)
+                .map(|object| (object.key, object.size))
+                .collect())
+        })
+        .await
     }
 }
 

@@ -252,3 +252,22 @@ pub async fn pending_of_kind(db: &impl ConnectionTrait, kind: &str) -> Result<Ve
         .map(Task::from)
         .collect())
 }
+
+/// How many tasks there are of each kind in each state (queued: the queue depth).
+pub async fn count_by_kind_and_state(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(String, String, i64)>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    tasks::Entity::find()
+        .select_only()
+        .column(C::Kind)
+        .column(C::State)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .group_by(C::Kind)
+        .group_by(C::State)
+        .order_by_asc(C::Kind)
+        .order_by_asc(C::State)
+        .into_tuple()
+        .all(db)
+        .await
+}

@@ -36,7 +36,7 @@ async fn get_task(
     let task = repo::find_owned(&state.db, auth.user.id, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let body = describe(&state, &task, state.settings.uploads.presign_ttl).await?;
+    let body = describe(&state, &task, state.uploads.presign_ttl().await?).await?;
     if body.download.is_some() {
         state.audit.record(
             auth.event("presign.archive", crate::audit::OK)

@@ -1,6 +1,7 @@
 //! The upload rules: reserve quota and record the pending file in one transaction, sign
 //! URLs, verify what the store holds on completion, release the reservation on abort.
 
+use crate::runtime::Runtime;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +68,8 @@ pub struct UploadService {
     pub(super) gate: WriteGate,
     pub(super) store: Arc<dyn ObjectStore>,
     cfg: Arc<UploadSettings>,
+    /// Maximum size, allowed content types and presign TTL, as admins set them.
+    runtime: Runtime,
 }
 
 impl UploadService {
@@ -76,8 +79,10 @@ impl UploadService {
         gate: WriteGate,
         store: Arc<dyn ObjectStore>,
         cfg: UploadSettings,
+        runtime: Runtime,
     ) -> UploadService {
         UploadService {
+            runtime,
             relaxed,
             gate,
             db,
@@ -86,28 +91,28 @@ impl UploadService {
         }
     }
 
-    pub fn presign_ttl(&self) -> Duration {
-        self.cfg.presign_ttl
+    /// The lifetime of presigned URLs handed out now.
+    pub async fn presign_ttl(&self) -> Result<Duration, sea_orm::DbErr> {
+        Ok(self.runtime.get().await?.presign_ttl())
     }
 
-    fn expires_at(&self) -> DateTime<Utc> {
-        Utc::now()
-            + chrono::Duration::from_std(self.cfg.presign_ttl)
-                .unwrap_or(chrono::Duration::minutes(10))
+    fn expires_at(ttl: Duration) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10))
     }
 
     #[instrument(skip_all, fields(upload.size = req.size), err(Display))]
     pub async fn start(&self, user: Uuid, req: StartUpload) -> Result<Started, FileError> {
         let name = display_name(&req.name)?;
-        if req.size > self.cfg.max_upload_bytes {
+        let rules = self.runtime.get().await?;
+        if req.size > rules.max_upload_bytes {
             return Err(FileError::UploadTooLarge {
-                max: self.cfg.max_upload_bytes,
+                max: rules.max_upload_bytes,
             });
         }
         let ct = content_type(req.content_type.as_deref()).ok_or_else(|| {
             FileError::ContentType("The content type is not a valid media type.".into())
         })?;
-        if !content_type_allowed(&self.cfg.allowed_content_types, &ct) {
+        if !content_type_allowed(&rules.allowed_content_types, &ct) {
             return Err(FileError::ContentType(format!(
                 "Uploads of type {ct} are not allowed here."
             )));
@@ -125,7 +130,7 @@ impl UploadService {
             }
         };
         let size = i64::try_from(req.size).map_err(|_| FileError::UploadTooLarge {
-            max: self.cfg.max_upload_bytes,
+            max: rules.max_upload_bytes,
         })?;
         let multipart = req.size > self.cfg.multipart_threshold;
         let (part_size, part_count) = if multipart {
@@ -160,7 +165,10 @@ impl UploadService {
                     .unwrap_or(chrono::Duration::days(1)),
         };
         match repo::create_reserved(&self.relaxed, &self.gate, new_file, new_upload).await? {
-            Reserved::Created(file, upload) => self.finish_start(upload, file, false).await,
+            Reserved::Created(file, upload) => {
+                self.finish_start(upload, file, false, rules.presign_ttl())
+                    .await
+            }
             Reserved::QuotaExceeded => Err(FileError::QuotaExceeded),
             Reserved::NameTaken => {
                 self.replay(user, owner, req.parent_id, &name, size, &ct)
@@ -192,7 +200,8 @@ impl UploadService {
         if upload.uploader() != user || upload.declared_size != size || upload.content_type != ct {
             return Err(FileError::NameTaken);
         }
-        self.finish_start(upload, existing, true).await
+        let ttl = self.presign_ttl().await?;
+        self.finish_start(upload, existing, true, ttl).await
     }
 
     async fn finish_start(
@@ -200,6 +209,7 @@ impl UploadService {
         mut upload: Upload,
         file: Node,
         replayed: bool,
+        ttl: Duration,
     ) -> Result<Started, FileError> {
         if upload.part_size.is_some() {
             if upload.multipart_upload_id.is_none() {
@@ -231,14 +241,14 @@ impl UploadService {
                 &upload.object_key,
                 upload.declared_size as u64,
                 &upload.content_type,
-                self.cfg.presign_ttl,
+                ttl,
             )
             .await?;
         tracing::info!(upload.id = %upload.id, presign = "put", "upload URL issued");
         Ok(Started {
             put: Some(Presigned {
                 url,
-                expires_at: self.expires_at(),
+                expires_at: Self::expires_at(ttl),
             }),
             upload,
             file,
@@ -297,6 +307,7 @@ impl UploadService {
             )));
         }
         let count = upload.part_count as u32;
+        let ttl = self.presign_ttl().await?;
         let mut urls = Vec::with_capacity(numbers.len());
         for &n in numbers {
             if n == 0 || n > count {
@@ -312,7 +323,7 @@ impl UploadService {
             );
             let url = self
                 .store
-                .presign_upload_part(&upload.object_key, mp, n, size, self.cfg.presign_ttl)
+                .presign_upload_part(&upload.object_key, mp, n, size, ttl)
                 .await?;
             urls.push(PartUrl {
                 number: n,
@@ -321,7 +332,7 @@ impl UploadService {
             });
         }
         tracing::info!(upload.id = %upload.id, presign = "upload_part", count = urls.len(), "part URLs issued");
-        Ok((urls, self.expires_at()))
+        Ok((urls, Self::expires_at(ttl)))
     }
 
     /// Parts the store holds with the expected sizes, and the part numbers missing.

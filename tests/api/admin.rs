@@ -11,7 +11,7 @@ use crate::helpers::{assert_error, pattern, spawn_app_with, tokens_of, TestApp, 
 
 const ADMIN_PASSWORD: &str = "the admin's own long passphrase";
 
-async fn app_with_admin() -> (TestApp, Tokens) {
+pub(crate) async fn app_with_admin() -> (TestApp, Tokens) {
     let app = spawn_app_with(|s| {
         s.bootstrap_admin_username = Some("root-admin".into());
         s.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned().into());
@@ -23,7 +23,7 @@ async fn app_with_admin() -> (TestApp, Tokens) {
     (app, admin)
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -40,7 +40,7 @@ async fn send(
     req.send().await.expect("request")
 }
 
-async fn user_id(app: &TestApp, access: &str) -> String {
+pub(crate) async fn user_id(app: &TestApp, access: &str) -> String {
     app.me(access).await.json::<Value>().await.expect("json")["id"]
         .as_str()
         .expect("id")
@@ -67,6 +67,10 @@ async fn the_bootstrap_admin_exists_and_only_admins_reach_the_admin_api() {
             format!("/api/v1/admin/users/{alice_id}/sessions"),
         ),
         (Method::GET, "/api/v1/admin/audit".to_owned()),
+        (Method::GET, "/api/v1/admin/stats".to_owned()),
+        (Method::GET, "/api/v1/admin/settings".to_owned()),
+        (Method::PATCH, "/api/v1/admin/settings".to_owned()),
+        (Method::DELETE, format!("/api/v1/admin/users/{alice_id}")),
     ];
     for (method, path) in &paths {
         let body = (*method == Method::PATCH).then(|| json!({"quota_bytes": 1}));

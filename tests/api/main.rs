@@ -7,6 +7,7 @@ mod errors;
 mod files;
 mod helpers;
 mod logs;
+mod operations;
 mod ratelimit;
 mod sharing;
 mod tokens;

@@ -1,0 +1,361 @@
+//! Prometheus metrics at `/metrics` (text format 0.0.4). Counters live in memory per
+//! process; queue depth, users and quota totals are read from the database at scrape
+//! time. With `COFFER_METRICS_TOKEN` set, scrapes need `Authorization: Bearer <token>`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret as _;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{AuditEvent, OK};
+use crate::error::{AppError, ErrorBody};
+use crate::startup::AppState;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct Latency {
+    /// Observations at or below each bound (not yet cumulative).
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// `(method, route pattern, status)`: the route is the pattern (`/api/v1/files/{id}`),
+/// never the raw path, so the label set stays small.
+type HttpKey = (String, String, u16);
+
+/// Counters of one label.
+type Counter = Mutex<BTreeMap<&'static str, u64>>;
+
+fn bump(counter: &Counter, label: &'static str) {
+    if let Ok(mut map) = counter.lock() {
+        *map.entry(label).or_default() += 1;
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    http: Mutex<HashMap<HttpKey, Latency>>,
+    presigns: Counter,
+    auth_failures: Counter,
+    rate_limited: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// One finished HTTP request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let secs = took.as_secs_f64();
+        let Ok(mut http) = self.http.lock() else {
+            return;
+        };
+        let key = (method.to_owned(), route.to_owned(), status);
+        let entry = http.entry(key).or_default();
+        entry.count += 1;
+        entry.sum += secs;
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            entry.buckets[i] += 1;
+        }
+    }
+
+    /// Counts what an audit event says: presigned URLs handed out (by kind) and refused
+    /// authentication (by action).
+    pub fn observe_event(&self, event: &AuditEvent) {
+        let action = event.action;
+        let ok = event.outcome == OK;
+        if action == "auth.refresh_reuse_detected" {
+            bump(&self.auth_failures, "refresh_reuse_detected");
+        } else if let (Some(kind), true) = (action.strip_prefix("presign."), ok) {
+            bump(&self.presigns, kind);
+        } else if action == "link.redeemed" && ok {
+            bump(&self.presigns, "link");
+        } else if let (Some(what), false) = (action.strip_prefix("auth."), ok) {
+            bump(&self.auth_failures, what);
+        }
+    }
+
+    /// A request refused by the rate limit of `scope`.
+    pub fn rate_limited(&self, scope: &'static str) {
+        bump(&self.rate_limited, scope);
+    }
+
+    fn render_memory(&self, out: &mut String) {
+        family(
+            out,
+            "coffer_http_requests_total",
+            "counter",
+            "HTTP requests by method, route pattern and status.",
+        );
+        let http = self.http.lock().map(|h| {
+            let mut rows: Vec<(HttpKey, [u64; BUCKETS.len()], u64, f64)> = h
+                .iter()
+                .map(|(k, v)| (k.clone(), v.buckets, v.count, v.sum))
+                .collect();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            rows
+        });
+        let http = http.unwrap_or_default();
+        for ((method, route, status), _, count, _) in &http {
+            let labels = labels(&[
+                ("method", method),
+                ("route", route),
+                ("status", &status.to_string()),
+            ]);
+            let _ = writeln!(out, "coffer_http_requests_total{labels} {count}");
+        }
+        let name = "coffer_http_request_duration_seconds";
+        family(
+            out,
+            name,
+            "histogram",
+            "HTTP request latency by method, route pattern and status.",
+        );
+        for ((method, route, status), buckets, count, sum) in &http {
+            let status = status.to_string();
+            let base = [
+                ("method", method.as_str()),
+                ("route", route),
+                ("status", &status),
+            ];
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(buckets) {
+                cumulative += n;
+                let le = bound.to_string();
+                let mut with_le = base.to_vec();
+                with_le.push(("le", &le));
+                let _ = writeln!(out, "{name}_bucket{} {cumulative}", labels(&with_le));
+            }
+            let mut with_le = base.to_vec();
+            with_le.push(("le", "+Inf"));
+            let _ = writeln!(out, "{name}_bucket{} {count}", labels(&with_le));
+            let _ = writeln!(out, "{name}_sum{} {sum}", labels(&base));
+            let _ = writeln!(out, "{name}_count{} {count}", labels(&base));
+        }
+        for (name, help, label, counter) in [
+            (
+                "coffer_presigns_total",
+                "Presigned URL batches handed out, by kind (upload, parts, download, archive, link).",
+                "kind",
+                &self.presigns,
+            ),
+            (
+                "coffer_auth_failures_total",
+                "Refused authentication attempts, by action (login, refresh, register, ...).",
+                "action",
+                &self.auth_failures,
+            ),
+            (
+                "coffer_rate_limited_total",
+                "Requests refused by a rate limit, by limit.",
+                "limit",
+                &self.rate_limited,
+            ),
+        ] {
+            family(out, name, "counter", help);
+            if let Ok(map) = counter.lock() {
+                for (value, n) in map.iter() {
+                    let _ = writeln!(out, "{name}{} {n}", labels(&[(label, value)]));
+                }
+            }
+        }
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// `{a="x",b="y"}` with label values escaped as the text format requires.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut s = String::from("{");
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let v = v
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let _ = write!(s, "{k}=\"{v}\"");
+    }
+    s.push('}');
+    s
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
+    family(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// The whole exposition: in-memory counters, then what the database holds now.
+async fn render(state: &AppState) -> Result<String, AppError> {
+    let mut out = String::with_capacity(16 * 1024);
+    state.metrics.render_memory(&mut out);
+    family(
+        &mut out,
+        "coffer_store_errors_total",
+        "counter",
+        "Failed requests to the object store.",
+    );
+    let _ = writeln!(
+        out,
+        "coffer_store_errors_total {}",
+        state.store.error_count()
+    );
+    family(
+        &mut out,
+        "coffer_audit_events_dropped_total",
+        "counter",
+        "Audit events dropped because the writer fell behind.",
+    );
+    let _ = writeln!(
+        out,
+        "coffer_audit_events_dropped_total {}",
+        state.audit.dropped()
+    );
+
+    let name = "coffer_tasks";
+    family(
+        &mut out,
+        name,
+        "gauge",
+        "Tasks by kind and state (queued: the queue depth).",
+    );
+    for (kind, task_state, n) in crate::tasks::repo::count_by_kind_and_state(&state.db).await? {
+        let _ = writeln!(
+            out,
+            "{name}{} {n}",
+            labels(&[("kind", &kind), ("state", &task_state)])
+        );
+    }
+    let t = crate::admin::repo::totals(&state.db).await?;
+    for (name, help, value) in [
+        ("coffer_users", "Accounts.", t.users),
+        (
+            "coffer_users_disabled",
+            "Disabled accounts.",
+            t.disabled_users,
+        ),
+        (
+            "coffer_used_bytes",
+            "Bytes stored, over every user.",
+            t.used_bytes,
+        ),
+        (
+            "coffer_used_objects",
+            "Objects stored, over every user.",
+            t.used_objects,
+        ),
+        (
+            "coffer_reserved_bytes",
+            "Bytes reserved by open uploads.",
+            t.reserved_bytes,
+        ),
+        (
+            "coffer_reserved_objects",
+            "Objects reserved by open uploads.",
+            t.reserved_objects,
+        ),
+        (
+            "coffer_quota_bytes",
+            "Byte quotas, summed over every user.",
+            t.quota_bytes,
+        ),
+        (
+            "coffer_quota_objects",
+            "Object quotas, summed over every user.",
+            t.quota_objects,
+        ),
+    ] {
+        gauge(&mut out, name, help, value);
+    }
+    Ok(out)
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+/// Prometheus metrics (text format). Needs `Authorization: Bearer <COFFER_METRICS_TOKEN>`
+/// when that setting is set.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "The metrics, Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 401, description = "A metrics token is set and was not given", body = ErrorBody),
+    )
+)]
+#[get("/metrics")]
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    if let Some(token) = &state.settings.metrics_token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Digests compare in time independent of where the token differs.
+        if digest(given) != digest(token.expose_secret()) {
+            return Err(AppError::unauthorized(
+                "METRICS_TOKEN_REQUIRED",
+                "Scraping needs `Authorization: Bearer` with the metrics token.",
+            ));
+        }
+    }
+    let body = render(&state).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_cumulative_and_end_with_the_count() {
+        let m = Metrics::new();
+        for ms in [0, 3, 3, 40, 20_000] {
+            m.observe_request("GET", "/a", 200, Duration::from_millis(ms));
+        }
+        let mut out = String::new();
+        m.render_memory(&mut out);
+        let bucket = |le: &str| {
+            let prefix = format!(
+                "coffer_http_request_duration_seconds_bucket{{method=\"GET\",route=\"/a\",status=\"200\",le=\"{le}\"}} "
+            );
+            out.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .map(|v| v.parse::<u64>().unwrap_or(u64::MAX))
+        };
+        assert_eq!(bucket("0.001"), Some(1));
+        assert_eq!(bucket("0.005"), Some(3));
+        assert_eq!(bucket("0.05"), Some(4));
+        assert_eq!(bucket("10"), Some(4));
+        assert_eq!(bucket("+Inf"), Some(5));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(
+            labels(&[("a", "x\"y\\z\nw"), ("b", "")]),
+            r#"{a="x\"y\\z\nw",b=""}"#
+        );
+    }
+}

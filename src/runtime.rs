@@ -1,0 +1,356 @@
+//! Settings an admin changes while the service runs: stored in the `settings` table over
+//! the values from the environment, read through the short metadata cache. A change is
+//! seen by this process on its next request (the cache is dropped) and by other
+//! processes within `COFFER_CACHE_TTL_MS`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::admin::{ROLE_ADMIN, ROLE_USER};
+use crate::cache::TtlCache;
+use crate::config::{Settings, MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE};
+use crate::entity::settings;
+use crate::uploads::plan::content_type;
+
+/// Longest list of allowed content types.
+const MAX_CONTENT_TYPES: usize = 200;
+
+/// The settings in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RuntimeSettings {
+    /// Whether anyone may create an account with `POST /auth/register`.
+    pub registration_open: bool,
+    /// Role of new accounts (`user` or `admin`).
+    pub default_role: String,
+    /// Byte quota of new accounts.
+    pub default_quota_bytes: i64,
+    /// Object quota of new accounts.
+    pub default_quota_objects: i64,
+    /// Content types uploads may declare (`type/subtype` or `type/*`); empty allows all.
+    pub allowed_content_types: Vec<String>,
+    /// Largest upload accepted.
+    pub max_upload_bytes: u64,
+    /// Lifetime of the presigned URLs handed out, in seconds (at most 7 days).
+    pub presign_ttl_seconds: u64,
+}
+
+impl RuntimeSettings {
+    /// The values the environment gives, before any change stored in the database.
+    pub fn from_config(s: &Settings) -> RuntimeSettings {
+        RuntimeSettings {
+            registration_open: s.registration_open,
+            default_role: ROLE_USER.to_owned(),
+            default_quota_bytes: s.default_quota_bytes,
+            default_quota_objects: s.default_quota_objects,
+            allowed_content_types: s.uploads.allowed_content_types.clone(),
+            max_upload_bytes: s.uploads.max_upload_bytes,
+            presign_ttl_seconds: s.uploads.presign_ttl.as_secs(),
+        }
+    }
+
+    pub fn presign_ttl(&self) -> Duration {
+        Duration::from_secs(self.presign_ttl_seconds)
+    }
+
+    /// These settings with the stored rows laid over them. A row this version does not
+    /// know, or whose value no longer fits, is skipped with a warning.
+    fn overlaid(&self, rows: Vec<settings::Model>) -> RuntimeSettings {
+        let mut map = match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            _ => return self.clone(),
+        };
+        for row in rows {
+            match (map.contains_key(&row.key), serde_json::from_str(&row.value)) {
+                (true, Ok(value)) => {
+                    map.insert(row.key, value);
+                }
+                _ => tracing::warn!(key = %row.key, "stored setting ignored"),
+            }
+        }
+        let merged: Result<RuntimeSettings, _> = serde_json::from_value(Value::Object(map));
+        match merged {
+            Ok(merged) if SettingsPatch::from(&merged).validate().is_ok() => merged,
+            _ => {
+                tracing::warn!("stored settings do not fit together; using the environment's");
+                self.clone()
+            }
+        }
+    }
+}
+
+/// A change of settings: only the fields given change.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub registration_open: Option<bool>,
+    pub default_role: Option<String>,
+    #[schema(minimum = 0)]
+    pub default_quota_bytes: Option<i64>,
+    #[schema(minimum = 0)]
+    pub default_quota_objects: Option<i64>,
+    pub allowed_content_types: Option<Vec<String>>,
+    #[schema(minimum = 1)]
+    pub max_upload_bytes: Option<u64>,
+    #[schema(minimum = 1, maximum = 604800)]
+    pub presign_ttl_seconds: Option<u64>,
+}
+
+impl From<&RuntimeSettings> for SettingsPatch {
+    fn from(s: &RuntimeSettings) -> SettingsPatch {
+        SettingsPatch {
+            registration_open: Some(s.registration_open),
+            default_role: Some(s.default_role.clone()),
+            default_quota_bytes: Some(s.default_quota_bytes),
+            default_quota_objects: Some(s.default_quota_objects),
+            allowed_content_types: Some(s.allowed_content_types.clone()),
+            max_upload_bytes: Some(s.max_upload_bytes),
+            presign_ttl_seconds: Some(s.presign_ttl_seconds),
+        }
+    }
+}
+
+impl SettingsPatch {
+    /// Lower-cases the content types, so they compare as declared types do.
+    pub fn normalized(mut self) -> SettingsPatch {
+        if let Some(types) = &mut self.allowed_content_types {
+            for t in types.iter_mut() {
+                *t = t.trim().to_ascii_lowercase();
+            }
+            types.sort();
+            types.dedup();
+        }
+        self
+    }
+
+    /// What is wrong with the change, if anything.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(role) = self.default_role.as_deref() {
+            if role != ROLE_USER && role != ROLE_ADMIN {
+                return Err("default_role must be `user` or `admin`.".into());
+            }
+        }
+        if self.default_quota_bytes.is_some_and(|b| b < 0)
+            || self.default_quota_objects.is_some_and(|o| o < 0)
+        {
+            return Err("Default quotas cannot be negative.".into());
+        }
+        let max_upload = MIN_PART_SIZE * 1024 * MAX_PARTS;
+        if self
+            .max_upload_bytes
+            .is_some_and(|b| b == 0 || b > max_upload)
+        {
+            return Err(format!(
+                "max_upload_bytes must be between 1 and {max_upload} (50 TiB)."
+            ));
+        }
+        let max_ttl = MAX_PRESIGN_TTL.as_secs();
+        if self
+            .presign_ttl_seconds
+            .is_some_and(|s| s == 0 || s > max_ttl)
+        {
+            return Err(format!(
+                "presign_ttl_seconds must be between 1 and {max_ttl} (7 days)."
+            ));
+        }
+        if let Some(types) = &self.allowed_content_types {
+            if types.len() > MAX_CONTENT_TYPES {
+                return Err(format!(
+                    "At most {MAX_CONTENT_TYPES} allowed content types."
+                ));
+            }
+            for t in types {
+                let pattern = match t.strip_suffix("/*") {
+                    Some(major) => format!("{major}/x"),
+                    None => t.clone(),
+                };
+                if content_type(Some(&pattern)).as_deref() != Some(pattern.as_str()) {
+                    return Err(format!(
+                        "{t:?} is not a content type (`type/subtype` or `type/*`)."
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored rows this change writes: setting name and JSON value.
+    fn rows(&self) -> Vec<(String, String)> {
+        let Ok(Value::Object(map)) = serde_json::to_value(self) else {
+            return Vec::new();
+        };
+        map.into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, v.to_string()))
+            .collect()
+    }
+}
+
+/// Reads and changes the settings in force.
+#[derive(Clone)]
+pub struct Runtime {
+    db: DatabaseConnection,
+    defaults: Arc<RuntimeSettings>,
+    cache: Arc<TtlCache<(), RuntimeSettings>>,
+}
+
+impl Runtime {
+    pub fn new(db: DatabaseConnection, settings: &Settings) -> Runtime {
+        Runtime {
+            db,
+            defaults: Arc::new(RuntimeSettings::from_config(settings)),
+            cache: Arc::new(TtlCache::new(settings.cache_ttl)),
+        }
+    }
+
+    /// The settings in force: from memory, or one read of the small `settings` table.
+    pub async fn get(&self) -> Result<Arc<RuntimeSettings>, DbErr> {
+        if let Some(s) = self.cache.get(()) {
+            return Ok(s);
+        }
+        let rows = settings::Entity::find().all(&self.db).await?;
+        let current = Arc::new(self.defaults.overlaid(rows));
+        self.cache.put((), current.clone());
+        Ok(current)
+    }
+
+    /// Stores a validated change (in the caller's transaction); call
+    /// [`Runtime::invalidate`] once it is committed.
+    pub async fn store(
+        &self,
+        db: &impl ConnectionTrait,
+        patch: &SettingsPatch,
+        by: Uuid,
+    ) -> Result<(), DbErr> {
+        let now = Utc::now();
+        for (key, value) in patch.rows() {
+            settings::Entity::insert(settings::ActiveModel {
+                key: Set(key),
+                value: Set(value),
+                updated_at: Set(now),
+                updated_by: Set(Some(by)),
+            })
+            .on_conflict(
+                OnConflict::column(settings::Column::Key)
+                    .update_columns([
+                        settings::Column::Value,
+                        settings::Column::UpdatedAt,
+                        settings::Column::UpdatedBy,
+                    ])
+                    .to_owned(),
+            )
+            .exec(db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Drops the cached settings, so the next request reads the stored ones.
+    pub fn invalidate(&self) {
+        self.cache.invalidate(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> RuntimeSettings {
+        RuntimeSettings::from_config(&Settings::default())
+    }
+
+    fn row(key: &str, value: &str) -> settings::Model {
+        settings::Model {
+            key: key.into(),
+            value: value.into(),
+            updated_at: Utc::now(),
+            updated_by: None,
+        }
+    }
+
+    #[test]
+    fn stored_rows_override_the_environment() {
+        let s = defaults().overlaid(vec![
+            row("registration_open", "false"),
+            row("presign_ttl_seconds", "60"),
+            row("allowed_content_types", r#"["text/*"]"#),
+        ]);
+        assert!(!s.registration_open);
+        assert_eq!(s.presign_ttl(), Duration::from_secs(60));
+        assert_eq!(s.allowed_content_types, vec!["text/*".to_owned()]);
+        assert_eq!(s.default_quota_bytes, defaults().default_quota_bytes);
+    }
+
+    #[test]
+    fn unknown_or_unfitting_rows_are_skipped() {
+        let d = defaults();
+        assert_eq!(d.overlaid(vec![row("no_such_setting", "1")]), d);
+        assert_eq!(d.overlaid(vec![row("registration_open", "\"yes\"")]), d);
+        assert_eq!(d.overlaid(vec![row("presign_ttl_seconds", "0")]), d);
+        assert_eq!(d.overlaid(vec![row("default_role", "\"root\"")]), d);
+    }
+
+    #[test]
+    fn patches_are_validated() {
+        let ok = |p: SettingsPatch| p.normalized().validate().is_ok();
+        assert!(ok(SettingsPatch::default()));
+        assert!(ok(SettingsPatch {
+            allowed_content_types: Some(vec!["Text/*".into(), "application/json".into()]),
+            presign_ttl_seconds: Some(604_800),
+            ..Default::default()
+        }));
+        for bad in [
+            SettingsPatch {
+                default_role: Some("root".into()),
+                ..Default::default()
+            },
+            SettingsPatch {
+                default_quota_bytes: Some(-1),
+                ..Default::default()
+            },
+            SettingsPatch {
+                presign_ttl_seconds: Some(604_801),
+                ..Default::default()
+            },
+            SettingsPatch {
+                max_upload_bytes: Some(0),
+                ..Default::default()
+            },
+            SettingsPatch {
+                allowed_content_types: Some(vec!["*/*".into()]),
+                ..Default::default()
+            },
+            SettingsPatch {
+                allowed_content_types: Some(vec!["text".into()]),
+                ..Default::default()
+            },
+        ] {
+            assert!(!ok(bad.clone()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_patch_writes_only_its_fields() {
+        let p = SettingsPatch {
+            registration_open: Some(false),
+            max_upload_bytes: Some(10),
+            ..Default::default()
+        };
+        let mut rows = p.rows();
+        rows.sort();
+        assert_eq!(
+            rows,
+            vec![
+                ("max_upload_bytes".to_owned(), "10".to_owned()),
+                ("registration_open".to_owned(), "false".to_owned()),
+            ]
+        );
+    }
+}

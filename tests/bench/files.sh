@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (wrk, 32 connections, one run): /healthz, POST /api/v1/uploads (single part,
+# Benchmark (wrk, 32 connections, one run): /healthz, /metrics, POST /api/v1/uploads (single part,
 # quota reserved), GET /api/v1/files/{id}/download, and listing a folder of 100,000 files
 # (first page, and a cursor deep in the folder) -- on SQLite, then on PostgreSQL.
 # Usage: tests/bench/files.sh [duration, default 10s]
@@ -96,6 +96,8 @@ bench() { # db-label database-url
   [ "$count" = 1000 ] || { echo "deep page has $count items" >&2; exit 1; }
 
   run "$db healthz" /healthz
+  # A Prometheus scrape: counters from memory, task counts and quota totals from the database.
+  run "$db metrics" /metrics
   run "$db upload-start" /api/v1/uploads -s "$WORK/start.lua"
   run "$db download" "/api/v1/files/$file/download" -H "$auth"
   run "$db list-first" "/api/v1/folders/$folder/items?limit=100" -H "$auth"

@@ -31,7 +31,7 @@ struct Latency {
 
 /// `(method, route pattern, status)`: the route is the pattern (`/api/v1/files/{id}`),
 /// never the raw path, so the label set stays small.
-type HttpKey = (String, String, u16);
+type HttpKey = (&'static str, String, u16);
 
 /// Counters of one label.
 type Counter = Mutex<BTreeMap<&'static str, u64>>;
@@ -57,12 +57,22 @@ impl Metrics {
 
     /// One finished HTTP request.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        // Clients choose the method: only the standard ones get a series of their own.
+        let method = match method {
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            "OPTIONS" => "OPTIONS",
+            _ => "OTHER",
+        };
         let secs = took.as_secs_f64();
         let Ok(mut http) = self.http.lock() else {
             return;
         };
-        let key = (method.to_owned(), route.to_owned(), status);
-        let entry = http.entry(key).or_default();
+        let entry = http.entry((method, route.to_owned(), status)).or_default();
         entry.count += 1;
         entry.sum += secs;
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
@@ -125,7 +135,7 @@ impl Metrics {
         for ((method, route, status), buckets, count, sum) in &http {
             let status = status.to_string();
             let base = [
-                ("method", method.as_str()),
+                ("method", *method),
                 ("route", route),
                 ("status", &status),
             ];
@@ -349,6 +359,19 @@ mod tests {
         assert_eq!(bucket("0.05"), Some(4));
         assert_eq!(bucket("10"), Some(4));
         assert_eq!(bucket("+Inf"), Some(5));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_series() {
+        let m = Metrics::new();
+        for method in ["BREW", "PROPFIND", "X"] {
+            m.observe_request(method, "-", 405, Duration::ZERO);
+        }
+        let mut out = String::new();
+        m.render_memory(&mut out);
+        let line = r#"coffer_http_requests_total{method="OTHER",route="-",status="405"} 3"#;
+        assert!(out.lines().any(|l| l == line), "{out}");
+        assert_eq!(out.matches("coffer_http_requests_total{").count(), 1);
     }
 
     #[test]

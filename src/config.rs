@@ -168,7 +168,8 @@ pub struct ArchiveSettings {
 /// Presigning and upload rules.
 #[derive(Debug, Clone)]
 pub struct UploadSettings {
-    /// Lifetime of presigned URLs (capped at 7 days, S3's limit).
+    /// Lifetime of presigned URLs (capped at 7 days, S3's limit). This, the maximum size
+    /// and the allowed types are starting values: admins change them at run time.
     pub presign_ttl: Duration,
     /// Uploads above this size are multipart.
     pub multipart_threshold: u64,

@@ -134,11 +134,7 @@ impl Metrics {
         );
         for ((method, route, status), buckets, count, sum) in &http {
             let status = status.to_string();
-            let base = [
-                ("method", *method),
-                ("route", route),
-                ("status", &status),
-            ];
+            let base = [("method", *method), ("route", route), ("status", &status)];
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(buckets) {
                 cumulative += n;

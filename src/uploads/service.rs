@@ -1,7 +1,6 @@
 //! The upload rules: reserve quota and record the pending file in one transaction, sign
 //! URLs, verify what the store holds on completion, release the reservation on abort.
 
-use crate::runtime::Runtime;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use crate::db::WriteGate;
+use crate::runtime::Runtime;
 use tracing::instrument;
 use uuid::Uuid;
 

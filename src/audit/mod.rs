@@ -28,8 +28,11 @@ pub const FAILED: &str = "failed";
 
 /// Events waiting for the writer; beyond this, new events are dropped and counted.
 const BACKLOG: usize = 65_536;
-/// Most events one insert writes.
-const BATCH: usize = 500;
+/// Most events one insert writes (10 parameters each, well within SQLite's and
+/// PostgreSQL's limits).
+const BATCH: usize = 1000;
+/// How long the writer waits for more events before writing a partial batch.
+const LINGER: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
@@ -164,6 +167,17 @@ impl AuditLog {
 async fn write_loop(db: DatabaseConnection, gate: WriteGate, mut rx: mpsc::Receiver<AuditEvent>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        // Let a burst gather: fewer, larger transactions (on SQLite each one holds the
+        // single write lock that uploads need too).
+        if batch.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut delay = Duration::from_millis(100);
         for attempt in 1..=5 {
             match write_batch(&db, &gate, &batch).await {

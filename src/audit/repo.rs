@@ -25,7 +25,10 @@ pub async fn insert_many(db: &impl ConnectionTrait, events: &[AuditEvent]) -> Re
         outcome: Set(e.outcome.to_owned()),
         detail: Set(e.detail.as_ref().map(|d| d.to_string())),
     });
-    audit_events::Entity::insert_many(models).exec(db).await?;
+    // No RETURNING: PostgreSQL would send every id back.
+    audit_events::Entity::insert_many(models)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 

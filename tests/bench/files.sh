@@ -12,7 +12,11 @@ CONNS=32
 PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
 FILES=100000
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --bin cofferd -q
+# BENCH_BIN: a cofferd binary to measure instead of this tree's release build (to compare
+# two commits on the same machine).
+BIN="${BENCH_BIN:-./target/release/cofferd}"
+[ -n "${BENCH_BIN:-}" ] || cargo build --release --bin cofferd -q
+BIN=$(realpath "$BIN")
 WORK=$(mktemp -d)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
@@ -70,7 +74,7 @@ bench() { # db-label database-url
   COFFER_DATA_DIR="$WORK/data" COFFER_PORT=$PORT COFFER_EMBEDDED_S3_PORT=0 COFFER_LOG=warn DATABASE_URL="$2" \
   COFFER_RATE_LIMIT_USER_PER_MINUTE=100000000 COFFER_RATE_LIMIT_USER_BURST=100000000 \
   COFFER_DEFAULT_QUOTA_BYTES=1000000000000000 COFFER_DEFAULT_QUOTA_OBJECTS=1000000000 COFFER_DB_MAX_CONNECTIONS=16 \
-    ./target/release/cofferd > "$WORK/cofferd-$db.log" 2>&1 &
+    "$BIN" > "$WORK/cofferd-$db.log" 2>&1 &
   PID=$!
   BASE="http://127.0.0.1:$PORT"
   for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
@@ -97,12 +101,16 @@ bench() { # db-label database-url
 
   run "$db healthz" /healthz
   # A Prometheus scrape: counters from memory, task counts and quota totals from the database.
-  run "$db metrics" /metrics
+  # (skipped for builds from before /metrics existed)
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/metrics")" = 200 ]; then run "$db metrics" /metrics; fi
   run "$db upload-start" /api/v1/uploads -s "$WORK/start.lua"
   run "$db download" "/api/v1/files/$file/download" -H "$auth"
   run "$db list-first" "/api/v1/folders/$folder/items?limit=100" -H "$auth"
   run "$db list-deep" "/api/v1/folders/$folder/items?limit=100&cursor=$deep" -H "$auth"
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+  if grep -q "audit event dropped" "$WORK/cofferd-$db.log"; then
+    echo "$db: $(grep -c "audit event dropped" "$WORK/cofferd-$db.log") audit events dropped" >&2
+  fi
 }
 
 {

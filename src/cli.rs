@@ -63,13 +63,22 @@ pub async fn storage_report(
     let rows = crate::files::repo::object_keys(db).await?;
     let mut expected: HashSet<String> = rows.iter().map(|(k, _)| k.clone()).collect();
     expected.extend(crate::uploads::repo::open_keys(db).await?);
+    // Objects a queued purge will delete: its keys, and all under its prefix (a deleted
+    // user's).
+    let mut purged_prefixes = Vec::new();
     for task in crate::tasks::repo::pending_of_kind(db, crate::tasks::KIND_PURGE).await? {
-        if let Some(keys) = task.payload["keys"].as_array() {
-            expected.extend(keys.iter().filter_map(|k| k.as_str().map(str::to_owned)));
+        if let Some(purge) = crate::tasks::purge::PurgePayload::of(&task) {
+            expected.extend(purge.keys);
+            purged_prefixes.extend(purge.prefix.filter(|p| !p.is_empty()));
         }
     }
     let mut report = StorageReport {
-        orphans: objects.difference(&expected).cloned().collect(),
+        orphans: objects
+            .iter()
+            .filter(|k| !expected.contains(*k))
+            .filter(|k| !purged_prefixes.iter().any(|p| k.starts_with(p.as_str())))
+            .cloned()
+            .collect(),
         missing: rows
             .into_iter()
             .filter(|(k, state)| {

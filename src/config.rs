@@ -124,6 +124,10 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// How long a client has to send a request's body, counted from its arrival.
+    pub body_read_timeout: Duration,
+    /// Audit events queued for the writer before requests wait to record theirs.
+    pub audit_backlog: usize,
     pub redoc_script_url: String,
     /// When set, `/metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
@@ -292,6 +296,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             max_body_bytes: 256 * 1024,
+            body_read_timeout: Duration::from_secs(30),
+            audit_backlog: 65_536,
             redoc_script_url: "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"
                 .into(),
             metrics_token: None,
@@ -529,6 +535,9 @@ impl Settings {
             trusted_proxies,
             cors_origins: src.list("COFFER_CORS_ORIGINS"),
             max_body_bytes: src.parse("COFFER_MAX_BODY_BYTES", d.max_body_bytes)?,
+            body_read_timeout: src
+                .seconds("COFFER_BODY_READ_TIMEOUT_SECONDS", d.body_read_timeout)?,
+            audit_backlog: src.parse("COFFER_AUDIT_BACKLOG", d.audit_backlog)?,
             redoc_script_url: src
                 .get("COFFER_REDOC_SCRIPT_URL")
                 .unwrap_or(d.redoc_script_url),
@@ -623,6 +632,15 @@ impl Settings {
             if rl.per_minute == 0 || rl.burst == 0 {
                 return Err(invalid(name, "rate and burst must be at least 1"));
             }
+        }
+        if self.audit_backlog == 0 {
+            return Err(invalid("COFFER_AUDIT_BACKLOG", "must be at least 1"));
+        }
+        if self.body_read_timeout.is_zero() {
+            return Err(invalid(
+                "COFFER_BODY_READ_TIMEOUT_SECONDS",
+                "must be at least 1",
+            ));
         }
         if self.workers == 0 || self.db_max_connections == 0 {
             return Err(invalid(

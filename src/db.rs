@@ -6,7 +6,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    TransactionTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -69,14 +69,13 @@ async fn connect_with(
     if settings.is_sqlite() {
         sqlite_without_memstatus();
     }
-    if let Some(path) = sqlite_path(&settings.database_url) {
-        if let Some(dir) = std::path::Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+    if let Some(path) = sqlite_path(&settings.database_url).map(std::path::Path::new) {
+        let cannot =
+            |e: std::io::Error| DbErr::Custom(format!("cannot create {}: {e}", path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::secrets::create_private_dir(dir).map_err(cannot)?;
         }
+        crate::secrets::create_private_file(path).map_err(cannot)?;
     }
     let mut opts = ConnectOptions::new(settings.database_url.clone());
     opts.max_connections(max_connections)
@@ -100,6 +99,21 @@ async fn connect_with(
             }
         });
     Database::connect(opts).await
+}
+
+/// A raw statement written with PostgreSQL's `$1, $2, …` placeholders, for either
+/// backend: SQLite gets `?1, ?2, …`, its spelling of the same numbered parameters.
+/// (SQLite would read `$1` as a *named* parameter, numbered by first appearance.)
+pub fn statement(
+    backend: DbBackend,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> sea_orm::Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
@@ -137,14 +151,26 @@ impl WriteGate {
     }
 
     /// Begins a write transaction (after waiting for the gate on SQLite).
+    ///
+    /// On SQLite the transaction is `IMMEDIATE`: it holds the write lock from its first
+    /// statement, so what it reads cannot change before it writes, even when another
+    /// process (a `coffer-worker`) writes to the same file. A deferred transaction that
+    /// read first would instead fail with `SQLITE_BUSY_SNAPSHOT` when it came to write.
     pub async fn begin(&self, db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
-        let guard = match &self.0 {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
+        let Some(gate) = &self.0 else {
+            return Ok(WriteTxn {
+                txn: db.begin().await?,
+                _guard: None,
+            });
+        };
+        let guard = gate.clone().lock_owned().await;
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
         };
         Ok(WriteTxn {
-            txn: db.begin().await?,
-            _guard: guard,
+            txn: db.begin_with_options(options).await?,
+            _guard: Some(guard),
         })
     }
 }
@@ -169,5 +195,19 @@ impl WriteTxn {
 
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
+    }
+
+    /// Commits when `outcome` is a success, rolls back otherwise; returns the outcome.
+    pub async fn end<T, E: From<DbErr>>(self, outcome: Result<T, E>) -> Result<T, E> {
+        match outcome {
+            Ok(value) => {
+                self.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.rollback().await?;
+                Err(e)
+            }
+        }
     }
 }

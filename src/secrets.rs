@@ -29,6 +29,35 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` and its missing parents with mode 0700 (they hold the database with
+/// password and token hashes, and secrets); an existing directory is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates an empty file with mode 0600 unless it exists (SQLite then opens it as a
+/// new database, and gives its `-wal` and `-shm` files the same mode).
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop),
+    }
+}
+
 /// The JWT signing secret: from settings, or in development generated once and kept
 /// in `<data_dir>/jwt-secret` (with a loud warning).
 pub fn jwt_secret(settings: &Settings) -> std::io::Result<SecretString> {

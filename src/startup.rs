@@ -17,7 +17,7 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_redoc::{Redoc, Servable as _};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::archives::handler::{PurgeHandler, ZipHandler};
+use crate::archives::handler::ZipHandler;
 use crate::archives::service::ArchiveService;
 use crate::auth::password::PasswordHasher;
 use crate::auth::service::AuthPolicy;
@@ -156,7 +156,7 @@ async fn object_store(settings: &Settings) -> Result<(S3Store, Option<EmbeddedS3
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        std::fs::create_dir_all(&settings.data_dir)?;
+        crate::secrets::create_private_dir(&settings.data_dir)?;
         let db = crate::db::connect(&settings).await?;
         if settings.migrate_on_start {
             crate::db::migrate(&db).await?;
@@ -189,7 +189,12 @@ impl Application {
             runtime.clone(),
         );
         let metrics = Arc::new(Metrics::new());
-        let audit = AuditLog::spawn(db.clone(), gate.clone(), metrics.clone());
+        let audit = AuditLog::spawn(
+            db.clone(),
+            gate.clone(),
+            metrics.clone(),
+            settings.audit_backlog,
+        );
         let limits = Arc::new(RateLimits::new(
             settings.rate_limit_auth,
             settings.rate_limit_user,
@@ -332,7 +337,7 @@ pub fn build_worker(
                 cfg: settings.archives.clone(),
             }),
         )
-        .handle(KIND_PURGE, Arc::new(PurgeHandler))
+        .handle(KIND_PURGE, Arc::new(crate::tasks::purge::PurgeHandler))
 }
 
 fn spawn_limit_shrinker(limits: Arc<RateLimits>) {

@@ -60,6 +60,7 @@ pub struct UserQuery {
     /// Part of a username to search for.
     pub q: Option<String>,
     /// Items per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -124,6 +125,7 @@ pub struct AuditQuery {
     /// Events before this time.
     pub until: Option<DateTime<Utc>>,
     /// Items per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<Uuid>,
@@ -174,6 +176,7 @@ pub struct AuditList {
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// How many of the heaviest users to list, 1–100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub top: Option<u64>,
 }
 

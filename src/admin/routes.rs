@@ -11,7 +11,6 @@ use super::dto::{
 };
 use super::repo::{self, UserChange};
 use super::{AdminUser, ROLE_ADMIN, ROLE_USER};
-use crate::archives::handler::PURGE_ATTEMPTS;
 use crate::audit::repo::{self as audit, Filter};
 use crate::audit::OK;
 use crate::auth::repo as users;
@@ -20,16 +19,14 @@ use crate::error::{AppError, ErrorBody};
 use crate::files::service::page_limit;
 use crate::runtime::{RuntimeSettings, SettingsPatch};
 use crate::startup::AppState;
-use crate::tasks::repo::{self as tasks, NewTask};
-use crate::tasks::{now_ms, KIND_PURGE};
+use crate::tasks::now_ms;
+use crate::tasks::purge::{self, MultipartRef, PurgePayload};
 
 /// Content-type groups listed by the statistics.
 const CONTENT_TYPE_GROUPS: u64 = 50;
 /// Heaviest users listed by the statistics, by default and at most.
 const TOP_USERS: u64 = 10;
 const MAX_TOP_USERS: u64 = 100;
-/// Margin after the presign TTL before the second sweep of a deleted user's prefix.
-const LATE_SWEEP_MARGIN_MS: i64 = 60_000;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_users)
@@ -58,6 +55,7 @@ async fn user_or_404(state: &AppState, id: Uuid) -> Result<crate::entity::users:
     responses(
         (status = 200, description = "One page", body = AdminUserList),
         (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "`limit` out of range, or a bad cursor", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -165,19 +163,22 @@ async fn update_user(
     }
     txn.commit().await?;
     state.auth.forget_user(target.id);
-    state.audit.record(
-        admin
-            .0
-            .event("admin.user_updated", OK)
-            .target("user", target.id)
-            .detail(json!({
-                "username": target.username,
-                "role": change.role,
-                "quota_bytes": change.quota_bytes,
-                "quota_objects": change.quota_objects,
-                "disabled": change.disabled,
-            })),
-    );
+    state
+        .audit
+        .record(
+            admin
+                .0
+                .event("admin.user_updated", OK)
+                .target("user", target.id)
+                .detail(json!({
+                    "username": target.username,
+                    "role": change.role,
+                    "quota_bytes": change.quota_bytes,
+                    "quota_objects": change.quota_objects,
+                    "disabled": change.disabled,
+                })),
+        )
+        .await;
     Ok(web::Json(user_or_404(&state, target.id).await?.into()))
 }
 
@@ -207,56 +208,46 @@ async fn delete_user(
             "You cannot delete yourself; ask another admin.",
         ));
     }
-    let ttl_ms = state.uploads.presign_ttl().await?.as_millis() as i64;
+    let ttl = state.uploads.presign_ttl().await?;
     let txn = state.gate.begin(&state.db).await?;
     let removed = repo::delete_user(&*txn, target.id).await?;
-    let multipart: Vec<_> = removed
+    let multipart = removed
         .multipart
-        .iter()
-        .map(|(key, upload_id)| json!({ "key": key, "upload_id": upload_id }))
+        .into_iter()
+        .map(|(key, upload_id)| MultipartRef { key, upload_id })
         .collect();
-    let purge = |payload, run_after_ms| NewTask {
-        kind: KIND_PURGE,
-        payload,
-        owner_id: None,
-        max_attempts: PURGE_ATTEMPTS,
-        run_after_ms,
+    let now = PurgePayload {
+        keys: removed.archive_keys,
+        multipart,
+        prefix: Some(removed.prefix.clone()),
     };
-    let task_id = tasks::enqueue(
-        &*txn,
-        purge(
-            json!({
-                "prefix": removed.prefix,
-                "keys": removed.archive_keys,
-                "multipart": multipart,
-            }),
-            now_ms(),
-        ),
-    )
-    .await?;
+    // A payload with a prefix is never empty: a task is always enqueued.
+    let task_id = purge::enqueue(&*txn, now, now_ms())
+        .await?
+        .unwrap_or_default();
     // Again once every URL handed out before the deletion has expired, for objects
     // put with them in the meantime.
-    tasks::enqueue(
-        &*txn,
-        purge(
-            json!({ "prefix": removed.prefix }),
-            now_ms() + ttl_ms + LATE_SWEEP_MARGIN_MS,
-        ),
-    )
-    .await?;
+    let later = PurgePayload {
+        prefix: Some(removed.prefix),
+        ..PurgePayload::default()
+    };
+    purge::enqueue(&*txn, later, purge::late_sweep_at(ttl)).await?;
     txn.commit().await?;
     state.auth.forget_user(target.id);
-    state.audit.record(
-        admin
-            .0
-            .event("admin.user_deleted", OK)
-            .target("user", target.id)
-            .detail(json!({
-                "username": target.username,
-                "objects": target.used_objects,
-                "bytes": target.used_bytes,
-            })),
-    );
+    state
+        .audit
+        .record(
+            admin
+                .0
+                .event("admin.user_deleted", OK)
+                .target("user", target.id)
+                .detail(json!({
+                    "username": target.username,
+                    "objects": target.used_objects,
+                    "bytes": target.used_bytes,
+                })),
+        )
+        .await;
     Ok(HttpResponse::Accepted().json(DeletedUser {
         id: target.id,
         username: target.username,
@@ -355,13 +346,16 @@ async fn update_settings(
     state.runtime.store(&*txn, &patch, admin.0.user.id).await?;
     txn.commit().await?;
     state.runtime.invalidate();
-    state.audit.record(
-        admin
-            .0
-            .event("admin.settings_updated", OK)
-            .target("settings", "runtime")
-            .detail(serde_json::to_value(&patch).unwrap_or_default()),
-    );
+    state
+        .audit
+        .record(
+            admin
+                .0
+                .event("admin.settings_updated", OK)
+                .target("settings", "runtime")
+                .detail(serde_json::to_value(&patch).unwrap_or_default()),
+        )
+        .await;
     Ok(web::Json(state.runtime.get().await?.as_ref().clone()))
 }
 
@@ -414,13 +408,16 @@ async fn revoke_session(
     if n == 0 {
         return Err(AppError::not_found());
     }
-    state.audit.record(
-        admin
-            .0
-            .event("admin.session_revoked", OK)
-            .target("user", user.id)
-            .detail(json!({ "session_id": family })),
-    );
+    state
+        .audit
+        .record(
+            admin
+                .0
+                .event("admin.session_revoked", OK)
+                .target("user", user.id)
+                .detail(json!({ "session_id": family })),
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -448,12 +445,15 @@ async fn revoke_sessions(
     users::revoke_everything(&*txn, &user, None).await?;
     txn.commit().await?;
     state.auth.forget_user(user.id);
-    state.audit.record(
-        admin
-            .0
-            .event("admin.sessions_revoked", OK)
-            .target("user", user.id),
-    );
+    state
+        .audit
+        .record(
+            admin
+                .0
+                .event("admin.sessions_revoked", OK)
+                .target("user", user.id),
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -464,6 +464,7 @@ async fn revoke_sessions(
     responses(
         (status = 200, description = "One page", body = AuditList),
         (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "`limit` out of range", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

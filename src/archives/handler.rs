@@ -14,12 +14,9 @@ use super::service::{archive_ttl_ms, ZipPlan};
 use super::zip::ZipStream;
 use crate::config::ArchiveSettings;
 use crate::storage::{ObjectStore, StorageError, StoredPart};
-use crate::tasks::repo::{self as tasks, NewTask};
+use crate::tasks::purge::{self, PurgePayload};
 use crate::tasks::worker::{Handler, TaskContext};
-use crate::tasks::{now_ms, Task, KIND_PURGE};
-
-/// Attempts a scheduled purge gets.
-pub const PURGE_ATTEMPTS: i32 = 10;
+use crate::tasks::{now_ms, Task};
 
 /// Collects the archive's bytes into parts and uploads them, one in flight at a time.
 struct PartSink {
@@ -172,15 +169,10 @@ impl Handler for ZipHandler {
             }
         };
         let expires_at_ms = now_ms() + archive_ttl_ms(&self.cfg, size);
-        tasks::enqueue(
+        purge::enqueue(
             &ctx.db,
-            NewTask {
-                kind: KIND_PURGE,
-                payload: json!({ "keys": [key] }),
-                owner_id: None,
-                max_attempts: PURGE_ATTEMPTS,
-                run_after_ms: expires_at_ms,
-            },
+            PurgePayload::keys(vec![key.clone()]),
+            expires_at_ms,
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -191,47 +183,5 @@ impl Handler for ZipHandler {
             "entries": plan.entries.len(),
             "expires_at_ms": expires_at_ms,
         }))
-    }
-}
-
-/// Deletes objects (and aborts multipart uploads) whose rows are gone: the `keys`
-/// listed, and everything under `prefix` when given. Idempotent: a missing object or
-/// upload is not an error.
-pub struct PurgeHandler;
-
-#[async_trait]
-impl Handler for PurgeHandler {
-    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String> {
-        let strings = |field: &str| -> Vec<String> {
-            task.payload[field]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        if let Some(uploads) = task.payload["multipart"].as_array() {
-            for u in uploads {
-                if let (Some(key), Some(id)) = (u["key"].as_str(), u["upload_id"].as_str()) {
-                    ctx.store
-                        .abort_multipart(key, id)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-        }
-        let mut keys = strings("keys");
-        // A deleted user's prefix: whatever is under it now, including objects put by
-        // URLs handed out before the deletion.
-        if let Some(prefix) = task.payload["prefix"].as_str().filter(|p| !p.is_empty()) {
-            let listed = ctx.store.list(prefix).await.map_err(|e| e.to_string())?;
-            keys.extend(listed.into_iter().map(|(key, _)| key));
-        }
-        for key in &keys {
-            ctx.store.delete(key).await.map_err(|e| e.to_string())?;
-        }
-        Ok(json!({ "deleted": keys.len() }))
     }
 }

@@ -1,6 +1,10 @@
 //! The audit trail: who did what to which target, from where, with what outcome.
 //! Events go through a bounded channel to one background writer that inserts them in
-//! batches, so recording an event never waits on, or fails, the request it describes.
+//! batches, so recording an event does not wait for the database. When the writer falls
+//! behind and the channel is full, the request recording an event waits for room — up
+//! to a bound, and every wait is counted — rather than losing the event: an audit log
+//! that drops events under load cannot be trusted. Only a writer stuck longer than the
+//! bound (a database down) makes an event be dropped, counted and logged.
 
 pub mod repo;
 
@@ -13,7 +17,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::db::WriteGate;
@@ -26,13 +30,15 @@ pub const OK: &str = "ok";
 pub const DENIED: &str = "denied";
 pub const FAILED: &str = "failed";
 
-/// Events waiting for the writer; beyond this, new events are dropped and counted.
-const BACKLOG: usize = 65_536;
+/// The longest a request waits for room in a full backlog before its event is dropped.
+const MAX_WAIT: Duration = Duration::from_secs(10);
 /// Most events one insert writes (10 parameters each, well within SQLite's and
 /// PostgreSQL's limits).
 const BATCH: usize = 1000;
 /// How long the writer waits for more events before writing a partial batch.
 const LINGER: Duration = Duration::from_millis(50);
+/// The longest pause between two attempts to write a batch.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
@@ -121,78 +127,143 @@ impl FromRequest for Origin {
 /// The sending side of the audit trail; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: mpsc::Sender<AuditEvent>,
-    dropped: Arc<AtomicU64>,
+    tx: mpsc::Sender<Message>,
+    stats: Arc<Backpressure>,
     metrics: Arc<Metrics>,
+}
+
+/// How often recording had to wait for the writer, and for how long in all.
+#[derive(Default)]
+struct Backpressure {
+    dropped: AtomicU64,
+    waits: AtomicU64,
+    waited_us: AtomicU64,
 }
 
 impl AuditLog {
     /// Starts the writer on the current runtime. It drains what is queued and stops
     /// when the last `AuditLog` is dropped.
-    pub fn spawn(db: DatabaseConnection, gate: WriteGate, metrics: Arc<Metrics>) -> AuditLog {
-        let (tx, rx) = mpsc::channel(BACKLOG);
+    pub fn spawn(
+        db: DatabaseConnection,
+        gate: WriteGate,
+        metrics: Arc<Metrics>,
+        backlog: usize,
+    ) -> AuditLog {
+        let (tx, rx) = mpsc::channel(backlog.max(1));
         tokio::spawn(write_loop(db, gate, rx));
         AuditLog {
             tx,
-            dropped: Arc::new(AtomicU64::new(0)),
+            stats: Arc::default(),
             metrics,
         }
     }
 
-    /// Counts the event in the metrics and queues it; never waits. A full backlog drops
-    /// the event, counts and logs it.
-    pub fn record(&self, event: AuditEvent) {
+    /// Counts the event in the metrics and queues it. When the backlog is full, waits
+    /// for room (counted), at most [`MAX_WAIT`]; only then is the event dropped,
+    /// counted and logged.
+    pub async fn record(&self, event: AuditEvent) {
         self.metrics.observe_event(&event);
-        if let Err(e) = self.tx.try_send(event) {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            let action = match &e {
-                mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => {
-                    ev.action
+        let event = match self.tx.try_send(Message::Event(event)) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(Message::Event(event))) => event,
+            Err(
+                mpsc::error::TrySendError::Closed(message)
+                | mpsc::error::TrySendError::Full(message),
+            ) => {
+                if let Message::Event(event) = message {
+                    self.drop_event(&event);
                 }
-            };
-            tracing::error!(
-                action,
-                dropped_total = n,
-                "audit event dropped: the writer is behind"
-            );
+                return;
+            }
+        };
+        let started = std::time::Instant::now();
+        let sent = tokio::time::timeout(MAX_WAIT, self.tx.reserve()).await;
+        self.stats.waits.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .waited_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match sent {
+            Ok(Ok(permit)) => permit.send(Message::Event(event)),
+            _ => self.drop_event(&event),
         }
     }
 
-    /// Events dropped because the writer could not keep up.
+    /// Resolves once every event recorded before the call is in the database.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    fn drop_event(&self, event: &AuditEvent) {
+        let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::error!(
+            action = event.action,
+            dropped_total = n,
+            "audit event dropped: the writer is stuck"
+        );
+    }
+
+    /// Events dropped because the writer was stuck longer than the bound.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.stats.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events whose request waited for room in the backlog, and the time waited in all.
+    pub fn waits(&self) -> (u64, Duration) {
+        (
+            self.stats.waits.load(Ordering::Relaxed),
+            Duration::from_micros(self.stats.waited_us.load(Ordering::Relaxed)),
+        )
     }
 }
 
-async fn write_loop(db: DatabaseConnection, gate: WriteGate, mut rx: mpsc::Receiver<AuditEvent>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
+/// What the writer receives: events, and requests to say when all before are written.
+enum Message {
+    Event(AuditEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+async fn write_loop(db: DatabaseConnection, gate: WriteGate, mut rx: mpsc::Receiver<Message>) {
+    let mut inbox = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut inbox, BATCH).await > 0 {
         // Let a burst gather: fewer, larger transactions (on SQLite each one holds the
         // single write lock that uploads need too).
-        if batch.len() < BATCH {
+        if inbox.len() < BATCH {
             tokio::time::sleep(LINGER).await;
-            while batch.len() < BATCH {
+            while inbox.len() < BATCH {
                 match rx.try_recv() {
-                    Ok(event) => batch.push(event),
+                    Ok(message) => inbox.push(message),
                     Err(_) => break,
                 }
             }
         }
-        let mut delay = Duration::from_millis(100);
-        for attempt in 1..=5 {
-            match write_batch(&db, &gate, &batch).await {
-                Ok(()) => break,
-                Err(e) if attempt == 5 => {
-                    tracing::error!(error = %e, lost = batch.len(), "audit events could not be written");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, attempt, "audit write failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
+        let mut batch = Vec::with_capacity(inbox.len());
+        let mut flushed = Vec::new();
+        for message in inbox.drain(..) {
+            match message {
+                Message::Event(event) => batch.push(event),
+                Message::Flush(done) => flushed.push(done),
             }
         }
-        batch.clear();
+        write_until_done(&db, &gate, &batch).await;
+        for done in flushed {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes a batch, retrying with backoff (at most [`MAX_RETRY_DELAY`] apart) until the
+/// database takes it: while it does not, the backlog fills and requests wait.
+async fn write_until_done(db: &DatabaseConnection, gate: &WriteGate, batch: &[AuditEvent]) {
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 1u32;
+    while let Err(e) = write_batch(db, gate, batch).await {
+        tracing::warn!(error = %e, attempt, events = batch.len(), "audit write failed; retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+        attempt += 1;
     }
 }
 

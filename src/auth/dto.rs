@@ -12,10 +12,10 @@ use super::repo::User;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3–64 characters of `a-z 0-9 . _ -`; compared case-insensitively.
-    #[schema(example = "alice")]
+    #[schema(example = "alice", min_length = 3, max_length = 64)]
     pub username: String,
     /// 8–1024 characters, not one of the most common passwords.
-    #[schema(value_type = String, format = Password, example = "correct horse battery staple")]
+    #[schema(value_type = String, format = Password, example = "correct horse battery staple", min_length = 8, max_length = 1024)]
     pub password: SecretString,
     #[schema(example = "alice@example.org")]
     pub email: Option<String>,
@@ -24,9 +24,9 @@ pub struct RegisterRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(example = "alice")]
+    #[schema(example = "alice", min_length = 1)]
     pub username: String,
-    #[schema(value_type = String, format = Password, example = "correct horse battery staple")]
+    #[schema(value_type = String, format = Password, example = "correct horse battery staple", min_length = 1)]
     pub password: SecretString,
     /// Browsers: set the tokens as HttpOnly, Secure, SameSite=Strict cookies instead of
     /// returning them in the body.
@@ -48,9 +48,9 @@ pub struct RefreshRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 1)]
     pub current_password: SecretString,
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
     pub new_password: SecretString,
 }
 

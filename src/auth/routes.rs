@@ -38,7 +38,7 @@ fn client_info(req: &HttpRequest, ip: &ClientIp) -> ClientInfo {
 }
 
 /// Records the outcome of an auth call; failures keep the error code, never a secret.
-fn audited<T>(
+async fn audited<T>(
     state: &AppState,
     event: AuditEvent,
     result: Result<T, AuthError>,
@@ -47,7 +47,7 @@ fn audited<T>(
     match result {
         Ok(v) => {
             let (id, name) = actor(&v);
-            state.audit.record(event.actor(id, &name));
+            state.audit.record(event.actor(id, &name)).await;
             Ok(v)
         }
         Err(e) => {
@@ -64,7 +64,7 @@ fn audited<T>(
             };
             let mut detail = event.detail.take().unwrap_or_else(|| serde_json::json!({}));
             detail["error_code"] = e.code().into();
-            state.audit.record(event.detail(detail));
+            state.audit.record(event.detail(detail)).await;
             Err(e)
         }
     }
@@ -138,7 +138,7 @@ async fn register(
     let event = origin
         .event("auth.register", OK)
         .detail(serde_json::json!({ "username": body.username.trim().to_lowercase() }));
-    let user = audited(&state, event, result, |u| (u.id, u.username.clone()))?;
+    let user = audited(&state, event, result, |u| (u.id, u.username.clone())).await?;
     Ok(HttpResponse::Created().json(UserResponse::from(&user)))
 }
 
@@ -149,6 +149,7 @@ async fn register(
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 422, description = "A body of the wrong shape", body = ErrorBody),
         (status = 403, description = "Account disabled", body = ErrorBody),
     )
 )]
@@ -171,7 +172,8 @@ async fn login(
         .detail(serde_json::json!({ "username": body.username.trim().to_lowercase() }));
     let session = audited(&state, event, result, |s| {
         (s.user.id, s.user.username.clone())
-    })?;
+    })
+    .await?;
     tracing::Span::current().record("user_id", tracing::field::display(session.user.id));
     Ok(session_response(session, body.cookie))
 }
@@ -184,6 +186,7 @@ async fn login(
     responses(
         (status = 200, description = "New token pair", body = TokenResponse),
         (status = 401, description = "Invalid, expired or reused refresh token", body = ErrorBody),
+        (status = 422, description = "A body of the wrong shape", body = ErrorBody),
         (status = 403, description = "Account disabled", body = ErrorBody),
     )
 )]
@@ -213,7 +216,8 @@ async fn refresh(
     let event = origin.event("auth.refresh", OK);
     let session = audited(&state, event, result, |s| {
         (s.user.id, s.user.username.clone())
-    })?;
+    })
+    .await?;
     tracing::Span::current().record("user_id", tracing::field::display(session.user.id));
     Ok(session_response(session, cookie))
 }
@@ -236,7 +240,7 @@ fn signed_out() -> HttpResponse {
 #[post("/logout")]
 async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     state.auth.logout(&auth.user, auth.claims.sid).await?;
-    state.audit.record(auth.event("auth.logout", OK));
+    state.audit.record(auth.event("auth.logout", OK)).await;
     Ok(signed_out())
 }
 
@@ -250,7 +254,7 @@ async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRespon
 #[post("/logout-all")]
 async fn logout_all(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     state.auth.logout_all(&auth.user).await?;
-    state.audit.record(auth.event("auth.logout_all", OK));
+    state.audit.record(auth.event("auth.logout_all", OK)).await;
     Ok(signed_out())
 }
 
@@ -289,6 +293,7 @@ async fn change_password(
     let event = auth.event("auth.password_change", OK);
     audited(&state, event, result, |_| {
         (auth.user.id, auth.user.username.clone())
-    })?;
+    })
+    .await?;
     Ok(signed_out())
 }

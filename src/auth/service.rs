@@ -135,7 +135,7 @@ impl AuthService {
         &self.keys
     }
 
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     pub async fn register(
         &self,
         username: &str,
@@ -173,7 +173,7 @@ impl AuthService {
         .await
     }
 
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     pub async fn login(
         &self,
         username: &str,
@@ -215,7 +215,7 @@ impl AuthService {
     }
 
     /// Rotates a refresh token. A token presented twice revokes its whole family.
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Session, AuthError> {
         let record = repo::find_refresh_by_hash(&self.db, &hash_token(token))
             .await?
@@ -359,14 +359,14 @@ impl AuthService {
             .map_err(|e| AuthError::Internal(e.to_string()))
     }
 
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     pub async fn logout(&self, user: &User, session: Uuid) -> Result<(), AuthError> {
         repo::revoke_family(&self.db, user.id, session).await?;
         tracing::info!(user.id = %user.id, "logout");
         Ok(())
     }
 
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     pub async fn logout_all(&self, user: &User) -> Result<(), AuthError> {
         repo::revoke_everything(&self.db, user, None).await?;
         self.forget_user(user.id);
@@ -374,7 +374,7 @@ impl AuthService {
         Ok(())
     }
 
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     pub async fn change_password(
         &self,
         user: &User,

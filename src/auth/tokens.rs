@@ -89,11 +89,17 @@ impl TokenKeys {
         Ok((token, claims.exp))
     }
 
-    /// Validates signature, algorithm, issuer, audience, times and type.
+    /// Validates signature, algorithm, issuer, audience, times and type, and that the
+    /// token lives no longer than this server issues them for (`exp - iat` within the
+    /// configured lifetime, `iat` not in the future): a token minted with a leaked
+    /// secret cannot be made to last.
     pub fn validate(&self, token: &str) -> Option<AccessClaims> {
         let data =
             jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
-        (data.claims.typ == ACCESS_TOKEN_TYPE).then_some(data.claims)
+        let c = data.claims;
+        let now = chrono::Utc::now().timestamp();
+        let honest = c.exp - c.iat <= self.ttl_secs && c.iat <= now + LEEWAY_SECS as i64;
+        (c.typ == ACCESS_TOKEN_TYPE && honest).then_some(c)
     }
 }
 
@@ -154,6 +160,44 @@ mod tests {
             Duration::from_secs(300),
         );
         assert!(other_iss.validate(&token).is_none());
+    }
+
+    #[test]
+    fn correctly_signed_tokens_that_live_too_long_are_refused() {
+        let k = keys();
+        let now = chrono::Utc::now().timestamp();
+        let forge = |iat: i64, exp: i64| {
+            let claims = AccessClaims {
+                iss: "coffer".into(),
+                aud: "coffer-api".into(),
+                sub: Uuid::new_v4(),
+                exp,
+                nbf: now,
+                iat,
+                jti: Uuid::new_v4(),
+                typ: ACCESS_TOKEN_TYPE.into(),
+                sid: Uuid::new_v4(),
+                ver: 0,
+            };
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding)
+                .expect("encode")
+        };
+        assert!(
+            k.validate(&forge(now, now + 300)).is_some(),
+            "the normal lifetime"
+        );
+        assert!(
+            k.validate(&forge(now, now + 301)).is_none(),
+            "a second too long"
+        );
+        assert!(
+            k.validate(&forge(now, now + 86_400 * 365)).is_none(),
+            "a year"
+        );
+        assert!(
+            k.validate(&forge(now + 3600, now + 3700)).is_none(),
+            "issued in the future"
+        );
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub struct FileList {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Items per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -64,7 +65,7 @@ pub struct ListQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateFolderRequest {
-    #[schema(example = "job-4711")]
+    #[schema(example = "job-4711", min_length = 1)]
     pub name: String,
     /// The parent folder; omitted or null for the root.
     pub parent_id: Option<Uuid>,
@@ -79,6 +80,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::E
 #[serde(deny_unknown_fields)]
 pub struct UpdateFileRequest {
     /// A new name.
+    #[schema(min_length = 1)]
     pub name: Option<String>,
     /// A new parent folder; `null` moves to the root; omitted keeps the place.
     #[serde(default, deserialize_with = "present")]

@@ -44,6 +44,8 @@ pub enum FileError {
     UploadAborted,
     #[error("the upload is already complete")]
     UploadCompleted,
+    #[error("the upload expired")]
+    UploadExpired,
     #[error("the file is still being uploaded")]
     NotReady,
     #[error("archive larger than {max} bytes")]
@@ -114,6 +116,10 @@ impl From<FileError> for AppError {
             FileError::UploadCompleted => {
                 AppError::conflict("UPLOAD_COMPLETED", "The upload is already complete.")
             }
+            FileError::UploadExpired => AppError::conflict(
+                "UPLOAD_EXPIRED",
+                "The upload expired; complete it if its bytes are stored, or start again.",
+            ),
             FileError::NotReady => {
                 AppError::conflict("FILE_NOT_READY", "The file is still being uploaded.")
             }
@@ -138,6 +144,16 @@ impl From<FileError> for AppError {
                 AppError::unprocessable("UNKNOWN_USER", "There is no user by that name.")
             }
             FileError::Auth(e) => e.into(),
+            // A row that a concurrent request removed (a folder deleted under a
+            // create): the target is gone, as far as the client can tell.
+            FileError::Db(e)
+                if matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+                ) =>
+            {
+                AppError::not_found()
+            }
             FileError::Db(e) => e.into(),
             FileError::Storage(e) => e.into(),
         }

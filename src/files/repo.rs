@@ -217,33 +217,67 @@ pub async fn rename_move(
     }
 }
 
-/// Marks a pending file active with the size and etag the store reported.
+/// Marks a pending file active with the size and etag the store reported; false when
+/// it is gone or not pending.
 pub async fn activate(
     db: &impl ConnectionTrait,
     id: Uuid,
     size: i64,
     etag: Option<&str>,
-) -> Result<(), DbErr> {
-    files::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let res = files::Entity::update_many()
         .col_expr(files::Column::State, Expr::value(STATE_ACTIVE))
         .col_expr(files::Column::Size, Expr::value(size))
         .col_expr(files::Column::Etag, Expr::value(etag.map(str::to_owned)))
         .col_expr(files::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(files::Column::Id.eq(id))
+        .filter(files::Column::State.eq(STATE_PENDING))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
-pub async fn delete(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<u64, DbErr> {
-    if ids.is_empty() {
-        return Ok(0);
+/// `root` (a node of `owner`) and everything below it, as a recursive CTE named `sub`
+/// over the parameters `$1` (root) and `$2` (owner). `UNION`, not `UNION ALL`, so even
+/// a corrupt cycle ends.
+pub const SUBTREE_CTE: &str = "WITH RECURSIVE sub(id) AS (
+    SELECT id FROM files WHERE id = $1 AND owner_id = $2
+    UNION
+    SELECT f.id FROM files f JOIN sub ON f.parent_id = sub.id
+)";
+
+/// Deletes `root` and everything below it; returns exactly the rows these statements
+/// deleted. Files go first: SQLite runs a foreign key's cascade row by row, so a file
+/// removed by its folder's cascade would be deleted but not returned. Folders carry no
+/// usage, so those the cascade takes need no accounting. The caller holds the owner's
+/// lock, so no child appears meanwhile that a cascade would take along unaccounted.
+pub async fn delete_subtree(
+    db: &impl ConnectionTrait,
+    owner: Uuid,
+    root: Uuid,
+) -> Result<Vec<Node>, DbErr> {
+    let mut deleted = Vec::new();
+    for only in [Some(KIND_FILE), None] {
+        let kind = only.map_or(String::new(), |k| format!("kind = '{k}' AND "));
+        let sql = format!(
+            "{SUBTREE_CTE} DELETE FROM files WHERE {kind}id IN (SELECT id FROM sub) RETURNING *"
+        );
+        let stmt =
+            crate::db::statement(db.get_database_backend(), &sql, [root.into(), owner.into()]);
+        let rows = files::Entity::find().from_raw_sql(stmt).all(db).await?;
+        deleted.extend(rows.into_iter().map(Node::from));
     }
+    Ok(deleted)
+}
+
+/// Deletes a pending file (an aborted upload's); false when it is gone or not pending.
+pub async fn delete_pending(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
     let res = files::Entity::delete_many()
-        .filter(files::Column::Id.is_in(ids.iter().copied()))
+        .filter(files::Column::Id.eq(id))
+        .filter(files::Column::State.eq(STATE_PENDING))
         .exec(db)
         .await?;
-    Ok(res.rows_affected)
+    Ok(res.rows_affected == 1)
 }
 
 /// Active file bytes and count per owner, for the usage check.

@@ -209,7 +209,8 @@ async fn download(
     let d = state.files.download(auth.user.id, *id).await?;
     state
         .audit
-        .record(auth.event("presign.download", OK).target("file", *id));
+        .record(auth.event("presign.download", OK).target("file", *id))
+        .await;
     if query.redirect {
         return Ok(HttpResponse::Found()
             .insert_header((header::LOCATION, d.url))

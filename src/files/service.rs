@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::db::WriteGate;
 use serde::{Deserialize, Serialize};
@@ -16,21 +16,20 @@ use uuid::Uuid;
 
 use super::download::{content_disposition, served_content_type};
 use super::names::display_name;
-use super::repo::{self, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE, STATE_PENDING};
+use super::repo::{self, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE};
 use super::FileError;
-use crate::archives::handler::PURGE_ATTEMPTS;
 use crate::cache::TtlCache;
 use crate::quotas::repo as quotas;
 use crate::sharing::access::{self, Access};
 use crate::storage::{keys, GetOptions, ObjectStore};
-use crate::tasks::repo::{self as tasks, NewTask};
-use crate::tasks::{now_ms, KIND_PURGE};
+use crate::tasks::now_ms;
+use crate::tasks::purge::{self, PurgePayload};
+use crate::uploads::finish::purge_of;
+use crate::uploads::repo as uploads_repo;
+use crate::uploads::reserve::Reservation;
 use crate::uploads::UploadService;
-use serde_json::json;
 
 pub const DEFAULT_PAGE: u64 = 100;
-/// Objects per purge task.
-const PURGE_BATCH: usize = 1000;
 pub const MAX_PAGE: u64 = 1000;
 
 /// Where a listing resumes: the kind and name of the last item returned.
@@ -167,7 +166,7 @@ impl FileService {
         }
     }
 
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     pub async fn create_folder(
         &self,
         user: Uuid,
@@ -187,9 +186,31 @@ impl FileService {
             etag: None,
             state: STATE_ACTIVE,
         };
-        repo::insert(&self.db, new)
-            .await?
-            .ok_or(FileError::NameTaken)
+        let txn = self.gate.begin(&self.db).await?;
+        let inserted = match self.lock_parent(&*txn, owner, parent).await? {
+            true => repo::insert(&*txn, new).await?.ok_or(FileError::NameTaken),
+            false => Err(FileError::NotFound),
+        };
+        txn.end(inserted).await
+    }
+
+    /// Takes the owner's lock (see [`quotas::lock`]) and checks that `parent` (None:
+    /// the root) is still a folder of theirs; false when it or the owner is gone.
+    async fn lock_parent(
+        &self,
+        txn: &impl ConnectionTrait,
+        owner: Uuid,
+        parent: Option<Uuid>,
+    ) -> Result<bool, FileError> {
+        if !quotas::lock(txn, owner).await? {
+            return Ok(false);
+        }
+        Ok(match parent {
+            None => true,
+            Some(p) => repo::find_owned(txn, owner, p)
+                .await?
+                .is_some_and(|f| f.is_folder()),
+        })
     }
 
     /// A page of a folder (None: the root), folders first, then files, each by name.
@@ -244,7 +265,7 @@ impl FileService {
     }
 
     /// Renames and/or moves a file or folder: metadata only, no bytes move.
-    #[instrument(skip_all, fields(file.id = %id), err(Display))]
+    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
     pub async fn update(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
         let node = self.get(user, id).await?;
         self.require_modify(user, &node).await?;
@@ -263,23 +284,51 @@ impl FileService {
                     if folder.owner_id != node.owner_id {
                         return Err(FileError::CrossOwner);
                     }
-                    if node.is_folder() && access::is_within(&self.db, &folder, node.id).await? {
-                        return Err(FileError::Cycle);
-                    }
                 }
             }
         }
-        if !repo::rename_move(&self.db, &node, &name, parent).await? {
-            return Err(FileError::NameTaken);
-        }
+        let txn = self.gate.begin(&self.db).await?;
+        let moved = self.move_locked(&*txn, &node, &name, parent).await;
+        txn.end(moved).await?;
         self.cache.invalidate(id);
         self.get(user, id).await
+    }
+
+    /// The rename or move itself, under the owner's lock: the node, the target folder
+    /// and the ancestry the cycle check walks are read as they are now, so two
+    /// concurrent moves cannot make a cycle.
+    async fn move_locked(
+        &self,
+        txn: &impl ConnectionTrait,
+        node: &Node,
+        name: &str,
+        parent: Option<Uuid>,
+    ) -> Result<(), FileError> {
+        let owner = node.owner_id;
+        if !self.lock_parent(txn, owner, parent).await? {
+            return Err(FileError::NotFound);
+        }
+        let node = repo::find_owned(txn, owner, node.id)
+            .await?
+            .ok_or(FileError::NotFound)?;
+        if let Some(target) = parent.filter(|_| node.is_folder()) {
+            let folder = repo::find_owned(txn, owner, target)
+                .await?
+                .ok_or(FileError::NotFound)?;
+            if access::is_within(txn, &folder, node.id).await? {
+                return Err(FileError::Cycle);
+            }
+        }
+        if !repo::rename_move(txn, &node, name, parent).await? {
+            return Err(FileError::NameTaken);
+        }
+        Ok(())
     }
 
     /// Server-side copy of a file to a new key, counted against the quota of the owner
     /// of the destination. Without `parent_id` the copy lands beside the source (which
     /// needs write access there); `parent_id: null` is the caller's own root.
-    #[instrument(skip_all, fields(file.id = %id), err(Display))]
+    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
     pub async fn copy(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
         let src = self.get(user, id).await?;
         if src.is_folder() {
@@ -304,105 +353,110 @@ impl FileService {
             None => src.name.clone(),
         };
         let src_key = src.object_key.as_deref().ok_or(FileError::NotReady)?;
-        let key = keys::object_key(owner, &name);
-        self.store.copy(src_key, &key).await?;
-        let txn = self.gate.begin(&self.db).await?;
-        let outcome = if !quotas::add_used(&*txn, owner, src.size, 1).await? {
-            Err(FileError::QuotaExceeded)
-        } else {
-            let new = NewNode {
-                owner_id: owner,
-                parent_id: parent,
-                name: &name,
-                kind: KIND_FILE,
-                size: src.size,
-                content_type: src.content_type.as_deref(),
-                object_key: Some(&key),
-                etag: src.etag.as_deref(),
-                state: STATE_ACTIVE,
-            };
-            repo::insert(&*txn, new).await?.ok_or(FileError::NameTaken)
+        let reservation = Reservation {
+            owner,
+            created_by: (owner != user).then_some(user),
+            parent,
+            object_key: keys::object_key(owner, &name),
+            name,
+            size: src.size,
+            content_type: src
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            part_size: None,
+            part_count: 1,
+            expires_at: Utc::now() + self.uploads.upload_expiry(),
         };
-        match outcome {
-            Ok(node) => {
-                txn.commit().await?;
-                Ok(node)
-            }
-            Err(e) => {
-                txn.rollback().await?;
-                self.store.delete(&key).await?;
-                Err(e)
-            }
+        let (_, upload) = self.uploads.reserve_copy(reservation).await?;
+        if let Err(e) = self.store.copy(src_key, &upload.object_key).await {
+            self.uploads.close_aborted(&upload).await?;
+            // The source was deleted (and purged) meanwhile.
+            return Err(match e.is_not_found() {
+                true => FileError::NotFound,
+                false => e.into(),
+            });
+        }
+        match self.uploads.complete_open(&upload).await {
+            // The folder it was copied into went away meanwhile, taking the copy along.
+            Err(FileError::UploadAborted) => Err(FileError::NotFound),
+            done => done,
         }
     }
 
-    /// Deletes a file, or a folder with everything below it. Open uploads inside are
-    /// aborted; usage is freed and the objects' purge enqueued in the same transaction
-    /// that removes the rows.
-    #[instrument(skip_all, fields(file.id = %id), err(Display))]
+    /// Deletes a file, or a folder with everything below it, in one transaction under
+    /// the owner's lock: open uploads inside are aborted and their reservations
+    /// released, exactly the deleted files' usage is freed, and the purge of their
+    /// objects is queued — once now, and once more after the presigned URLs that may
+    /// still create them have expired.
+    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
     pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
         let root = self.get(user, id).await?;
         self.require_modify(user, &root).await?;
-        let owner = root.owner_id;
-        let mut all = vec![root.clone()];
-        let mut frontier = if root.is_folder() {
-            vec![root.id]
-        } else {
-            Vec::new()
-        };
-        while !frontier.is_empty() {
-            let children = repo::children_of(&self.db, owner, &frontier).await?;
-            frontier = children
-                .iter()
-                .filter(|c| c.is_folder())
-                .map(|c| c.id)
-                .collect();
-            all.extend(children);
-        }
-        for node in all.iter().filter(|n| n.state == STATE_PENDING) {
-            if let Some(upload) = self.uploads.open_upload_of(node.id).await? {
-                self.uploads.close_aborted(&upload).await?;
-            }
-        }
-        let stored: Vec<&Node> = all
-            .iter()
-            .filter(|n| !n.is_folder() && n.state == STATE_ACTIVE)
-            .collect();
-        let bytes: i64 = stored.iter().map(|n| n.size).sum();
-        let ids: Vec<Uuid> = all.iter().map(|n| n.id).collect();
+        let ttl = self.uploads.presign_ttl().await?;
         let txn = self.gate.begin(&self.db).await?;
-        let deleted = repo::delete(&*txn, &ids).await?;
-        if deleted > 0 && !stored.is_empty() {
-            quotas::remove_used(&*txn, owner, bytes, stored.len() as i64).await?;
-        }
-        // The objects go by the worker's purge queue, enqueued with the rows' removal so
-        // no object can outlive its row unnoticed.
-        let keys: Vec<&str> = stored
-            .iter()
-            .filter_map(|n| n.object_key.as_deref())
-            .collect();
-        for batch in keys.chunks(PURGE_BATCH) {
-            tasks::enqueue(
-                &*txn,
-                NewTask {
-                    kind: KIND_PURGE,
-                    payload: json!({ "keys": batch }),
-                    owner_id: None,
-                    max_attempts: PURGE_ATTEMPTS,
-                    run_after_ms: now_ms(),
-                },
-            )
-            .await?;
-        }
-        txn.commit().await?;
-        for id in &ids {
-            self.cache.invalidate(*id);
+        let deleted = self.delete_locked(&*txn, user, &root, ttl).await;
+        let deleted = txn.end(deleted).await?;
+        for node in &deleted {
+            self.cache.invalidate(node.id);
         }
         Ok(())
     }
 
+    async fn delete_locked(
+        &self,
+        txn: &impl ConnectionTrait,
+        user: Uuid,
+        root: &Node,
+        ttl: Duration,
+    ) -> Result<Vec<Node>, FileError> {
+        let owner = root.owner_id;
+        if !quotas::lock(txn, owner).await? {
+            return Err(FileError::NotFound);
+        }
+        if owner != user {
+            // A grantee's right depends on where the node is now.
+            let now = repo::find(txn, root.id).await?.ok_or(FileError::NotFound)?;
+            if !access::may_modify(txn, user, &now).await? {
+                return Err(FileError::Forbidden);
+            }
+        }
+        // Uploads first: deleting their files would unlink them.
+        let aborted = uploads_repo::abort_open_under(txn, owner, root.id).await?;
+        let deleted = repo::delete_subtree(txn, owner, root.id).await?;
+        if deleted.is_empty() {
+            return Err(FileError::NotFound);
+        }
+        let stored: Vec<&Node> = deleted
+            .iter()
+            .filter(|n| !n.is_folder() && n.state == STATE_ACTIVE)
+            .collect();
+        if !stored.is_empty() {
+            let bytes = stored.iter().map(|n| n.size).sum();
+            quotas::remove_used(txn, owner, bytes, stored.len() as i64).await?;
+        }
+        if !aborted.is_empty() {
+            let bytes = aborted.iter().map(|u| u.declared_size).sum();
+            quotas::release(txn, owner, bytes, aborted.len() as i64).await?;
+        }
+        let mut now = purge_of(&aborted);
+        now.keys
+            .extend(stored.iter().filter_map(|n| n.object_key.clone()));
+        purge::enqueue(txn, now, now_ms()).await?;
+        // Keys whose upload may still have a live PUT URL: started within an upload's
+        // lifetime plus a URL's.
+        let since = Utc::now() - (self.uploads.upload_expiry() + ttl);
+        let late = deleted
+            .iter()
+            .filter(|n| n.created_at > since)
+            .filter_map(|n| n.object_key.clone())
+            .collect();
+        purge::enqueue(txn, PurgePayload::keys(late), purge::late_sweep_at(ttl)).await?;
+        Ok(deleted)
+    }
+
     /// A presigned GET that downloads as an attachment with a harmless content type.
-    #[instrument(skip_all, fields(file.id = %id), err(Display))]
+    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
     pub async fn download(&self, user: Uuid, id: Uuid) -> Result<Download, FileError> {
         let node = self.readable_file(user, id).await?;
         self.presign_download(&node, None).await

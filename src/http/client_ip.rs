@@ -1,4 +1,5 @@
-//! The client IP: the TCP peer, or the `X-Forwarded-For` entry a trusted proxy added.
+//! The client IP: the TCP peer, or the `X-Forwarded-For` entry a trusted proxy added;
+//! and likewise the origin (`scheme://host`) the client addressed.
 
 use std::net::IpAddr;
 
@@ -38,6 +39,26 @@ pub fn resolve(
         }
     }
     Some(client)
+}
+
+/// `scheme://host` as the client addressed Coffer, for links handed back: what a
+/// trusted proxy says it forwarded (`Forwarded`, `X-Forwarded-Host`, `-Proto`), or else
+/// the request's own `Host`. Forwarding headers from anyone else are ignored, so a
+/// client cannot make Coffer build links that point at another site.
+pub fn public_origin(req: &HttpRequest, trusted: &[IpNet]) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if peer.is_some_and(|ip| trusted.iter().any(|net| net.contains(&ip))) {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let config = req.app_config();
+    let scheme = if config.secure() { "https" } else { "http" };
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_else(|| config.host());
+    format!("{scheme}://{host}")
 }
 
 impl FromRequest for ClientIp {

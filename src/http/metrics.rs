@@ -232,6 +232,25 @@ async fn render(state: &AppState) -> Result<String, AppError> {
         "coffer_audit_events_dropped_total {}",
         state.audit.dropped()
     );
+    let (waits, waited) = state.audit.waits();
+    family(
+        &mut out,
+        "coffer_audit_waits_total",
+        "counter",
+        "Audit events whose request waited for room in the writer's backlog.",
+    );
+    let _ = writeln!(out, "coffer_audit_waits_total {waits}");
+    family(
+        &mut out,
+        "coffer_audit_wait_seconds_total",
+        "counter",
+        "Time requests spent waiting for room in the audit writer's backlog.",
+    );
+    let _ = writeln!(
+        out,
+        "coffer_audit_wait_seconds_total {}",
+        waited.as_secs_f64()
+    );
 
     let name = "coffer_tasks";
     family(

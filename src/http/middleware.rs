@@ -7,9 +7,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage};
+use actix_web::{web, Error, HttpMessage, ResponseError as _};
 use tracing::Instrument as _;
 
+use super::body_timeout;
 use super::client_ip::{resolve, ClientIp};
 use crate::auth::cookies::RenewedAccess;
 use crate::startup::AppState;
@@ -42,15 +43,22 @@ const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
 ];
 
 pub async fn request_context(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let id = request_id(&req);
-    let trusted = req
+    let settings = req
         .app_data::<web::Data<AppState>>()
-        .map(|s| s.settings.trusted_proxies.clone())
+        .map(|s| s.settings.clone());
+    let trusted = settings
+        .as_ref()
+        .map(|s| s.trusted_proxies.clone())
         .unwrap_or_default();
+    let body_timed_out = match &settings {
+        Some(s) => body_timeout::limit(&mut req, s.body_read_timeout),
+        None => Default::default(),
+    };
     let forwarded = req
         .headers()
         .get("x-forwarded-for")
@@ -75,7 +83,13 @@ pub async fn request_context(
         span.record("client_ip", tracing::field::display(ip));
     }
 
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let res = next.call(req).instrument(span.clone()).await?;
+    let mut res = if body_timed_out.get() {
+        let (req, _) = res.into_parts();
+        ServiceResponse::new(req, body_timeout::timed_out().error_response()).map_into_boxed_body()
+    } else {
+        res.map_into_boxed_body()
+    };
 
     let headers = res.headers_mut();
     for (name, value) in SECURITY_HEADERS {

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route: client IP, rate limits, request logging and
 //! security headers, health checks, OpenAPI.
 
+pub mod body_timeout;
 pub mod client_ip;
 pub mod health;
 pub mod metrics;

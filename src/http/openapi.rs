@@ -99,6 +99,14 @@ pub fn finish(mut api: Spec) -> Spec {
             "Unauthorized",
             "Missing, invalid, expired or revoked access token",
         ),
+        (
+            "RequestTimeout",
+            "The request body did not arrive in time (BODY_TIMEOUT)",
+        ),
+        (
+            "UnsupportedMediaType",
+            "The request body is not JSON (Content-Type: application/json)",
+        ),
         ("TooManyRequests", "Rate limited; see Retry-After"),
         (
             "InternalError",
@@ -137,9 +145,19 @@ fn add_shared(op: &mut Operation, api_route: bool) {
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let takes_input =
         op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let json_body = op
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.content.contains_key("application/json"));
     let mut wanted = Vec::new();
     if takes_input {
         wanted.push(("400", "BadRequest"));
+    }
+    if op.request_body.is_some() {
+        wanted.push(("408", "RequestTimeout"));
+    }
+    if json_body {
+        wanted.push(("415", "UnsupportedMediaType"));
     }
     if secured {
         wanted.push(("401", "Unauthorized"));

@@ -1,7 +1,9 @@
 //! Quota arithmetic on the `users` row; the only quota code that touches sea-orm.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::entity::users::{self, Column as C};
@@ -84,9 +86,36 @@ pub async fn usage(db: &impl ConnectionTrait, user: Uuid) -> Result<Option<Usage
         .map(Usage::from))
 }
 
-/// Reserves `bytes` and one object if used + reserved + request stays within quota.
-pub async fn reserve(db: &impl ConnectionTrait, user: Uuid, bytes: i64) -> Result<bool, DbErr> {
-    adjust(db, user, (0, 0), (bytes, 1), true).await
+/// Locks the user's row until the transaction ends; false when the user is gone.
+///
+/// Every transaction that changes a user's files, uploads or counters takes this lock
+/// first, so on PostgreSQL they run one after another per user and each sees the tree
+/// as the previous one left it: what a delete reads is what it deletes, a folder
+/// cannot vanish under a start, and no two of them wait for each other's row locks in
+/// opposite orders. (`NO KEY UPDATE`: rows referencing the user can still be inserted
+/// meanwhile.) On SQLite the write gate already runs writers one at a time, and this
+/// only checks that the user exists.
+pub async fn lock(db: &impl ConnectionTrait, user: Uuid) -> Result<bool, DbErr> {
+    let row: Option<Uuid> = users::Entity::find_by_id(user)
+        .select_only()
+        .column(C::Id)
+        .lock(LockType::NoKeyUpdate)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Adds `objects` reservations of `bytes` in all; the caller checked the quota.
+pub async fn add_reserved(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    bytes: i64,
+    objects: i64,
+) -> Result<(), DbErr> {
+    adjust(db, user, (0, 0), (bytes, objects), false)
+        .await
+        .map(drop)
 }
 
 /// Turns a reservation of `reserved` bytes into usage of `actual` bytes.
@@ -101,21 +130,16 @@ pub async fn commit(
         .map(drop)
 }
 
-/// Gives a reservation back.
-pub async fn release(db: &impl ConnectionTrait, user: Uuid, reserved: i64) -> Result<(), DbErr> {
-    adjust(db, user, (0, 0), (-reserved, -1), false)
-        .await
-        .map(drop)
-}
-
-/// Adds usage directly (server-side copies) if it stays within quota.
-pub async fn add_used(
+/// Gives back `objects` reservations of `bytes` in all.
+pub async fn release(
     db: &impl ConnectionTrait,
     user: Uuid,
     bytes: i64,
     objects: i64,
-) -> Result<bool, DbErr> {
-    adjust(db, user, (bytes, objects), (0, 0), true).await
+) -> Result<(), DbErr> {
+    adjust(db, user, (0, 0), (-bytes, -objects), false)
+        .await
+        .map(drop)
 }
 
 /// Frees usage of deleted files.

@@ -161,6 +161,7 @@ pub struct BrowseQuery {
     /// A folder below the link's folder to list (default: the link's folder).
     pub folder_id: Option<Uuid>,
     /// Items per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -30,14 +30,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(archive_status);
 }
 
-fn refused(state: &AppState, origin: &Origin, link: Option<&Link>, refusal: Refusal) -> AppError {
+async fn refused(
+    state: &AppState,
+    origin: &Origin,
+    link: Option<&Link>,
+    refusal: Refusal,
+) -> AppError {
     let mut event = origin
         .event("link.refused", DENIED)
         .detail(json!({ "reason": refusal.reason() }));
     if let Some(link) = link {
         event = event.target("link", link.id);
     }
-    state.audit.record(event);
+    state.audit.record(event).await;
     match refusal {
         Refusal::Gone => AppError::not_found(),
         Refusal::PasswordRequired => {
@@ -58,11 +63,10 @@ async fn open(
     used_up_ok: bool,
 ) -> Result<(Link, Node), AppError> {
     state.limits.check_public(ip.0)?;
-    state
-        .shares
-        .open(token, used_up_ok)
-        .await
-        .map_err(|r| refused(state, origin, None, r))
+    match state.shares.open(token, used_up_ok).await {
+        Ok(found) => Ok(found),
+        Err(r) => Err(refused(state, origin, None, r).await),
+    }
 }
 
 /// Checks the password of a protected link; attempts are limited per link and per IP.
@@ -75,18 +79,21 @@ async fn unlock(
 ) -> Result<(), AppError> {
     if link.password_hash.is_some() && password.is_some() {
         if let Err(e) = state.limits.check_link_password(link.id, ip.0) {
-            state.audit.record(
-                origin
-                    .event("link.refused", DENIED)
-                    .target("link", link.id)
-                    .detail(json!({ "reason": "throttled" })),
-            );
+            state
+                .audit
+                .record(
+                    origin
+                        .event("link.refused", DENIED)
+                        .target("link", link.id)
+                        .detail(json!({ "reason": "throttled" })),
+                )
+                .await;
             return Err(e);
         }
     }
     match state.shares.check_password(link, password).await? {
         Ok(()) => Ok(()),
-        Err(r) => Err(refused(state, origin, Some(link), r)),
+        Err(r) => Err(refused(state, origin, Some(link), r).await),
     }
 }
 
@@ -180,14 +187,17 @@ async fn redeem(
     let (link, target) = open(&state, &origin, ip, &token, false).await?;
     unlock(&state, &origin, ip, &link, body.password.as_ref()).await?;
     let Some((node, d)) = state.shares.redeem(&link, &target, body.file_id).await? else {
-        return Err(refused(&state, &origin, Some(&link), Refusal::Gone));
+        return Err(refused(&state, &origin, Some(&link), Refusal::Gone).await);
     };
-    state.audit.record(
-        origin
-            .event("link.redeemed", OK)
-            .target("link", link.id)
-            .detail(json!({ "file_id": node.id, "presign": "get" })),
-    );
+    state
+        .audit
+        .record(
+            origin
+                .event("link.redeemed", OK)
+                .target("link", link.id)
+                .detail(json!({ "file_id": node.id, "presign": "get" })),
+        )
+        .await;
     if body.no_redirect {
         return Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -229,14 +239,17 @@ async fn archive(
     let (link, target) = open(&state, &origin, ip, &token, false).await?;
     unlock(&state, &origin, ip, &link, body.password.as_ref()).await?;
     let Some(task) = state.shares.download_all(&link, &target).await? else {
-        return Err(refused(&state, &origin, Some(&link), Refusal::Gone));
+        return Err(refused(&state, &origin, Some(&link), Refusal::Gone).await);
     };
-    state.audit.record(
-        origin
-            .event("link.redeemed", OK)
-            .target("link", link.id)
-            .detail(json!({ "file_id": target.id, "archive_task": task })),
-    );
+    state
+        .audit
+        .record(
+            origin
+                .event("link.redeemed", OK)
+                .target("link", link.id)
+                .detail(json!({ "file_id": target.id, "archive_task": task })),
+        )
+        .await;
     Ok(HttpResponse::Accepted().json(TaskAccepted {
         task_id: task,
         state: crate::tasks::QUEUED.into(),

@@ -60,18 +60,21 @@ async fn create_share(
         .shares
         .share(auth.user.id, *id, &body.username, &body.permission)
         .await?;
-    state.audit.record(
-        auth.event(
-            if created {
-                "share.created"
-            } else {
-                "share.updated"
-            },
-            OK,
+    state
+        .audit
+        .record(
+            auth.event(
+                if created {
+                    "share.created"
+                } else {
+                    "share.updated"
+                },
+                OK,
+            )
+            .target("file", share.file_id)
+            .detail(json!({ "grantee": share.grantee_id, "permission": share.permission })),
         )
-        .target("file", share.file_id)
-        .detail(json!({ "grantee": share.grantee_id, "permission": share.permission })),
-    );
+        .await;
     let body = ShareResponse::from(ShareView {
         grantee: body.username.trim().to_lowercase(),
         inherited: false,
@@ -126,11 +129,14 @@ async fn delete_share(
 ) -> Result<HttpResponse, AppError> {
     let (id, username) = path.into_inner();
     let grantee = state.shares.unshare(auth.user.id, id, &username).await?;
-    state.audit.record(
-        auth.event("share.revoked", OK)
-            .target("file", id)
-            .detail(json!({ "grantee": grantee })),
-    );
+    state
+        .audit
+        .record(
+            auth.event("share.revoked", OK)
+                .target("file", id)
+                .detail(json!({ "grantee": grantee })),
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -170,18 +176,21 @@ async fn create_link(
             },
         )
         .await?;
-    state.audit.record(
-        auth.event("link.created", OK)
-            .target("link", link.id)
-            .detail(json!({
-                "file_id": link.file_id,
-                "expires_at": link.expires_at,
-                "password": link.password_hash.is_some(),
-                "max_downloads": link.max_downloads,
-            })),
-    );
-    let info = req.connection_info();
-    let url = format!("{}://{}/s/{token}", info.scheme(), info.host());
+    state
+        .audit
+        .record(
+            auth.event("link.created", OK)
+                .target("link", link.id)
+                .detail(json!({
+                    "file_id": link.file_id,
+                    "expires_at": link.expires_at,
+                    "password": link.password_hash.is_some(),
+                    "max_downloads": link.max_downloads,
+                })),
+        )
+        .await;
+    let origin = crate::http::client_ip::public_origin(&req, &state.settings.trusted_proxies);
+    let url = format!("{origin}/s/{token}");
     Ok(HttpResponse::Created().json(CreatedLink {
         link: link.into(),
         token,
@@ -233,7 +242,8 @@ async fn revoke_link(
     state.shares.revoke_link(auth.user.id, id, link).await?;
     state
         .audit
-        .record(auth.event("link.revoked", OK).target("link", link));
+        .record(auth.event("link.revoked", OK).target("link", link))
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -118,14 +118,14 @@ impl S3 for EmbeddedFs {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.0.head_object(req).await
+        settled(req, |r| self.0.head_object(r)).await
     }
 
     async fn copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        self.0.copy_object(req).await
+        settled(req, |r| self.0.copy_object(r)).await
     }
 
     async fn delete_object(
@@ -183,7 +183,7 @@ impl S3 for EmbeddedFs {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let disposition = req.input.response_content_disposition.clone();
         let content_type = req.input.response_content_type.clone();
-        let mut res = self.0.get_object(req).await?;
+        let mut res = settled(req, |r| self.0.get_object(r)).await?;
         if disposition.is_some() {
             res.output.content_disposition = disposition;
         }
@@ -191,6 +191,22 @@ impl S3 for EmbeddedFs {
             res.output.content_type = content_type;
         }
         Ok(res)
+    }
+}
+
+/// s3s-fs checks that an object exists, then reads its files: an object deleted in
+/// between makes it answer 500 InternalError. Asked once more, it answers as the
+/// store now is (404 NoSuchKey), as a real S3 server would have in the first place.
+async fn settled<T, R, F, Fut>(req: S3Request<T>, call: F) -> S3Result<R>
+where
+    T: Clone,
+    F: Fn(S3Request<T>) -> Fut,
+    Fut: std::future::Future<Output = S3Result<R>>,
+{
+    let again = req.clone();
+    match call(req).await {
+        Err(e) if *e.code() == s3s::S3ErrorCode::InternalError => call(again).await,
+        done => done,
     }
 }
 

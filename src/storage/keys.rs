@@ -2,13 +2,39 @@
 
 use uuid::Uuid;
 
-/// Longest safe name kept in a key.
-const MAX_SAFE_NAME: usize = 128;
+/// Longest safe name kept in a key. The display name lives in SQL; the key only hints
+/// at it, so it stays short enough for every store: the embedded one derives metadata
+/// file names from base64 of the whole key plus a multipart upload id, and 40 bytes
+/// keep those within the file system's 255 (a key is then at most 114 bytes).
+const MAX_SAFE_NAME: usize = 40;
+/// Longest extension kept when a long name is shortened (`…_job.h5` stays `.h5`).
+const MAX_KEPT_EXTENSION: usize = 10;
 
 /// Maps a display name to a key-safe name: only `[A-Za-z0-9._-]`, no `..`, no leading
-/// dot, never empty, at most 128 bytes. Idempotent.
+/// dot, never empty, at most [`MAX_SAFE_NAME`] bytes, keeping a short extension when it
+/// shortens. Idempotent.
 pub fn safe_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len().min(MAX_SAFE_NAME));
+    let full = sanitize(name);
+    if full.len() <= MAX_SAFE_NAME {
+        return full;
+    }
+    // All ASCII: byte offsets are char boundaries.
+    let ext = full
+        .rfind('.')
+        .map(|i| &full[i..])
+        .filter(|e| e.len() <= MAX_KEPT_EXTENSION)
+        .unwrap_or("");
+    let mut out = full[..MAX_SAFE_NAME - ext.len()]
+        .trim_end_matches('.')
+        .to_owned();
+    out.push_str(ext);
+    out
+}
+
+/// Replaces every character outside `[A-Za-z0-9._-]` with `_` and drops dots that
+/// would lead or repeat.
+fn sanitize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         let c = if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
             c
@@ -20,9 +46,6 @@ pub fn safe_name(name: &str) -> String {
             continue;
         }
         out.push(c);
-        if out.len() >= MAX_SAFE_NAME {
-            break;
-        }
     }
     if out.is_empty() {
         out.push_str("file");
@@ -85,5 +108,8 @@ mod tests {
         assert_eq!(safe_name("../../etc/passwd"), "_._etc_passwd");
         assert_eq!(safe_name(".."), "file");
         assert_eq!(safe_name("résumé.txt"), "r_sum_.txt");
+        let long = format!("{}.h5", "energy_profile_of_job_".repeat(11));
+        assert_eq!(safe_name(&long), format!("{}.h5", &long[..37]));
+        assert_eq!(safe_name(&"x".repeat(300)).len(), MAX_SAFE_NAME);
     }
 }

@@ -28,6 +28,13 @@ pub enum StorageError {
     Embedded(String),
 }
 
+impl StorageError {
+    /// The store answered that the object (or upload) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::Status { status: 404, .. })
+    }
+}
+
 impl From<StorageError> for crate::error::AppError {
     fn from(e: StorageError) -> Self {
         crate::error::AppError::Unavailable(Box::new(e))

@@ -3,6 +3,7 @@
 //! the error).
 
 pub mod dto;
+pub mod purge;
 pub mod repo;
 pub mod routes;
 pub mod worker;

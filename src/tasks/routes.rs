@@ -38,10 +38,13 @@ async fn get_task(
         .ok_or_else(AppError::not_found)?;
     let body = describe(&state, &task, state.uploads.presign_ttl().await?).await?;
     if body.download.is_some() {
-        state.audit.record(
-            auth.event("presign.archive", crate::audit::OK)
-                .target("task", task.id),
-        );
+        state
+            .audit
+            .record(
+                auth.event("presign.archive", crate::audit::OK)
+                    .target("task", task.id),
+            )
+            .await;
     }
     Ok(web::Json(body))
 }

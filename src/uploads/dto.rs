@@ -13,7 +13,7 @@ use crate::files::dto::FileResponse;
 #[serde(deny_unknown_fields)]
 pub struct StartUploadRequest {
     /// The file's display name.
-    #[schema(example = "results.tar.gz")]
+    #[schema(example = "results.tar.gz", min_length = 1)]
     pub name: String,
     /// The target folder; omitted or null for the root.
     pub parent_id: Option<Uuid>,
@@ -59,7 +59,7 @@ pub struct UploadResponse {
 #[serde(deny_unknown_fields)]
 pub struct PartUrlsRequest {
     /// Part numbers (1-based), at most 1000 per request.
-    #[schema(example = json!([1, 2, 3]))]
+    #[schema(example = json!([1, 2, 3]), min_items = 1, max_items = 1000)]
     pub part_numbers: Vec<u32>,
 }
 

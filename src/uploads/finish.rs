@@ -1,23 +1,23 @@
 //! Ending uploads: completion (the store must hold exactly the declared bytes), abort
 //! (reservation released, stored bytes removed) and reconciliation of expired uploads.
+//! Each ending is one transaction under the owner's lock (see
+//! [`crate::quotas::repo::lock`]) that moves the upload out of `open` — which succeeds
+//! for exactly one caller — so a reservation turns into usage or is released once.
 
 use chrono::Utc;
-use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::repo::{self, Upload, ABORTED, COMPLETED};
 use super::service::UploadService;
-use crate::archives::handler::PURGE_ATTEMPTS;
 use crate::files::repo::{self as files, Node};
 use crate::files::FileError;
 use crate::quotas::repo as quotas;
-use crate::tasks::repo::NewTask;
-use crate::tasks::{now_ms, KIND_PURGE};
+use crate::tasks::purge::{self, MultipartRef, PurgePayload};
 
 impl UploadService {
     /// Completes the upload: the store must hold exactly the declared bytes.
-    #[instrument(skip_all, fields(upload.id = %id), err(Display))]
+    #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
     pub async fn complete(&self, user: Uuid, id: Uuid) -> Result<Node, FileError> {
         let upload = self.find(user, id).await?;
         match upload.state.as_str() {
@@ -28,7 +28,7 @@ impl UploadService {
     }
 
     /// Completes an open upload if the store holds exactly its declared bytes.
-    async fn complete_open(&self, upload: &Upload) -> Result<Node, FileError> {
+    pub(crate) async fn complete_open(&self, upload: &Upload) -> Result<Node, FileError> {
         if let Some(mp) = upload.multipart_upload_id.as_deref() {
             let (parts, missing) = self.stored_parts(upload).await?;
             if !missing.is_empty() {
@@ -56,17 +56,27 @@ impl UploadService {
             });
         }
         let txn = self.gate.begin(&self.db).await?;
-        if !repo::close(&*txn, upload.id, COMPLETED).await? {
-            txn.rollback().await?;
-            // Someone closed it first: answer as they left it.
-            let now = self.find(upload.user_id, upload.id).await?;
-            return match now.state.as_str() {
-                COMPLETED => self.file_of(&now).await,
-                _ => {
-                    self.store.delete(&upload.object_key).await?;
-                    Err(FileError::UploadAborted)
+        let closed = quotas::lock(&*txn, upload.user_id).await?
+            && repo::close(&*txn, upload.id, COMPLETED).await?;
+        // The pending file goes with its upload whenever that is aborted, in the same
+        // transaction: an upload still open has its file.
+        let activated = closed
+            && match upload.file_id {
+                Some(file_id) => {
+                    files::activate(&*txn, file_id, upload.declared_size, meta.etag.as_deref())
+                        .await?
                 }
+                None => false,
             };
+        if closed && !activated {
+            // An open upload without its pending file cannot be completed: end it.
+            txn.rollback().await?;
+            self.close_aborted(upload).await?;
+            return Err(FileError::UploadAborted);
+        }
+        if !closed {
+            txn.rollback().await?;
+            return self.answer_closed(upload).await;
         }
         quotas::commit(
             &*txn,
@@ -75,12 +85,23 @@ impl UploadService {
             upload.declared_size,
         )
         .await?;
-        if let Some(file_id) = upload.file_id {
-            files::activate(&*txn, file_id, upload.declared_size, meta.etag.as_deref()).await?;
-        }
         txn.commit().await?;
         tracing::info!(upload.id = %upload.id, "upload completed");
         self.file_of(upload).await
+    }
+
+    /// Answers a complete that found the upload closed by someone else (a concurrent
+    /// complete, an abort, the delete of its folder) as they left it.
+    async fn answer_closed(&self, upload: &Upload) -> Result<Node, FileError> {
+        let now = repo::find_owned(&self.db, upload.user_id, upload.id).await?;
+        match now.as_ref().map(|u| u.state.as_str()) {
+            Some(COMPLETED) => self.file_of(upload).await,
+            _ => {
+                // Its purge is queued; remove the bytes now as well.
+                self.store.delete(&upload.object_key).await?;
+                Err(FileError::UploadAborted)
+            }
+        }
     }
 
     async fn file_of(&self, upload: &Upload) -> Result<Node, FileError> {
@@ -91,7 +112,7 @@ impl UploadService {
     }
 
     /// Aborts an open upload; aborting an aborted upload is a no-op.
-    #[instrument(skip_all, fields(upload.id = %id), err(Display))]
+    #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
     pub async fn abort(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
         let upload = self.find(user, id).await?;
         match upload.state.as_str() {
@@ -101,35 +122,25 @@ impl UploadService {
         }
     }
 
-    /// Closes an open upload as aborted: reservation released and pending file removed
-    /// in one transaction, then the store cleaned (multipart aborted, object deleted).
+    /// Closes an open upload as aborted: the reservation released, the pending file
+    /// removed and a purge of its bytes queued, in one transaction; then the store is
+    /// cleaned at once as well. The purge runs after the upload's presigned URLs
+    /// expired, so it also removes what a client PUT in the meantime.
     pub async fn close_aborted(&self, upload: &Upload) -> Result<(), FileError> {
+        let late = purge::late_sweep_at(self.presign_ttl().await?);
         let txn = self.gate.begin(&self.db).await?;
-        if repo::close(&*txn, upload.id, ABORTED).await? {
-            quotas::release(&*txn, upload.user_id, upload.declared_size).await?;
+        if quotas::lock(&*txn, upload.user_id).await?
+            && repo::close(&*txn, upload.id, ABORTED).await?
+        {
+            quotas::release(&*txn, upload.user_id, upload.declared_size, 1).await?;
             if let Some(file_id) = upload.file_id {
-                files::delete(&*txn, &[file_id]).await?;
+                files::delete_pending(&*txn, file_id).await?;
             }
+            purge::enqueue(&*txn, purge_of(std::slice::from_ref(upload)), late).await?;
         }
         txn.commit().await?;
         if let Err(e) = self.clean_store(upload).await {
-            // The rows are gone already; let the worker finish the job.
-            tracing::warn!(error = %e, "store cleanup failed; purge enqueued");
-            let payload = json!({
-                "keys": [upload.object_key],
-                "multipart": upload.multipart_upload_id.as_ref().map(|id| vec![json!({"key": upload.object_key, "upload_id": id})]),
-            });
-            crate::tasks::repo::enqueue(
-                &self.db,
-                NewTask {
-                    kind: KIND_PURGE,
-                    payload,
-                    owner_id: None,
-                    max_attempts: PURGE_ATTEMPTS,
-                    run_after_ms: now_ms(),
-                },
-            )
-            .await?;
+            tracing::warn!(error = %e, "store cleanup failed; the queued purge will retry");
         }
         tracing::info!(upload.id = %upload.id, "upload aborted");
         Ok(())
@@ -155,6 +166,8 @@ impl UploadService {
                     aborted += 1;
                 }
                 Err(FileError::SizeMismatch { .. }) => aborted += 1,
+                // Ended meanwhile by its client or another worker.
+                Err(FileError::UploadAborted) => {}
                 Err(e) => {
                     tracing::warn!(upload.id = %upload.id, error = %e, "reconciliation left the upload open")
                 }
@@ -164,5 +177,22 @@ impl UploadService {
             tracing::info!(completed, aborted, "expired uploads reconciled");
         }
         Ok((completed, aborted))
+    }
+}
+
+/// The purge of aborted uploads' bytes: their keys and multipart uploads.
+pub(crate) fn purge_of(uploads: &[Upload]) -> PurgePayload {
+    PurgePayload {
+        keys: uploads.iter().map(|u| u.object_key.clone()).collect(),
+        multipart: uploads
+            .iter()
+            .filter_map(|u| {
+                Some(MultipartRef {
+                    key: u.object_key.clone(),
+                    upload_id: u.multipart_upload_id.clone()?,
+                })
+            })
+            .collect(),
+        prefix: None,
     }
 }

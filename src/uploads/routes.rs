@@ -72,16 +72,19 @@ async fn start(
         )
         .await?;
     let upload = started.upload;
-    state.audit.record(
-        auth.event("presign.upload", OK)
-            .target("file", started.file.id)
-            .detail(json!({
-                "upload_id": upload.id,
-                "size": upload.declared_size,
-                "multipart": upload.part_size.is_some(),
-                "owner_id": upload.user_id,
-            })),
-    );
+    state
+        .audit
+        .record(
+            auth.event("presign.upload", OK)
+                .target("file", started.file.id)
+                .detail(json!({
+                    "upload_id": upload.id,
+                    "size": upload.declared_size,
+                    "multipart": upload.part_size.is_some(),
+                    "owner_id": upload.user_id,
+                })),
+        )
+        .await;
     let put = started.put.map(|p| PresignedRequest {
         method: "PUT".into(),
         url: p.url,
@@ -137,11 +140,14 @@ async fn part_urls(
         .uploads
         .part_urls(auth.user.id, *id, &body.part_numbers)
         .await?;
-    state.audit.record(
-        auth.event("presign.parts", OK)
-            .target("upload", *id)
-            .detail(json!({ "parts": parts.len() })),
-    );
+    state
+        .audit
+        .record(
+            auth.event("presign.parts", OK)
+                .target("upload", *id)
+                .detail(json!({ "parts": parts.len() })),
+        )
+        .await;
     Ok(web::Json(PartUrlsResponse {
         parts: parts
             .into_iter()

@@ -13,10 +13,11 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::plan::{content_type, content_type_allowed, part_len, part_plan};
-use super::repo::{self, NewUpload, Reserved, Upload, COMPLETED, OPEN};
+use super::repo::{self, Upload, COMPLETED, OPEN};
+use super::reserve::{Reservation, Reserved, Reserver};
 use crate::config::UploadSettings;
 use crate::files::names::display_name;
-use crate::files::repo::{self as files, NewNode, Node, KIND_FILE, STATE_PENDING};
+use crate::files::repo::{self as files, Node, STATE_PENDING};
 use crate::files::FileError;
 use crate::sharing::access::{self, Access};
 use crate::storage::{keys, ObjectStore, StoredPart};
@@ -63,9 +64,9 @@ pub struct Status {
 #[derive(Clone)]
 pub struct UploadService {
     pub(super) db: DatabaseConnection,
-    /// For upload starts: see [`crate::db::connect_relaxed`].
-    relaxed: DatabaseConnection,
     pub(super) gate: WriteGate,
+    /// Commits upload starts in groups.
+    reserver: Reserver,
     pub(super) store: Arc<dyn ObjectStore>,
     cfg: Arc<UploadSettings>,
     /// Maximum size, allowed content types and presign TTL, as admins set them.
@@ -73,6 +74,8 @@ pub struct UploadService {
 }
 
 impl UploadService {
+    /// `relaxed` commits the upload starts: see [`crate::db::connect_relaxed`]. Starts
+    /// the group committer on the current runtime.
     pub fn new(
         db: DatabaseConnection,
         relaxed: DatabaseConnection,
@@ -83,12 +86,17 @@ impl UploadService {
     ) -> UploadService {
         UploadService {
             runtime,
-            relaxed,
+            reserver: Reserver::spawn(relaxed, gate.clone()),
             gate,
             db,
             store,
             cfg: Arc::new(cfg),
         }
+    }
+
+    /// How long an upload stays open before the reconciliation ends it.
+    pub fn upload_expiry(&self) -> Duration {
+        self.cfg.upload_expiry
     }
 
     /// The lifetime of presigned URLs handed out now.
@@ -100,7 +108,7 @@ impl UploadService {
         Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10))
     }
 
-    #[instrument(skip_all, fields(upload.size = req.size), err(Display))]
+    #[instrument(skip_all, fields(upload.size = req.size), err(level = "info", Display))]
     pub async fn start(&self, user: Uuid, req: StartUpload) -> Result<Started, FileError> {
         let name = display_name(&req.name)?;
         let rules = self.runtime.get().await?;
@@ -138,57 +146,48 @@ impl UploadService {
         } else {
             (req.size, 1)
         };
-        let key = keys::object_key(owner, &name);
-
-        let new_file = NewNode {
-            owner_id: owner,
-            parent_id: req.parent_id,
-            name: &name,
-            kind: KIND_FILE,
-            size,
-            content_type: Some(&ct),
-            object_key: Some(&key),
-            etag: None,
-            state: STATE_PENDING,
-        };
-        let new_upload = NewUpload {
-            user_id: owner,
+        let reservation = Reservation {
+            owner,
             created_by: (owner != user).then_some(user),
-            file_id: Uuid::nil(),
-            object_key: &key,
-            declared_size: size,
-            content_type: &ct,
+            parent: req.parent_id,
+            object_key: keys::object_key(owner, &name),
+            name,
+            size,
+            content_type: ct,
             part_size: multipart.then_some(part_size as i64),
             part_count: part_count as i32,
-            expires_at: Utc::now()
-                + chrono::Duration::from_std(self.cfg.upload_expiry)
-                    .unwrap_or(chrono::Duration::days(1)),
+            expires_at: Utc::now() + self.cfg.upload_expiry,
         };
-        match repo::create_reserved(&self.relaxed, &self.gate, new_file, new_upload).await? {
+        match self.reserver.reserve(reservation.clone()).await? {
             Reserved::Created(file, upload) => {
                 self.finish_start(upload, file, false, rules.presign_ttl())
                     .await
             }
             Reserved::QuotaExceeded => Err(FileError::QuotaExceeded),
-            Reserved::NameTaken => {
-                self.replay(user, owner, req.parent_id, &name, size, &ct)
-                    .await
-            }
+            Reserved::ParentGone => Err(FileError::NotFound),
+            Reserved::NameTaken => self.replay(user, &reservation).await,
         }
     }
 
-    /// A start whose name is taken by an identical open upload of the same user is a
-    /// retry: answer with that upload again.
-    async fn replay(
+    /// Reserves quota for a server-side copy: an upload that the server itself fills
+    /// (no URL is handed out) and completes, so a crash in between is settled by the
+    /// reconciliation like any abandoned upload.
+    pub(crate) async fn reserve_copy(
         &self,
-        user: Uuid,
-        owner: Uuid,
-        parent: Option<Uuid>,
-        name: &str,
-        size: i64,
-        ct: &str,
-    ) -> Result<Started, FileError> {
-        let existing = files::find_by_name(&self.db, owner, parent, name)
+        reservation: Reservation,
+    ) -> Result<(Node, Upload), FileError> {
+        match self.reserver.reserve(reservation).await? {
+            Reserved::Created(file, upload) => Ok((file, upload)),
+            Reserved::QuotaExceeded => Err(FileError::QuotaExceeded),
+            Reserved::ParentGone => Err(FileError::NotFound),
+            Reserved::NameTaken => Err(FileError::NameTaken),
+        }
+    }
+
+    /// A start whose name is taken by an identical open upload of the same user, not
+    /// yet expired, is a retry: answer with that upload again.
+    async fn replay(&self, user: Uuid, r: &Reservation) -> Result<Started, FileError> {
+        let existing = files::find_by_name(&self.db, r.owner, r.parent, &r.name)
             .await?
             .ok_or(FileError::NameTaken)?;
         if existing.state != STATE_PENDING {
@@ -197,7 +196,11 @@ impl UploadService {
         let upload = repo::find_open_for_file(&self.db, existing.id)
             .await?
             .ok_or(FileError::NameTaken)?;
-        if upload.uploader() != user || upload.declared_size != size || upload.content_type != ct {
+        if upload.uploader() != user
+            || upload.declared_size != r.size
+            || upload.content_type != r.content_type
+            || upload.expires_at <= Utc::now()
+        {
             return Err(FileError::NameTaken);
         }
         let ttl = self.presign_ttl().await?;
@@ -286,7 +289,7 @@ impl UploadService {
     }
 
     /// Presigned UploadPart URLs for the given part numbers.
-    #[instrument(skip_all, fields(upload.id = %id, parts = numbers.len()), err(Display))]
+    #[instrument(skip_all, fields(upload.id = %id, parts = numbers.len()), err(level = "info", Display))]
     pub async fn part_urls(
         &self,
         user: Uuid,
@@ -295,6 +298,11 @@ impl UploadService {
     ) -> Result<(Vec<PartUrl>, DateTime<Utc>), FileError> {
         let upload = self.find(user, id).await?;
         Self::require_open(&upload)?;
+        // URLs are handed out only while the upload is open and not expired, so none
+        // outlives the upload's expiry by more than one presign lifetime.
+        if upload.expires_at <= Utc::now() {
+            return Err(FileError::UploadExpired);
+        }
         let (Some(part_size), Some(mp)) = (upload.part_size, upload.multipart_upload_id.as_deref())
         else {
             return Err(FileError::Invalid(

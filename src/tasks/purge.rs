@@ -1,0 +1,118 @@
+//! Purges: objects (and multipart uploads) whose rows are gone, deleted by the worker.
+//! A purge is enqueued in the same transaction that removes the rows, so no object can
+//! outlive its row unnoticed; objects awaiting a purge count as accounted for.
+
+use async_trait::async_trait;
+use sea_orm::{ConnectionTrait, DbErr};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::repo::{self as tasks, NewTask};
+use super::worker::{Handler, TaskContext};
+use super::{now_ms, Task, KIND_PURGE};
+
+/// Attempts a purge gets.
+pub const PURGE_ATTEMPTS: i32 = 10;
+/// Objects per purge task.
+pub const PURGE_BATCH: usize = 1000;
+/// How long after the last presigned URL of a key expires its late sweep runs.
+pub const LATE_SWEEP_MARGIN_MS: i64 = 60_000;
+
+/// A multipart upload to abort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartRef {
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// What a purge deletes: the `keys` listed, the multipart uploads, and everything under
+/// `prefix` when given (a deleted user's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgePayload {
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub multipart: Vec<MultipartRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+impl PurgePayload {
+    pub fn keys(keys: Vec<String>) -> PurgePayload {
+        PurgePayload {
+            keys,
+            ..PurgePayload::default()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.multipart.is_empty() && self.prefix.is_none()
+    }
+
+    /// The payload of a queued purge task; `None` when it is not one.
+    pub fn of(task: &Task) -> Option<PurgePayload> {
+        (task.kind == KIND_PURGE)
+            .then(|| serde_json::from_value(task.payload.clone()).ok())
+            .flatten()
+    }
+}
+
+/// Enqueues a purge of `payload` due at `run_after_ms`, in batches of [`PURGE_BATCH`]
+/// keys; nothing when it is empty. Returns the first task's id.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    mut payload: PurgePayload,
+    run_after_ms: i64,
+) -> Result<Option<Uuid>, DbErr> {
+    let mut first = None;
+    while !payload.is_empty() {
+        let rest = payload.keys.split_off(payload.keys.len().min(PURGE_BATCH));
+        let batch = std::mem::replace(&mut payload, PurgePayload::keys(rest));
+        let id = tasks::enqueue(
+            db,
+            NewTask {
+                kind: KIND_PURGE,
+                payload: serde_json::to_value(&batch).map_err(|e| DbErr::Json(e.to_string()))?,
+                owner_id: None,
+                max_attempts: PURGE_ATTEMPTS,
+                run_after_ms,
+            },
+        )
+        .await?;
+        first.get_or_insert(id);
+    }
+    Ok(first)
+}
+
+/// When the late sweep of keys whose presigned URLs live `ttl` from now runs.
+pub fn late_sweep_at(ttl: std::time::Duration) -> i64 {
+    now_ms() + ttl.as_millis() as i64 + LATE_SWEEP_MARGIN_MS
+}
+
+/// Runs purges. Idempotent: a missing object or upload is not an error.
+pub struct PurgeHandler;
+
+#[async_trait]
+impl Handler for PurgeHandler {
+    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String> {
+        let payload: PurgePayload =
+            serde_json::from_value(task.payload.clone()).map_err(|e| e.to_string())?;
+        for u in &payload.multipart {
+            ctx.store
+                .abort_multipart(&u.key, &u.upload_id)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let mut keys = payload.keys;
+        // A deleted user's prefix: whatever is under it now, including objects put by
+        // URLs handed out before the deletion.
+        if let Some(prefix) = payload.prefix.as_deref().filter(|p| !p.is_empty()) {
+            let listed = ctx.store.list(prefix).await.map_err(|e| e.to_string())?;
+            keys.extend(listed.into_iter().map(|(key, _)| key));
+        }
+        for key in &keys {
+            ctx.store.delete(key).await.map_err(|e| e.to_string())?;
+        }
+        Ok(serde_json::json!({ "deleted": keys.len() }))
+    }
+}

@@ -1,0 +1,327 @@
+//! Upload starts commit in groups. A start is a quota reservation plus a pending file and
+//! an open upload, all or nothing. Starts waiting while a group commits are committed
+//! together as the next group, in one transaction, each still all or nothing and
+//! decided in arrival order — so a burst of starts costs a few statements per group
+//! instead of a transaction per start (on SQLite, one writer at a time, that is the
+//! difference between waiting for the write lock once or a hundred times).
+//!
+//! Exactness: the group first locks the rows of the users it bills (in id order, so
+//! two replicas never deadlock), and every transaction that changes a user's tree or
+//! counters takes the same lock first (see [`crate::quotas::repo::lock`]). Under it
+//! the parents, the names taken and the counters read here cannot change before the
+//! group's inserts, so what is decided is what is written.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LockType;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::repo::{Upload, OPEN};
+use crate::db::WriteGate;
+use crate::entity::{files, uploads, users};
+use crate::files::repo::{parent_key, Node, KIND_FILE, KIND_FOLDER, STATE_PENDING};
+use crate::quotas::repo::{self as quotas, Usage};
+
+/// Most starts one group commits (15 parameters each: within every backend's limit).
+const MAX_GROUP: usize = 256;
+/// Starts waiting for their group beyond this make new starts wait to queue.
+const BACKLOG: usize = 4096;
+
+/// One upload to start: the pending file and the open upload that reserves its quota.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    /// Who is billed: the owner of the folder it lands in.
+    pub owner: Uuid,
+    /// Who started it, when not the owner (a grantee of a shared folder).
+    pub created_by: Option<Uuid>,
+    pub parent: Option<Uuid>,
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub object_key: String,
+    pub part_size: Option<i64>,
+    pub part_count: i32,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What starting an upload came to.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a short-lived return value
+pub enum Reserved {
+    Created(Node, Upload),
+    NameTaken,
+    QuotaExceeded,
+    /// The folder (or the owner) is gone.
+    ParentGone,
+}
+
+struct Job {
+    reservation: Reservation,
+    reply: oneshot::Sender<Result<Reserved, DbErr>>,
+}
+
+/// The sending side of the group committer; cheap to clone.
+#[derive(Clone)]
+pub struct Reserver {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Reserver {
+    /// Starts the committer on the current runtime; it stops when the last `Reserver`
+    /// is dropped.
+    pub fn spawn(db: DatabaseConnection, gate: WriteGate) -> Reserver {
+        let (tx, rx) = mpsc::channel(BACKLOG);
+        tokio::spawn(commit_loop(db, gate, rx));
+        Reserver { tx }
+    }
+
+    /// Starts one upload, in the next group.
+    pub async fn reserve(&self, reservation: Reservation) -> Result<Reserved, DbErr> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || DbErr::Custom("the upload committer stopped".into());
+        self.tx
+            .send(Job { reservation, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn commit_loop(db: DatabaseConnection, gate: WriteGate, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
+        let group: Vec<&Reservation> = jobs.iter().map(|j| &j.reservation).collect();
+        match commit_group(&db, &gate, &group).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            // One start's failure must not fail the others: commit each on its own.
+            Err(e) if jobs.len() > 1 => {
+                tracing::warn!(error = %e, starts = jobs.len(), "group commit failed; committing one by one");
+                for job in jobs.drain(..) {
+                    let one = commit_group(&db, &gate, &[&job.reservation]).await;
+                    let _ = job.reply.send(one.map(|mut o| o.remove(0)));
+                }
+            }
+            Err(e) => {
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(DbErr::Custom(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group(
+    db: &DatabaseConnection,
+    gate: &WriteGate,
+    group: &[&Reservation],
+) -> Result<Vec<Reserved>, DbErr> {
+    let txn = gate.begin(db).await?;
+    let outcomes = reserve_all(&*txn, group).await;
+    txn.end(outcomes).await
+}
+
+/// Decides and writes a group of starts inside the caller's transaction; one outcome
+/// per reservation, in order.
+pub async fn reserve_all(
+    db: &impl ConnectionTrait,
+    group: &[&Reservation],
+) -> Result<Vec<Reserved>, DbErr> {
+    let owners: BTreeSet<Uuid> = group.iter().map(|r| r.owner).collect();
+    let mut usage = locked_usage(db, &owners).await?;
+    let folders = folders_of(db, group).await?;
+    let mut taken = names_taken(db, group).await?;
+    let now = Utc::now();
+    let mut outcomes = Vec::with_capacity(group.len());
+    let mut accepted = Vec::new();
+    for r in group {
+        let key = parent_key(r.owner, r.parent);
+        let outcome = match usage.get_mut(&r.owner) {
+            None => Reserved::ParentGone,
+            Some(_) if r.parent.is_some_and(|p| folders.get(&p) != Some(&r.owner)) => {
+                Reserved::ParentGone
+            }
+            Some(_) if taken.contains(&(key, r.name.clone())) => Reserved::NameTaken,
+            Some(u) if !fits(u, r.size) => Reserved::QuotaExceeded,
+            Some(u) => {
+                u.reserved_bytes += r.size;
+                u.reserved_objects += 1;
+                taken.insert((key, r.name.clone()));
+                let (node, upload) = rows_of(r, now);
+                accepted.push((node.clone(), upload.clone()));
+                Reserved::Created(node, upload)
+            }
+        };
+        outcomes.push(outcome);
+    }
+    if accepted.is_empty() {
+        return Ok(outcomes);
+    }
+    insert_rows(db, &accepted).await?;
+    let mut added: HashMap<Uuid, (i64, i64)> = HashMap::new();
+    for (_, upload) in &accepted {
+        let e = added.entry(upload.user_id).or_default();
+        e.0 += upload.declared_size;
+        e.1 += 1;
+    }
+    for (user, (bytes, count)) in added {
+        quotas::add_reserved(db, user, bytes, count).await?;
+    }
+    Ok(outcomes)
+}
+
+fn fits(u: &Usage, size: i64) -> bool {
+    u.used_bytes + u.reserved_bytes + size <= u.quota_bytes
+        && u.used_objects + u.reserved_objects < u.quota_objects
+}
+
+/// The billed users' counters, their rows locked for the rest of the transaction.
+async fn locked_usage(
+    db: &impl ConnectionTrait,
+    owners: &BTreeSet<Uuid>,
+) -> Result<HashMap<Uuid, Usage>, DbErr> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Id.is_in(owners.iter().copied()))
+        .order_by_asc(users::Column::Id)
+        .lock(LockType::NoKeyUpdate)
+        .all(db)
+        .await?
+        .iter()
+        .map(|u| (u.id, Usage::from(u)))
+        .collect())
+}
+
+/// The folders among the group's parents, with their owners.
+async fn folders_of(
+    db: &impl ConnectionTrait,
+    group: &[&Reservation],
+) -> Result<HashMap<Uuid, Uuid>, DbErr> {
+    let parents: BTreeSet<Uuid> = group.iter().filter_map(|r| r.parent).collect();
+    if parents.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, Uuid)> = files::Entity::find()
+        .select_only()
+        .column(files::Column::Id)
+        .column(files::Column::OwnerId)
+        .filter(files::Column::Id.is_in(parents))
+        .filter(files::Column::Kind.eq(KIND_FOLDER))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The (parent key, name) pairs among the group's that are taken already.
+async fn names_taken(
+    db: &impl ConnectionTrait,
+    group: &[&Reservation],
+) -> Result<HashSet<(Uuid, String)>, DbErr> {
+    let wanted: HashSet<(Uuid, &str)> = group
+        .iter()
+        .map(|r| (parent_key(r.owner, r.parent), r.name.as_str()))
+        .collect();
+    let owners: BTreeSet<Uuid> = group.iter().map(|r| r.owner).collect();
+    let keys: BTreeSet<Uuid> = wanted.iter().map(|(k, _)| *k).collect();
+    let names: BTreeSet<&str> = wanted.iter().map(|(_, n)| *n).collect();
+    let rows: Vec<(Uuid, String)> = files::Entity::find()
+        .select_only()
+        .column(files::Column::ParentKey)
+        .column(files::Column::Name)
+        .filter(files::Column::OwnerId.is_in(owners))
+        .filter(files::Column::ParentKey.is_in(keys))
+        .filter(files::Column::Name.is_in(names))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(k, n)| wanted.contains(&(*k, n.as_str())))
+        .collect())
+}
+
+/// The pending file and the open upload a reservation becomes.
+fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
+    let file = Node {
+        id: Uuid::new_v4(),
+        owner_id: r.owner,
+        parent_id: r.parent,
+        name: r.name.clone(),
+        kind: KIND_FILE.to_owned(),
+        size: r.size,
+        content_type: Some(r.content_type.clone()),
+        object_key: Some(r.object_key.clone()),
+        etag: None,
+        state: STATE_PENDING.to_owned(),
+        tier: "primary".to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    let upload = Upload {
+        id: Uuid::new_v4(),
+        user_id: r.owner,
+        file_id: Some(file.id),
+        object_key: r.object_key.clone(),
+        declared_size: r.size,
+        content_type: r.content_type.clone(),
+        multipart_upload_id: None,
+        part_size: r.part_size,
+        part_count: r.part_count,
+        expires_at: r.expires_at,
+        state: OPEN.to_owned(),
+        created_by: r.created_by,
+    };
+    (file, upload)
+}
+
+async fn insert_rows(db: &impl ConnectionTrait, rows: &[(Node, Upload)]) -> Result<(), DbErr> {
+    let files = rows.iter().map(|(f, _)| files::ActiveModel {
+        id: Set(f.id),
+        owner_id: Set(f.owner_id),
+        parent_id: Set(f.parent_id),
+        parent_key: Set(parent_key(f.owner_id, f.parent_id)),
+        name: Set(f.name.clone()),
+        kind: Set(f.kind.clone()),
+        size: Set(f.size),
+        content_type: Set(f.content_type.clone()),
+        object_key: Set(f.object_key.clone()),
+        etag: Set(None),
+        state: Set(f.state.clone()),
+        tier: Set(f.tier.clone()),
+        created_at: Set(f.created_at),
+        updated_at: Set(f.updated_at),
+        synced_at: Set(None),
+    });
+    files::Entity::insert_many(files)
+        .exec_without_returning(db)
+        .await?;
+    let uploads = rows.iter().map(|(f, u)| uploads::ActiveModel {
+        id: Set(u.id),
+        user_id: Set(u.user_id),
+        file_id: Set(u.file_id),
+        object_key: Set(u.object_key.clone()),
+        declared_size: Set(u.declared_size),
+        content_type: Set(u.content_type.clone()),
+        multipart_upload_id: Set(None),
+        part_size: Set(u.part_size),
+        part_count: Set(u.part_count),
+        expires_at: Set(u.expires_at),
+        state: Set(u.state.clone()),
+        created_by: Set(u.created_by),
+        created_at: Set(f.created_at),
+        updated_at: Set(f.created_at),
+    });
+    uploads::Entity::insert_many(uploads)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}

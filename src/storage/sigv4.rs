@@ -1,35 +1,92 @@
 //! AWS Signature V4 query-string presigning, done here because it is the hot path of
 //! downloads and upload starts: rust-s3 builds a full request (URL parsing, header maps,
 //! regexes) for every presign, which costs several times more than the signature
-//! itself. The signing key is derived once per day. The integration tests use every URL
-//! this produces against the embedded server and Garage.
+//! itself. What stays the same for a day (the signing key, the scope, the encoded
+//! credential) is derived once; the canonical request and the string to sign are fed
+//! straight into SHA-256 and HMAC instead of being built as strings. The integration
+//! tests use every URL this produces against the embedded server and Garage.
 
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 use hmac::{Hmac, Mac};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// RFC 3986 unreserved characters stay; everything else is percent-encoded.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn encode(s: &str) -> String {
-    utf8_percent_encode(s, UNRESERVED).to_string()
+fn new_mac(key: &[u8]) -> HmacSha256 {
+    #[allow(clippy::expect_used)]
+    HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    #[allow(clippy::expect_used)]
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    let mut mac = new_mac(key);
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// Appends `s` percent-encoded: RFC 3986 unreserved characters stay, every other byte
+/// becomes `%XX`.
+fn push_encoded(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    push_encoded(&mut out, s);
+    out
+}
+
+/// Lower-case hex of 32 bytes, without allocating.
+fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 15)];
+    }
+    out
+}
+
+/// Appends `n` as `width` decimal digits, zero-padded.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+    }
+}
+
+/// `yyyymmddThhmmssZ`, the form SigV4 dates take.
+fn amz_date(now: DateTime<Utc>) -> String {
+    let mut out = String::with_capacity(16);
+    push_digits(&mut out, now.year().unsigned_abs(), 4);
+    push_digits(&mut out, now.month(), 2);
+    push_digits(&mut out, now.day(), 2);
+    out.push('T');
+    push_digits(&mut out, now.hour(), 2);
+    push_digits(&mut out, now.minute(), 2);
+    push_digits(&mut out, now.second(), 2);
+    out.push('Z');
+    out
+}
+
+/// What a day's signatures share.
+struct Day {
+    /// `yyyymmdd`.
+    date: String,
+    key: [u8; 32],
+    /// `yyyymmdd/region/s3/aws4_request`.
+    scope: String,
+    /// `access_key/scope`, percent-encoded for the query string.
+    credential: String,
 }
 
 /// A bucket as seen by clients, with the credentials to sign for it.
@@ -41,8 +98,8 @@ pub struct Presigner {
     region: String,
     access_key: String,
     secret_key: String,
-    /// (yyyymmdd, signing key) of the last day used.
-    day_key: Mutex<(String, [u8; 32])>,
+    /// The last day signed for.
+    day: Mutex<Option<Arc<Day>>>,
 }
 
 /// One presign: the method, the key, the signed headers and extra query parameters.
@@ -89,27 +146,34 @@ impl Presigner {
             region: region.to_owned(),
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
-            day_key: Mutex::new((String::new(), [0; 32])),
+            day: Mutex::new(None),
         })
     }
 
-    fn signing_key(&self, day: &str) -> [u8; 32] {
-        if let Ok(cached) = self.day_key.lock() {
-            if cached.0 == day {
-                return cached.1;
+    /// The day's shared parts, derived on the first signature of the day.
+    fn day(&self, date: &str) -> Arc<Day> {
+        if let Ok(cached) = self.day.lock() {
+            if let Some(day) = cached.as_ref().filter(|d| d.date == date) {
+                return day.clone();
             }
         }
         let k_date = hmac(
             format!("AWS4{}", self.secret_key).as_bytes(),
-            day.as_bytes(),
+            date.as_bytes(),
         );
         let k_region = hmac(&k_date, self.region.as_bytes());
         let k_service = hmac(&k_region, b"s3");
-        let key = hmac(&k_service, b"aws4_request");
-        if let Ok(mut cached) = self.day_key.lock() {
-            *cached = (day.to_owned(), key);
+        let scope = format!("{date}/{}/s3/aws4_request", self.region);
+        let day = Arc::new(Day {
+            date: date.to_owned(),
+            key: hmac(&k_service, b"aws4_request"),
+            credential: encode(&format!("{}/{scope}", self.access_key)),
+            scope,
+        });
+        if let Ok(mut cached) = self.day.lock() {
+            *cached = Some(day.clone());
         }
-        key
+        day
     }
 
     pub fn presign(&self, req: &PresignRequest<'_>) -> String {
@@ -117,61 +181,83 @@ impl Presigner {
     }
 
     pub fn presign_at(&self, req: &PresignRequest<'_>, now: DateTime<Utc>) -> String {
-        let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
-        let day = &amz_date[..8];
-        let scope = format!("{day}/{}/s3/aws4_request", self.region);
+        let amz_date = amz_date(now);
+        let day = self.day(&amz_date[..8]);
 
-        let mut path = self.path_prefix.clone();
+        let mut path = String::with_capacity(self.path_prefix.len() + req.key.len() * 2);
+        path.push_str(&self.path_prefix);
         for segment in req.key.split('/') {
             path.push('/');
-            path.push_str(&encode(segment));
+            push_encoded(&mut path, segment);
         }
 
         let mut headers: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
         headers.push(("host", &self.host));
         headers.extend(req.headers.iter().copied());
         headers.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let signed_headers = headers
-            .iter()
-            .map(|(k, _)| *k)
-            .collect::<Vec<_>>()
-            .join(";");
-
-        let credential = format!("{}/{scope}", self.access_key);
-        let expires = req.expires_secs.to_string();
-        let mut query: Vec<(String, String)> = vec![
-            ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
-            ("X-Amz-Credential".into(), encode(&credential)),
-            ("X-Amz-Date".into(), amz_date.clone()),
-            ("X-Amz-Expires".into(), expires),
-            ("X-Amz-SignedHeaders".into(), encode(&signed_headers)),
-        ];
-        query.extend(req.query.iter().map(|(k, v)| (encode(k), encode(v))));
-        query.sort_unstable();
-        let mut canonical_query = String::with_capacity(256);
-        for (i, (k, v)) in query.iter().enumerate() {
+        let mut signed_headers = String::with_capacity(64);
+        for (i, (name, _)) in headers.iter().enumerate() {
             if i > 0 {
-                canonical_query.push('&');
+                signed_headers.push(';');
             }
-            let _ = write!(canonical_query, "{k}={v}");
+            signed_headers.push_str(name);
         }
 
-        let mut canonical = String::with_capacity(512);
-        let _ = write!(canonical, "{}\n{path}\n{canonical_query}\n", req.method);
-        for (k, v) in &headers {
-            let _ = writeln!(canonical, "{k}:{}", v.trim());
+        // Sorted by key: the `X-Amz-*` parameters (upper case) come before the extra
+        // ones, which are all lower case.
+        let mut query = String::with_capacity(512);
+        query.push_str("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+        query.push_str(&day.credential);
+        query.push_str("&X-Amz-Date=");
+        query.push_str(&amz_date);
+        query.push_str("&X-Amz-Expires=");
+        query.push_str(&req.expires_secs.to_string());
+        query.push_str("&X-Amz-SignedHeaders=");
+        push_encoded(&mut query, &signed_headers);
+        let mut extra = req.query.to_vec();
+        extra.sort_unstable();
+        for (k, v) in extra {
+            query.push('&');
+            push_encoded(&mut query, k);
+            query.push('=');
+            push_encoded(&mut query, v);
         }
-        let _ = write!(canonical, "\n{signed_headers}\nUNSIGNED-PAYLOAD");
 
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
-        let signature = hex::encode(hmac(&self.signing_key(day), string_to_sign.as_bytes()));
-        format!(
-            "{}{path}?{canonical_query}&X-Amz-Signature={signature}",
-            self.scheme_host
-        )
+        let mut canonical = Sha256::new();
+        for part in [req.method, "\n", &path, "\n", &query, "\n"] {
+            canonical.update(part.as_bytes());
+        }
+        for (name, value) in &headers {
+            for part in [*name, ":", value.trim(), "\n"] {
+                canonical.update(part.as_bytes());
+            }
+        }
+        for part in ["\n", &signed_headers, "\nUNSIGNED-PAYLOAD"] {
+            canonical.update(part.as_bytes());
+        }
+        let canonical_hash = hex32(&canonical.finalize().into());
+
+        let mut mac = new_mac(&day.key);
+        for part in [
+            b"AWS4-HMAC-SHA256\n".as_slice(),
+            amz_date.as_bytes(),
+            b"\n",
+            day.scope.as_bytes(),
+            b"\n",
+            &canonical_hash,
+        ] {
+            mac.update(part);
+        }
+        let signature = hex32(&mac.finalize().into_bytes().into());
+
+        let mut url = String::with_capacity(self.scheme_host.len() + path.len() + query.len() + 90);
+        url.push_str(&self.scheme_host);
+        url.push_str(&path);
+        url.push('?');
+        url.push_str(&query);
+        url.push_str("&X-Amz-Signature=");
+        url.extend(signature.iter().map(|&b| b as char));
+        url
     }
 }
 
@@ -220,6 +306,20 @@ mod tests {
         assert!(url.starts_with(
             "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
         ));
+    }
+
+    #[test]
+    fn dates_and_encodings_take_the_sigv4_forms() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("date");
+        assert_eq!(amz_date(at), "20260102T030405Z");
+        assert_eq!(encode("a b/é~-._"), "a%20b%2F%C3%A9~-._");
+        assert_eq!(
+            String::from_utf8(hex32(&[0xab; 32]).to_vec()).expect("ascii"),
+            "ab".repeat(32)
+        );
     }
 
     #[test]

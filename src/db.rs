@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -21,15 +21,18 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-/// Turns off SQLite's global memory statistics before its first use: with them on, every
-/// allocation in every connection takes one process-wide mutex, and concurrent reads
-/// spend their time contending for it.
-fn sqlite_without_memstatus() {
+/// Configures SQLite before its first use, once per process:
+/// - its global memory statistics off: with them on, every allocation in every
+///   connection takes one process-wide mutex, and concurrent reads contend for it;
+/// - its allocations on mimalloc, like the rest of the process: through glibc's
+///   malloc, the copies sqlx makes of every column value of every row spent most of a
+///   folder listing's time in `malloc_consolidate`.
+fn configure_sqlite() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: sqlite3_config may be called before sqlite3_initialize, which the Once
         // runs ahead of this process's first SQLite connection; called later it only
-        // returns SQLITE_MISUSE, which is harmless.
+        // returns SQLITE_MISUSE, which is harmless. The methods table is static.
         let rc = unsafe {
             libsqlite3_sys::sqlite3_config(
                 libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS,
@@ -39,11 +42,122 @@ fn sqlite_without_memstatus() {
         if rc != libsqlite3_sys::SQLITE_OK {
             tracing::debug!(rc, "SQLite memory statistics stay on");
         }
+        // SAFETY: as above; SQLite copies the table, whose functions only forward to
+        // mimalloc.
+        let methods = sqlite_mem::methods();
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_config(
+                libsqlite3_sys::SQLITE_CONFIG_MALLOC,
+                &methods as *const libsqlite3_sys::sqlite3_mem_methods,
+            )
+        };
+        if rc != libsqlite3_sys::SQLITE_OK {
+            tracing::debug!(rc, "SQLite keeps the system allocator");
+        }
     });
+}
+
+/// SQLite's allocator interface, served by mimalloc (16-byte aligned, as SQLite needs
+/// at least 8).
+mod sqlite_mem {
+    use std::ffi::{c_int, c_void};
+
+    use libmimalloc_sys as mi;
+    use libsqlite3_sys::{sqlite3_mem_methods, SQLITE_OK};
+
+    unsafe extern "C" fn malloc(n: c_int) -> *mut c_void {
+        // SAFETY: mimalloc's malloc has no preconditions.
+        unsafe { mi::mi_malloc(n.max(0) as usize) }
+    }
+
+    unsafe extern "C" fn free(p: *mut c_void) {
+        // SAFETY: SQLite frees only what `malloc`/`realloc` above returned.
+        unsafe { mi::mi_free(p) }
+    }
+
+    unsafe extern "C" fn realloc(p: *mut c_void, n: c_int) -> *mut c_void {
+        // SAFETY: as for `free`.
+        unsafe { mi::mi_realloc(p, n.max(0) as usize) }
+    }
+
+    unsafe extern "C" fn size(p: *mut c_void) -> c_int {
+        // SAFETY: as for `free`; SQLite allocations stay far below 2 GiB.
+        unsafe { mi::mi_usable_size(p) as c_int }
+    }
+
+    unsafe extern "C" fn roundup(n: c_int) -> c_int {
+        (n.max(0) + 7) & !7
+    }
+
+    unsafe extern "C" fn init(_: *mut c_void) -> c_int {
+        SQLITE_OK
+    }
+
+    unsafe extern "C" fn shutdown(_: *mut c_void) {}
+
+    pub fn methods() -> sqlite3_mem_methods {
+        sqlite3_mem_methods {
+            xMalloc: Some(malloc),
+            xFree: Some(free),
+            xRealloc: Some(realloc),
+            xSize: Some(size),
+            xRoundup: Some(roundup),
+            xInit: Some(init),
+            xShutdown: Some(shutdown),
+            pAppData: std::ptr::null_mut(),
+        }
+    }
 }
 
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     connect_with(settings, settings.db_max_connections, false).await
+}
+
+/// How often the WAL is copied back into the SQLite database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL frames (pages) beyond which the WAL is copied back and truncated with writers
+/// held off: under sustained writes a passive checkpoint never catches up with the
+/// WAL's end, which would otherwise grow without bound.
+const WAL_LIMIT_FRAMES: i64 = 4_096;
+
+/// Checkpoints the SQLite WAL in the background (nothing on PostgreSQL). Left to
+/// SQLite, the commit that crosses 1,000 WAL pages runs the checkpoint itself, with the
+/// `fsync` that `synchronous = NORMAL` does only then — so every few hundred commits one
+/// waits for the disk, with the write lock held. Connections are opened with automatic
+/// checkpoints off, and this task runs a `PASSIVE` checkpoint every 250 ms instead,
+/// which never blocks a writer; only a WAL past [`WAL_LIMIT_FRAMES`] is truncated, with
+/// this process's writers waiting at the gate meanwhile.
+pub fn spawn_checkpointer(db: DatabaseConnection, gate: WriteGate) {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let outcome = match checkpoint(&db, "PASSIVE").await {
+                Ok(frames) if frames > WAL_LIMIT_FRAMES => {
+                    let _writers_wait = gate.hold().await;
+                    checkpoint(&db, "RESTART").await
+                }
+                other => other,
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(error = %e, "SQLite checkpoint failed");
+            }
+        }
+    });
+}
+
+/// Runs a checkpoint; returns the frames in the WAL.
+async fn checkpoint(db: &DatabaseConnection, mode: &str) -> Result<i64, DbErr> {
+    let stmt = sea_orm::Statement::from_string(
+        DbBackend::Sqlite,
+        format!("PRAGMA wal_checkpoint({mode})"),
+    );
+    let row = db.query_one_raw(stmt).await?;
+    row.map_or(Ok(0), |r| r.try_get_by_index::<i64>(1))
 }
 
 /// On PostgreSQL, a second small pool whose commits do not wait for the WAL flush
@@ -67,7 +181,7 @@ async fn connect_with(
     relaxed: bool,
 ) -> Result<DatabaseConnection, DbErr> {
     if settings.is_sqlite() {
-        sqlite_without_memstatus();
+        configure_sqlite();
     }
     if let Some(path) = sqlite_path(&settings.database_url).map(std::path::Path::new) {
         let cannot =
@@ -82,16 +196,28 @@ async fn connect_with(
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection on every checkout by default: a second round trip
+        // for every query. Only connections idle long enough to have been dropped by
+        // the server or a firewall are pinged.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
+                // See `spawn_checkpointer`.
+                .pragma("wal_autocheckpoint", "0")
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .create_if_missing(true)
         })
         .map_sqlx_postgres_opts(move |o| {
+            // Prepared statements are planned once, not on every run: left to choose,
+            // PostgreSQL re-plans a statement whose generic plan looks costlier than
+            // its custom ones (a folder listing's did), and planning then took several
+            // times the query's own time. The queries are written so the generic plan is
+            // right (a kind is a literal, never a parameter).
+            let o = o.options([("plan_cache_mode", "force_generic_plan")]);
             if relaxed {
                 o.options([("synchronous_commit", "off")])
             } else {
@@ -150,6 +276,15 @@ impl WriteGate {
         }
     }
 
+    /// Holds the gate (on SQLite) until the guard is dropped: this process's writers
+    /// wait meanwhile.
+    pub async fn hold(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.0 {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
     /// Begins a write transaction (after waiting for the gate on SQLite).
     ///
     /// On SQLite the transaction is `IMMEDIATE`: it holds the write lock from its first
@@ -157,20 +292,20 @@ impl WriteGate {
     /// process (a `coffer-worker`) writes to the same file. A deferred transaction that
     /// read first would instead fail with `SQLITE_BUSY_SNAPSHOT` when it came to write.
     pub async fn begin(&self, db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
-        let Some(gate) = &self.0 else {
+        if self.0.is_none() {
             return Ok(WriteTxn {
                 txn: db.begin().await?,
                 _guard: None,
             });
-        };
-        let guard = gate.clone().lock_owned().await;
+        }
+        let guard = self.hold().await;
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
         Ok(WriteTxn {
             txn: db.begin_with_options(options).await?,
-            _guard: Some(guard),
+            _guard: guard,
         })
     }
 }

@@ -178,6 +178,7 @@ impl Application {
         };
         // One gate for every write transaction of this process (a no-op on PostgreSQL).
         let gate = crate::db::WriteGate::for_connection(&db);
+        crate::db::spawn_checkpointer(db.clone(), gate.clone());
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
         let runtime = Runtime::new(db.clone(), &settings);
         let auth = AuthService::new(

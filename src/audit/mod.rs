@@ -272,7 +272,9 @@ async fn write_batch(
     gate: &WriteGate,
     batch: &[AuditEvent],
 ) -> Result<(), sea_orm::DbErr> {
-    let txn = gate.begin(db).await?;
-    repo::insert_many(&*txn, batch).await?;
-    txn.commit().await
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        return repo::copy_many(db.get_postgres_connection_pool(), batch).await;
+    }
+    let _writers_wait = gate.hold().await;
+    repo::insert_many(db.get_sqlite_connection_pool(), batch).await
 }

@@ -14,6 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = coffer::db::connect(&settings).await?;
     let store = coffer::startup::connect_store(&settings)?;
     let gate = coffer::db::WriteGate::for_connection(&db);
+    coffer::db::spawn_checkpointer(db.clone(), gate.clone());
     // The worker starts no uploads: the relaxed pool of upload starts is not needed.
     let uploads = coffer::uploads::UploadService::new(
         db.clone(),

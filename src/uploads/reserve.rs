@@ -97,7 +97,14 @@ async fn commit_loop(db: DatabaseConnection, gate: WriteGate, mut rx: mpsc::Rece
     let mut jobs = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
         let group: Vec<&Reservation> = jobs.iter().map(|j| &j.reservation).collect();
-        match commit_group(&db, &gate, &group).await {
+        let started = std::time::Instant::now();
+        let committed = commit_group(&db, &gate, &group).await;
+        tracing::debug!(
+            starts = group.len(),
+            took_us = started.elapsed().as_micros() as u64,
+            "group of upload starts committed"
+        );
+        match committed {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.drain(..).zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
@@ -249,10 +256,12 @@ async fn names_taken(
         .collect())
 }
 
-/// The pending file and the open upload a reservation becomes.
+/// The pending file and the open upload a reservation becomes. Their ids are UUIDv7:
+/// time-ordered, so new rows go to the right edge of the primary-key indexes instead of
+/// dirtying a random page each (the ids reveal no more than `created_at` does).
 fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
     let file = Node {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         owner_id: r.owner,
         parent_id: r.parent,
         name: r.name.clone(),
@@ -267,7 +276,7 @@ fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
         updated_at: now,
     };
     let upload = Upload {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         user_id: r.owner,
         file_id: Some(file.id),
         object_key: r.object_key.clone(),

@@ -16,11 +16,13 @@ use crate::error::{AppError, ErrorBody};
 use crate::startup::AppState;
 
 pub fn configure_files(cfg: &mut ServiceConfig) {
-    cfg.service(get_file)
+    // actix tries routes in this order, matching each `{id}` pattern with a regex: the
+    // hot path (downloads of HPC clients) goes first.
+    cfg.service(download)
+        .service(get_file)
         .service(update_file)
         .service(copy_file)
-        .service(delete_file)
-        .service(download);
+        .service(delete_file);
 }
 
 pub fn configure_folders(cfg: &mut ServiceConfig) {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::download::{content_disposition, served_content_type};
 use super::names::display_name;
-use super::repo::{self, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE};
+use super::repo::{self, Entry, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE};
 use super::FileError;
 use crate::cache::TtlCache;
 use crate::quotas::repo as quotas;
@@ -39,7 +39,7 @@ struct Cursor {
     n: String,
 }
 
-fn encode_cursor(node: &Node) -> String {
+fn encode_cursor(node: &Entry) -> String {
     let c = Cursor {
         k: node.kind.clone(),
         n: node.name.clone(),
@@ -69,7 +69,7 @@ pub fn page_limit(limit: Option<u64>) -> Result<u64, FileError> {
 }
 
 pub struct Page {
-    pub items: Vec<Node>,
+    pub items: Vec<Entry>,
     pub next_cursor: Option<String>,
 }
 
@@ -111,9 +111,10 @@ impl FileService {
         }
     }
 
-    /// An active file `actor` may read. The row may come from the cache; the right to
-    /// read it is checked every time (owners without a query).
-    async fn readable_file(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
+    /// A node `actor` may read. The row may come from the cache (rows behind downloads
+    /// and listings, the hot paths of HPC clients); the right to read it is checked
+    /// every time (owners without a query).
+    async fn readable(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
         let node = match self.cache.get(id) {
             Some(node) => node,
             None => Arc::new(repo::find(&self.db, id).await?.ok_or(FileError::NotFound)?),
@@ -121,11 +122,27 @@ impl FileService {
         if node.owner_id != actor && access::access_to(&self.db, actor, &node).await?.is_none() {
             return Err(FileError::NotFound);
         }
+        Ok(node)
+    }
+
+    /// An active file `actor` may read; see [`FileService::readable`].
+    async fn readable_file(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
+        let node = self.readable(actor, id).await?;
         if node.is_folder() {
             return Err(FileError::NotAFile);
         }
         if node.state != STATE_ACTIVE {
             return Err(FileError::NotReady);
+        }
+        self.cache.put(id, node.clone());
+        Ok(node)
+    }
+
+    /// A folder `actor` may list; see [`FileService::readable`].
+    async fn readable_folder(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
+        let node = self.readable(actor, id).await?;
+        if !node.is_folder() {
+            return Err(FileError::NotAFolder);
         }
         self.cache.put(id, node.clone());
         Ok(node)
@@ -222,7 +239,7 @@ impl FileService {
         cursor: Option<&str>,
     ) -> Result<Page, FileError> {
         let owner = match folder {
-            Some(id) => self.folder(user, id, Access::Read).await?.owner_id,
+            Some(id) => self.readable_folder(user, id).await?.owner_id,
             None => user,
         };
         self.list_in(owner, folder, limit, cursor).await
@@ -240,21 +257,15 @@ impl FileService {
         let cursor = cursor.map(decode_cursor).transpose()?;
         // Fetch one more than asked to know whether another page exists.
         let want = limit + 1;
-        let mut items = Vec::new();
-        let files_after = match &cursor {
-            Some(c) if c.k == KIND_FILE => Some(c.n.as_str()),
+        let mut items = match &cursor {
+            Some(c) if c.k == KIND_FILE => {
+                repo::list_kind(&self.db, user, folder, KIND_FILE, Some(&c.n), want).await?
+            }
             _ => {
                 let after = cursor.as_ref().map(|c| c.n.as_str());
-                items = repo::list_kind(&self.db, user, folder, KIND_FOLDER, after, want).await?;
-                None
+                repo::list_from_folders(&self.db, user, folder, after, want).await?
             }
         };
-        if (items.len() as u64) < want {
-            let rest = want - items.len() as u64;
-            items.extend(
-                repo::list_kind(&self.db, user, folder, KIND_FILE, files_after, rest).await?,
-            );
-        }
         let next_cursor = if items.len() as u64 > limit {
             items.truncate(limit as usize);
             items.last().map(encode_cursor)

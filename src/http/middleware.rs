@@ -68,14 +68,12 @@ pub async fn request_context(
         req.extensions_mut().insert(ClientIp(ip));
     }
     req.extensions_mut().insert(RequestId(id.clone()));
-    // Only the route pattern is logged, never the raw path or query (they may hold tokens).
-    let route = req.match_pattern().unwrap_or_else(|| "-".to_owned());
     let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %method,
-        route = %route,
+        route = tracing::field::Empty,
         client_ip = tracing::field::Empty,
         user_id = tracing::field::Empty,
     );
@@ -105,6 +103,14 @@ pub async fn request_context(
         let _ = res.response_mut().add_cookie(&cookie);
     }
 
+    // Only the route pattern is logged, never the raw path or query (they may hold
+    // tokens). Asked once routing is done, actix finds it without matching the path
+    // against every route's pattern again.
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "-".to_owned());
+    span.record("route", route.as_str());
     let status = res.status().as_u16();
     let took = started.elapsed();
     if let Some(state) = res.request().app_data::<web::Data<AppState>>() {

@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
+pub mod rfc3339;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::repo::Link;
 use super::service::{ShareView, SharedItem};
 use crate::files::dto::FileResponse;
-use crate::files::repo::Node;
+use crate::files::repo::Entry;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -181,8 +181,8 @@ pub struct PublicItem {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<Node> for PublicItem {
-    fn from(n: Node) -> PublicItem {
+impl From<Entry> for PublicItem {
+    fn from(n: Entry) -> PublicItem {
         PublicItem {
             id: n.id,
             name: n.name,

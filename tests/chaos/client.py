@@ -19,6 +19,12 @@ from dataclasses import dataclass, field
 TIMEOUT_SECONDS = 60
 CONN_ERROR = "conn-error"
 CONN_ERROR_PAUSE_SECONDS = 0.5
+# A store's 503 (S3's ServiceUnavailable/SlowDown) asks the client to retry, and every
+# S3 client does: Garage answers one now and then under load ("could not reach quorum"
+# on a single node). Presigned requests are retried this many times before a 503
+# counts as a failure; each retried answer is tallied as "503-retried".
+STORE_RETRIES = 4
+STORE_RETRY_PAUSE_SECONDS = 0.25
 
 
 class ConnError(Exception):
@@ -87,6 +93,11 @@ class Tally:
             if status >= 500:
                 self.round.server_errors.append((kind, status, request_id, detail))
 
+    def retried(self, kind):
+        with self._lock:
+            self.round.requests[kind, "503-retried"] += 1
+            self.requests[kind, "503-retried"] += 1
+
     def conn_error(self, kind, error, expected):
         with self._lock:
             self.round.requests[kind, CONN_ERROR] += 1
@@ -124,15 +135,20 @@ class Api:
 
     def presigned(self, kind, method, url, headers=None, body=None):
         """Uses a presigned URL exactly as handed out (its signed headers included)."""
-        return self._send(kind, method, url, headers or {}, body, request_id="-")
+        return self._send(kind, method, url, headers or {}, body, "-", STORE_RETRIES)
 
-    def _send(self, kind, method, url, headers, data, request_id):
-        try:
-            answer = send(method, url, headers, data)
-        except ConnError as e:
-            self.tally.conn_error(kind, str(e), self.cluster.in_kill_window())
-            time.sleep(CONN_ERROR_PAUSE_SECONDS)  # the server may be restarting
-            return None
+    def _send(self, kind, method, url, headers, data, request_id, retries_on_503=0):
+        for attempt in range(retries_on_503 + 1):
+            try:
+                answer = send(method, url, headers, data)
+            except ConnError as e:
+                self.tally.conn_error(kind, str(e), self.cluster.in_kill_window())
+                time.sleep(CONN_ERROR_PAUSE_SECONDS)  # the server may be restarting
+                return None
+            if answer.status != 503 or attempt == retries_on_503:
+                break
+            self.tally.retried(kind)
+            time.sleep(STORE_RETRY_PAUSE_SECONDS * 2**attempt)
         detail = answer.body[:200].decode(errors="replace") if answer.status >= 500 else ""
         self.tally.answered(kind, answer.status, request_id, detail)
         return answer

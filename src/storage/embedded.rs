@@ -195,19 +195,28 @@ impl S3 for EmbeddedFs {
 }
 
 /// s3s-fs checks that an object exists, then reads its files: an object deleted in
-/// between makes it answer 500 InternalError. Asked once more, it answers as the
-/// store now is (404 NoSuchKey), as a real S3 server would have in the first place.
+/// between makes it answer 500 InternalError. Asked again, it answers as the store now
+/// is (404 NoSuchKey once the delete is through), as a real S3 server would have in
+/// the first place. A delete removes several files, so a retry can land in the middle
+/// of it too: a few retries, a few milliseconds apart; an error that persists is real.
 async fn settled<T, R, F, Fut>(req: S3Request<T>, call: F) -> S3Result<R>
 where
     T: Clone,
     F: Fn(S3Request<T>) -> Fut,
     Fut: std::future::Future<Output = S3Result<R>>,
 {
-    let again = req.clone();
-    match call(req).await {
-        Err(e) if *e.code() == s3s::S3ErrorCode::InternalError => call(again).await,
-        done => done,
+    const RETRIES: u32 = 4;
+    let mut pause = std::time::Duration::from_millis(2);
+    for _ in 0..RETRIES {
+        match call(req.clone()).await {
+            Err(e) if *e.code() == s3s::S3ErrorCode::InternalError => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            done => return done,
+        }
     }
+    call(req).await
 }
 
 impl EmbeddedS3 {

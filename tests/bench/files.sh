@@ -25,6 +25,7 @@
 #                  postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable); the scratch
 #                  databases coffer_bench_* are created there and dropped.
 #   BENCH_SKIP_PG  1: SQLite only (no PostgreSQL runs, no pgbench).
+#   BENCH_SKIP_SQLITE  1: PostgreSQL only (no SQLite runs, no SQLite loop).
 #
 # Output: one line per measurement as it happens, then
 #   - the comparison table: endpoint, old req/s, new req/s, new/old, old p99, new p99 (ms),
@@ -398,9 +399,11 @@ for label in $LABELS; do
 done
 echo "duration $DURATION, $CONNS connections"
 
-for label in $LABELS; do bench sqlite "$label" "$(binary "$label")" ""; done
-sqlite_reference "$WORK/data-sqlite-new/coffer.db"
-rm -rf "$WORK"/data-sqlite-*
+if [ "${BENCH_SKIP_SQLITE:-0}" != 1 ]; then
+  for label in $LABELS; do bench sqlite "$label" "$(binary "$label")" ""; done
+  sqlite_reference "$WORK/data-sqlite-new/coffer.db"
+  rm -rf "$WORK"/data-sqlite-*
+fi
 if [ "${BENCH_SKIP_PG:-0}" != 1 ]; then
   for label in $LABELS; do
     new_pgdb "$label"

@@ -128,7 +128,8 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     /// Audit events queued for the writer before requests wait to record theirs.
     pub audit_backlog: usize,
-    pub redoc_script_url: String,
+    /// Redoc's script from elsewhere (a CDN); `None`: the copy inside the binary.
+    pub redoc_script_url: Option<String>,
     /// When set, `/metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
 
@@ -298,8 +299,7 @@ impl Default for Settings {
             max_body_bytes: 256 * 1024,
             body_read_timeout: Duration::from_secs(30),
             audit_backlog: 65_536,
-            redoc_script_url: "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"
-                .into(),
+            redoc_script_url: None,
             metrics_token: None,
             s3: S3Settings {
                 endpoint: None,
@@ -538,9 +538,7 @@ impl Settings {
             body_read_timeout: src
                 .seconds("COFFER_BODY_READ_TIMEOUT_SECONDS", d.body_read_timeout)?,
             audit_backlog: src.parse("COFFER_AUDIT_BACKLOG", d.audit_backlog)?,
-            redoc_script_url: src
-                .get("COFFER_REDOC_SCRIPT_URL")
-                .unwrap_or(d.redoc_script_url),
+            redoc_script_url: src.get("COFFER_REDOC_SCRIPT_URL").or(d.redoc_script_url),
             metrics_token: src.secret("COFFER_METRICS_TOKEN")?,
             s3: S3Settings {
                 endpoint: src.get("COFFER_S3_ENDPOINT"),

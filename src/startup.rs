@@ -14,7 +14,6 @@ use actix_web::{web, App, HttpServer};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret as _;
 use utoipa_actix_web::AppExt as _;
-use utoipa_redoc::{Redoc, Servable as _};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::archives::handler::ZipHandler;
@@ -386,15 +385,14 @@ fn app(
         .configure(openapi::routes)
         .split_for_parts();
     let api = openapi::finish(api);
-    let redoc = Redoc::with_url("/redoc", api.clone())
-        .custom_html(openapi::redoc_html(&settings.redoc_script_url));
+    let redoc = crate::http::docs::RedocPage::new(&api, settings.redoc_script_url.as_deref());
     app.app_data(state)
         .app_data(error::json_config(settings.max_body_bytes))
         .app_data(web::PayloadConfig::new(settings.max_body_bytes))
         .app_data(error::query_config())
         .app_data(error::path_config())
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
-        .service(redoc)
+        .configure(|cfg| crate::http::docs::configure(cfg, redoc))
         .default_service(web::to(error::not_found_route))
         .wrap(cors(&settings))
         .wrap(from_fn(request_context))

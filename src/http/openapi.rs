@@ -188,24 +188,3 @@ fn error_response(description: &str) -> Response {
         )
         .build()
 }
-
-/// The Redoc page; the script URL is a setting so offline sites can self-host it.
-pub fn redoc_html(script_url: &str) -> String {
-    format!(
-        r#"<!DOCTYPE html>
-<html>
-  <head>
-    <title>Coffer API</title>
-    <meta charset="utf-8"/>
-    <meta name="viewport" content="width=device-width, initial-scale=1">
-  </head>
-  <body>
-    <div id="redoc-container"></div>
-    <script src="{script_url}"></script>
-    <script>
-      Redoc.init($spec, {{}}, document.getElementById("redoc-container"));
-    </script>
-  </body>
-</html>"#
-    )
-}

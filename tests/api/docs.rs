@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
 
@@ -149,6 +149,63 @@ async fn swagger_ui_and_redoc_render_offline() {
     assert!(
         html.contains("Redoc.init") && html.contains("\"openapi\""),
         "redoc embeds the spec"
+    );
+    let csp = res_csp(&app, "/redoc").await;
+    assert!(csp.contains("img-src 'self' data:"), "{csp}");
+    // Its script comes from cofferd, not a CDN.
+    let src = regex::Regex::new(r#"<script src="([^"]+)""#)
+        .expect("regex")
+        .captures(&html)
+        .map(|c| c[1].to_owned())
+        .expect("a script element with src");
+    assert_eq!(src, "/redoc/redoc.standalone.js");
+    let res = app.client.get(app.url(&src)).send().await.expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/javascript"));
+    let script = res.text().await.expect("text");
+    assert!(script.len() > 1_000_000, "the whole bundle");
+    assert!(script.contains("Redoc"), "Redoc's standalone bundle");
+
+    // `/docs` without the slash leads to Swagger UI.
+    let res = app
+        .client
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(res.headers()["location"], "/docs/");
+}
+
+async fn res_csp(app: &TestApp, path: &str) -> String {
+    let res = app.client.get(app.url(path)).send().await.expect("request");
+    res.headers()
+        .get("content-security-policy")
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn redoc_loads_from_a_cdn_only_when_configured() {
+    let app = spawn_app_with(|s| {
+        s.redoc_script_url = Some("https://cdn.example.org/redoc.standalone.js".into())
+    })
+    .await;
+    let html = app
+        .client
+        .get(app.url("/redoc"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        html.contains(r#"<script src="https://cdn.example.org/redoc.standalone.js">"#),
+        "{html}"
     );
 }
 

@@ -111,40 +111,53 @@ impl FileService {
         }
     }
 
-    /// A node `actor` may read. The row may come from the cache (rows behind downloads
-    /// and listings, the hot paths of HPC clients); the right to read it is checked
-    /// every time (owners without a query).
-    async fn readable(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
-        let node = match self.cache.get(id) {
-            Some(node) => node,
-            None => Arc::new(repo::find(&self.db, id).await?.ok_or(FileError::NotFound)?),
+    /// A node `actor` may read, and whether its row came from the cache (rows behind
+    /// downloads and listings, the hot paths of HPC clients). The right to read it is
+    /// checked every time (owners without a query).
+    async fn readable(&self, actor: Uuid, id: Uuid) -> Result<(Arc<Node>, bool), FileError> {
+        let (node, cached) = match self.cache.get(id) {
+            Some(node) => (node, true),
+            None => (
+                Arc::new(repo::find(&self.db, id).await?.ok_or(FileError::NotFound)?),
+                false,
+            ),
         };
         if node.owner_id != actor && access::access_to(&self.db, actor, &node).await?.is_none() {
             return Err(FileError::NotFound);
         }
-        Ok(node)
+        Ok((node, cached))
     }
 
-    /// An active file `actor` may read; see [`FileService::readable`].
+    /// Caches a row just read from the database. Never a row served from the cache:
+    /// renewed on every hit, a hot row would never expire, and changes made through
+    /// another replica (a rename, a move out of a shared folder) would never be seen.
+    fn remember(&self, node: &Arc<Node>, cached: bool) {
+        if !cached {
+            self.cache.put(node.id, node.clone());
+        }
+    }
+
+    /// An active file `actor` may read; see [`FileService::readable`]. Only active files
+    /// are cached (a pending one becomes downloadable as soon as it completes).
     async fn readable_file(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
-        let node = self.readable(actor, id).await?;
+        let (node, cached) = self.readable(actor, id).await?;
         if node.is_folder() {
             return Err(FileError::NotAFile);
         }
         if node.state != STATE_ACTIVE {
             return Err(FileError::NotReady);
         }
-        self.cache.put(id, node.clone());
+        self.remember(&node, cached);
         Ok(node)
     }
 
     /// A folder `actor` may list; see [`FileService::readable`].
     async fn readable_folder(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
-        let node = self.readable(actor, id).await?;
+        let (node, cached) = self.readable(actor, id).await?;
         if !node.is_folder() {
             return Err(FileError::NotAFolder);
         }
-        self.cache.put(id, node.clone());
+        self.remember(&node, cached);
         Ok(node)
     }
 

@@ -400,6 +400,44 @@ async fn delete_frees_usage_and_removes_objects_recursively() {
     assert!(drift.is_empty(), "{drift:?}");
 }
 
+/// A row another replica changed is seen within the cache TTL even while this replica
+/// serves the file without pause: a hit must not make the cached row live longer.
+#[tokio::test]
+async fn a_hot_cached_file_row_still_expires() {
+    let app = spawn_app_with(|s| s.cache_ttl = std::time::Duration::from_millis(300)).await;
+    let t = app.user("hector").await;
+    let file = app.upload(&t.access, "before.txt", b"data", "text/plain").await;
+    let url = |body: &Value| body["url"].as_str().expect("url").to_owned();
+    let path = format!("/api/v1/files/{file}/download");
+    let res = app.get_auth(&path, &t.access).await;
+    assert!(url(&res.json().await.expect("json")).contains("before.txt"));
+    // As another replica would: the row changes, this replica's cache is not told.
+    let id: uuid::Uuid = file.parse().expect("uuid");
+    let mut row: coffer::entity::files::ActiveModel = coffer::entity::files::Entity::find_by_id(id)
+        .one(&app.app_state.db)
+        .await
+        .expect("query")
+        .expect("row")
+        .into();
+    row.name = sea_orm::Set("after.txt".into());
+    sea_orm::ActiveModelTrait::update(row, &app.app_state.db)
+        .await
+        .expect("update");
+    let started = std::time::Instant::now();
+    loop {
+        let res = app.get_auth(&path, &t.access).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        if url(&res.json().await.expect("json")).contains("after.txt") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "the renamed row was not seen 3 s after a 300 ms TTL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn downloads_force_attachment_and_harmless_types() {
     let app = spawn_app().await;

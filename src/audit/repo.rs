@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -101,12 +101,11 @@ fn copy_text(events: &[AuditEvent]) -> String {
     let mut out = String::with_capacity(events.len() * 256);
     for e in events {
         let detail = e.detail.as_ref().map(|d| d.to_string());
-        let _ = write!(
-            out,
-            "{}\t{}\t",
-            e.id,
-            e.at.to_rfc3339_opts(SecondsFormat::Micros, true)
-        );
+        let _ = write!(out, "{}\t", e.id);
+        // PostgreSQL keeps microseconds: truncated here as before, not rounded there.
+        let micros = e.at.nanosecond() / 1_000 * 1_000;
+        crate::http::rfc3339::push(&mut out, &e.at.with_nanosecond(micros).unwrap_or(e.at));
+        out.push('\t');
         match e.actor_id {
             Some(id) => {
                 let _ = write!(out, "{id}\t");
@@ -135,15 +134,19 @@ fn copy_field(out: &mut String, value: Option<&str>) {
         out.push_str("\\N");
         return;
     };
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
+    // Runs of ordinary bytes are copied whole; the four reserved ones are escaped.
+    let mut rest = value;
+    while let Some(at) = rest.find(['\\', '\t', '\n', '\r']) {
+        out.push_str(&rest[..at]);
+        out.push_str(match rest.as_bytes()[at] {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            _ => "\\r",
+        });
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
 }
 
 /// A stored event as the query API returns it.
@@ -246,6 +249,13 @@ mod tests {
         let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
         assert_eq!(fields.len(), 10, "{text:?}");
         assert_eq!(fields[0], e.id.to_string());
+        let at = DateTime::parse_from_rfc3339(fields[1]).expect("an RFC 3339 time");
+        assert_eq!(
+            at.timestamp_micros(),
+            e.at.timestamp_micros(),
+            "the time, to the microsecond"
+        );
+        assert_eq!(at.timestamp_subsec_nanos() % 1_000, 0, "no nanoseconds");
         assert_eq!(fields[2], "\\N", "no actor id");
         assert_eq!(fields[3], "tab\\there\\\\n\\nnew\\rline");
         assert_eq!(fields[4], "\\N", "no ip");

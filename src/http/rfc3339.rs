@@ -16,6 +16,15 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
     }
 }
 
+/// Appends `at` as `serialize` writes it.
+pub fn push(out: &mut String, at: &DateTime<Utc>) {
+    let mut buf = [0u8; 30];
+    match format(at, &mut buf) {
+        Some(text) => out.push_str(text),
+        None => out.push_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+    }
+}
+
 fn format<'a>(at: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a str> {
     let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
     let nanos = at.nanosecond();

@@ -406,7 +406,9 @@ async fn delete_frees_usage_and_removes_objects_recursively() {
 async fn a_hot_cached_file_row_still_expires() {
     let app = spawn_app_with(|s| s.cache_ttl = std::time::Duration::from_millis(300)).await;
     let t = app.user("hector").await;
-    let file = app.upload(&t.access, "before.txt", b"data", "text/plain").await;
+    let file = app
+        .upload(&t.access, "before.txt", b"data", "text/plain")
+        .await;
     let url = |body: &Value| body["url"].as_str().expect("url").to_owned();
     let path = format!("/api/v1/files/{file}/download");
     let res = app.get_auth(&path, &t.access).await;

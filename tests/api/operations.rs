@@ -441,6 +441,7 @@ async fn deleting_a_user_purges_every_object_and_keeps_the_audit_log() {
     assert_eq!(stored_under(&app, &prefix).await, Vec::<String>::new());
 
     // The audit log keeps her events and records the deletion.
+    app.app_state.audit.flush().await;
     let audit = json_of(
         app.get_auth(
             &format!("/api/v1/admin/audit?actor_id={alice_id}"),

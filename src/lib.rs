@@ -1,4 +1,4 @@
-#![deny(clippy::unwrap_used)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 //! Coffer: a metadata-only control plane for file storage and sharing.
 
 pub mod admin;

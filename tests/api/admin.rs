@@ -1,8 +1,6 @@
 //! Administration: bootstrap, the admin-only API, disabling, sessions, mass assignment
 //! and the audit log of a whole session.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -358,22 +356,19 @@ async fn no_user_facing_endpoint_lets_users_change_their_role_quota_usage_or_fla
     assert_eq!(app.me(&alice.access).await.status(), StatusCode::OK);
 }
 
-/// Waits until the admin audit API returns at least `n` events for `query`.
+/// The admin audit API's events for `query` once the writer has stored every event
+/// recorded so far; at least `n` of them.
 async fn audit(app: &TestApp, admin: &str, query: &str, n: usize) -> Vec<Value> {
-    for _ in 0..100 {
-        let page: Value = app
-            .get_auth(&format!("/api/v1/admin/audit?limit=1000&{query}"), admin)
-            .await
-            .json()
-            .await
-            .expect("json");
-        let items = page["items"].as_array().expect("items").clone();
-        if items.len() >= n {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} audit events for {query}");
+    app.app_state.audit.flush().await;
+    let page: Value = app
+        .get_auth(&format!("/api/v1/admin/audit?limit=1000&{query}"), admin)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let items = page["items"].as_array().expect("items").clone();
+    assert!(items.len() >= n, "fewer than {n} audit events for {query}");
+    items
 }
 
 #[tokio::test]

@@ -1,8 +1,6 @@
 //! Sharing: the permission matrix, inheritance by ancestry, share links under
 //! concurrency, passwords, expiry and revocation, folder links, and their audit trail.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -1052,20 +1050,17 @@ async fn a_folder_link_lists_downloads_inside_only_and_zips_everything() {
     assert_eq!(again.status(), StatusCode::OK);
 }
 
-/// Waits for the audit writer to store at least `n` sharing events (`share.*`, `link.*`).
+/// The stored sharing events (`share.*`, `link.*`) once the writer has stored every
+/// event recorded so far; at least `n` of them.
 async fn sharing_events(app: &TestApp, n: usize) -> Vec<coffer::audit::repo::StoredEvent> {
+    app.app_state.audit.flush().await;
     let filter = coffer::audit::repo::Filter::default();
-    for _ in 0..100 {
-        let mut events = coffer::audit::repo::query(&app.app_state.db, &filter, 1000)
-            .await
-            .expect("query");
-        events.retain(|e| e.action.starts_with("share.") || e.action.starts_with("link."));
-        if events.len() >= n {
-            return events;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} sharing audit events");
+    let mut events = coffer::audit::repo::query(&app.app_state.db, &filter, 1000)
+        .await
+        .expect("query");
+    events.retain(|e| e.action.starts_with("share.") || e.action.starts_with("link."));
+    assert!(events.len() >= n, "fewer than {n} sharing audit events");
+    events
 }
 
 #[tokio::test]

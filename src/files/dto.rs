@@ -24,26 +24,15 @@ pub struct FileResponse {
     #[schema(example = "active")]
     pub state: String,
     pub etag: Option<String>,
-    #[serde(serialize_with = "crate::http::rfc3339::serialize")]
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::http::rfc3339::serialize")]
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
 impl From<Node> for FileResponse {
     fn from(n: Node) -> FileResponse {
-        FileResponse {
-            id: n.id,
-            parent_id: n.parent_id,
-            name: n.name,
-            kind: n.kind,
-            size: n.size,
-            content_type: n.content_type,
-            state: n.state,
-            etag: n.etag,
-            created_at: n.created_at,
-            updated_at: n.updated_at,
-        }
+        Entry::from(n).into()
     }
 }
 
@@ -111,7 +100,7 @@ pub struct UpdateFileRequest {
 pub struct DownloadResponse {
     /// A presigned GET, valid until `expires_at`. A bearer credential: do not share or log it.
     pub url: String,
-    #[serde(serialize_with = "crate::http::rfc3339::serialize")]
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub expires_at: DateTime<Utc>,
 }
 

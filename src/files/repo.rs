@@ -75,6 +75,24 @@ pub struct Entry {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The listed part of a full row.
+impl From<Node> for Entry {
+    fn from(n: Node) -> Entry {
+        Entry {
+            id: n.id,
+            parent_id: n.parent_id,
+            name: n.name,
+            kind: n.kind,
+            size: n.size,
+            content_type: n.content_type,
+            state: n.state,
+            etag: n.etag,
+            created_at: n.created_at,
+            updated_at: n.updated_at,
+        }
+    }
+}
+
 /// The columns of an [`Entry`], in the order its rows are read.
 const ENTRY_COLUMNS: &str =
     "id, parent_id, name, kind, size, content_type, state, etag, created_at, updated_at";

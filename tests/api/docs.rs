@@ -138,20 +138,18 @@ async fn swagger_ui_and_redoc_render_offline() {
         .expect("text");
     assert!(init.contains("/openapi.json"));
 
-    let res = app
-        .client
-        .get(app.url("/redoc"))
-        .send()
-        .await
-        .expect("request");
+    let res = get(&app, "/redoc").await;
     assert_eq!(res.status(), StatusCode::OK);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(csp.contains("img-src 'self' data:"), "{csp}");
     let html = res.text().await.expect("text");
     assert!(
         html.contains("Redoc.init") && html.contains("\"openapi\""),
         "redoc embeds the spec"
     );
-    let csp = res_csp(&app, "/redoc").await;
-    assert!(csp.contains("img-src 'self' data:"), "{csp}");
     // Its script comes from cofferd, not a CDN.
     let src = regex::Regex::new(r#"<script src="([^"]+)""#)
         .expect("regex")
@@ -159,7 +157,7 @@ async fn swagger_ui_and_redoc_render_offline() {
         .map(|c| c[1].to_owned())
         .expect("a script element with src");
     assert_eq!(src, "/redoc/redoc.standalone.js");
-    let res = app.client.get(app.url(&src)).send().await.expect("request");
+    let res = get(&app, &src).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"]
         .to_str()
@@ -170,22 +168,14 @@ async fn swagger_ui_and_redoc_render_offline() {
     assert!(script.contains("Redoc"), "Redoc's standalone bundle");
 
     // `/docs` without the slash leads to Swagger UI.
-    let res = app
-        .client
-        .get(app.url("/docs"))
-        .send()
-        .await
-        .expect("request");
+    let res = get(&app, "/docs").await;
     assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(res.headers()["location"], "/docs/");
 }
 
-async fn res_csp(app: &TestApp, path: &str) -> String {
-    let res = app.client.get(app.url(path)).send().await.expect("request");
-    res.headers()
-        .get("content-security-policy")
-        .map(|v| v.to_str().expect("ascii").to_owned())
-        .unwrap_or_default()
+/// An unauthenticated GET, its redirects not followed.
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).send().await.expect("request")
 }
 
 #[tokio::test]
@@ -194,15 +184,7 @@ async fn redoc_loads_from_a_cdn_only_when_configured() {
         s.redoc_script_url = Some("https://cdn.example.org/redoc.standalone.js".into())
     })
     .await;
-    let html = app
-        .client
-        .get(app.url("/redoc"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
+    let html = get(&app, "/redoc").await.text().await.expect("text");
     assert!(
         html.contains(r#"<script src="https://cdn.example.org/redoc.standalone.js">"#),
         "{html}"

@@ -14,6 +14,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod quotas;
+pub mod rfc3339;
 pub mod runtime;
 pub mod secrets;
 pub mod sharing;

@@ -1,7 +1,7 @@
-//! Timestamps in JSON answers, written the way chrono writes them (RFC 3339, UTC, `Z`,
-//! fractional seconds in 0, 3, 6 or 9 digits as needed) but without going through
-//! `fmt`, one character at a time: a folder listing writes two per row, and chrono's
-//! formatting was a tenth of the listing's time.
+//! Timestamps in JSON answers and audit COPY rows, written the way chrono writes them
+//! (RFC 3339, UTC, `Z`, fractional seconds in 0, 3, 6 or 9 digits as needed) but
+//! without going through `fmt`, one character at a time: a folder listing writes two
+//! per row, and chrono's formatting was a tenth of the listing's time.
 
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 use serde::Serializer;

@@ -104,7 +104,7 @@ fn copy_text(events: &[AuditEvent]) -> String {
         let _ = write!(out, "{}\t", e.id);
         // PostgreSQL keeps microseconds: truncated here as before, not rounded there.
         let micros = e.at.nanosecond() / 1_000 * 1_000;
-        crate::http::rfc3339::push(&mut out, &e.at.with_nanosecond(micros).unwrap_or(e.at));
+        crate::rfc3339::push(&mut out, &e.at.with_nanosecond(micros).unwrap_or(e.at));
         out.push('\t');
         match e.actor_id {
             Some(id) => {

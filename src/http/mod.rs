@@ -9,4 +9,3 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
-pub mod rfc3339;

@@ -18,7 +18,7 @@ use crate::startup::AppState;
 /// The authenticated caller: token checked, user loaded and enabled, rate limit applied.
 pub struct AuthUser {
     pub user: Arc<User>,
-    pub claims: AccessClaims,
+    pub claims: Arc<AccessClaims>,
     /// Where the request came from, for audit events.
     pub origin: Origin,
 }
@@ -32,12 +32,10 @@ impl AuthUser {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl FromRequest for AuthUser {
@@ -50,14 +48,18 @@ impl FromRequest for AuthUser {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| AppError::Internal("AppState missing".into()))?;
+            let cookie;
             let (token, from_cookie) = match bearer(&req) {
                 Some(t) => (t, false),
                 None => match req.cookie(cookies::ACCESS_COOKIE) {
-                    Some(c) => (c.value().to_owned(), true),
+                    Some(c) => {
+                        cookie = c;
+                        (cookie.value(), true)
+                    }
                     None => return Err(AuthError::InvalidAccessToken.into()),
                 },
             };
-            let (user, claims) = state.auth.authenticate(&token).await?;
+            let (user, claims) = state.auth.authenticate(token).await?;
             tracing::Span::current().record("user_id", tracing::field::display(user.id));
             state.limits.check_user(user.id)?;
             let left = claims.exp - chrono::Utc::now().timestamp();

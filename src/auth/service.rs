@@ -105,7 +105,7 @@ pub struct AuthService {
     cache: Arc<TtlCache<Uuid, User>>,
     /// Tokens whose signature and claims were verified recently, by a keyed hash; a hit
     /// still compares the whole token and re-checks its time window.
-    verified: Arc<TtlCache<u64, (String, AccessClaims)>>,
+    verified: Arc<TtlCache<u64, (String, Arc<AccessClaims>)>>,
     token_hasher: std::hash::RandomState,
 }
 
@@ -311,7 +311,10 @@ impl AuthService {
 
     /// Checks an access token and the user behind it (from the short-lived cache, or
     /// one indexed read).
-    pub async fn authenticate(&self, token: &str) -> Result<(Arc<User>, AccessClaims), AuthError> {
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<User>, Arc<AccessClaims>), AuthError> {
         let claims = self.verify(token).ok_or(AuthError::InvalidAccessToken)?;
         let user = match self.cache.get(claims.sub) {
             Some(user) => user,
@@ -332,7 +335,7 @@ impl AuthService {
     }
 
     /// Verifies an access token, from the recent-verification cache when possible.
-    fn verify(&self, token: &str) -> Option<AccessClaims> {
+    fn verify(&self, token: &str) -> Option<Arc<AccessClaims>> {
         use std::hash::BuildHasher as _;
         let key = self.token_hasher.hash_one(token);
         if let Some(hit) = self.verified.get(key) {
@@ -341,7 +344,7 @@ impl AuthService {
                 return Some(claims.clone());
             }
         }
-        let claims = self.keys.validate(token)?;
+        let claims = Arc::new(self.keys.validate(token)?);
         self.verified
             .put(key, Arc::new((token.to_owned(), claims.clone())));
         Some(claims)

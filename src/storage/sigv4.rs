@@ -26,18 +26,22 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 /// Appends `s` percent-encoded: RFC 3986 unreserved characters stay, every other byte
-/// becomes `%XX`.
+/// becomes `%XX`. Runs of unreserved characters are copied whole.
 fn push_encoded(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
+    let reserved = |c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'));
+    let mut rest = s;
+    while let Some(at) = rest.find(reserved) {
+        out.push_str(&rest[..at]);
+        let len = rest[at..].chars().next().map_or(1, char::len_utf8);
+        for &b in &rest.as_bytes()[at..at + len] {
             out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
+        rest = &rest[at + len..];
     }
+    out.push_str(rest);
 }
 
 fn encode(s: &str) -> String {
@@ -82,7 +86,9 @@ fn amz_date(now: DateTime<Utc>) -> String {
 struct Day {
     /// `yyyymmdd`.
     date: String,
-    key: [u8; 32],
+    /// HMAC keyed with the day's signing key: cloned per signature, so the key's
+    /// padding blocks are hashed once a day rather than every time.
+    mac: HmacSha256,
     /// `yyyymmdd/region/s3/aws4_request`.
     scope: String,
     /// `access_key/scope`, percent-encoded for the query string.
@@ -166,7 +172,7 @@ impl Presigner {
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
         let day = Arc::new(Day {
             date: date.to_owned(),
-            key: hmac(&k_service, b"aws4_request"),
+            mac: new_mac(&hmac(&k_service, b"aws4_request")),
             credential: encode(&format!("{}/{scope}", self.access_key)),
             scope,
         });
@@ -237,7 +243,7 @@ impl Presigner {
         }
         let canonical_hash = hex32(&canonical.finalize().into());
 
-        let mut mac = new_mac(&day.key);
+        let mut mac = day.mac.clone();
         for part in [
             b"AWS4-HMAC-SHA256\n".as_slice(),
             amz_date.as_bytes(),
@@ -316,6 +322,8 @@ mod tests {
             .expect("date");
         assert_eq!(amz_date(at), "20260102T030405Z");
         assert_eq!(encode("a b/é~-._"), "a%20b%2F%C3%A9~-._");
+        assert_eq!(encode("x😀\"y\" z.csv"), "x%F0%9F%98%80%22y%22%20z.csv");
+        assert_eq!(encode(""), "");
         assert_eq!(
             String::from_utf8(hex32(&[0xab; 32]).to_vec()).expect("ascii"),
             "ab".repeat(32)

@@ -45,9 +45,7 @@ impl PartSink {
 
     async fn wait_in_flight(&mut self) -> Result<(), StorageError> {
         if let Some(handle) = self.in_flight.take() {
-            let part = handle
-                .await
-                .map_err(|e| StorageError::Request(e.to_string()))??;
+            let part = handle.await.map_err(StorageError::request)??;
             self.parts.push(part);
         }
         Ok(())

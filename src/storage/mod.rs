@@ -18,8 +18,13 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + S
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("object store request failed: {0}")]
-    Request(String),
+    /// The request did not get an answer (connection, timeout, a task that died); the
+    /// cause is kept as the error's source, so logs show the whole chain.
+    #[error("object store request failed")]
+    Request(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store answered, but not in the protocol's form.
+    #[error("object store answer malformed: {0}")]
+    Malformed(String),
     #[error("object store answered {status}: {message}")]
     Status { status: u16, message: String },
     #[error("object store configuration: {0}")]
@@ -29,15 +34,37 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// A request that got no answer, with its cause.
+    pub fn request(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StorageError {
+        StorageError::Request(e.into())
+    }
+
     /// The store answered that the object (or upload) does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, StorageError::Status { status: 404, .. })
     }
+
+    /// Whether trying again later may succeed: the store was unreachable or said so
+    /// (5xx, 429). A 4xx answer to the server's own request (a wrong bucket, rejected
+    /// credentials, a clock too far off) and a wrong configuration are not: those
+    /// are the operator's to fix, and a client retrying would only wait for nothing.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Request(_) | StorageError::Embedded(_) => true,
+            StorageError::Status { status, .. } => *status >= 500 || *status == 429,
+            StorageError::Malformed(_) | StorageError::Config(_) => false,
+        }
+    }
 }
 
+/// Transient store failures answer `503` with `Retry-After`; the rest `500`.
 impl From<StorageError> for crate::error::AppError {
     fn from(e: StorageError) -> Self {
-        crate::error::AppError::Unavailable(Box::new(e))
+        if e.is_transient() {
+            crate::error::AppError::Unavailable(Box::new(e))
+        } else {
+            crate::error::AppError::Internal(Box::new(e))
+        }
     }
 }
 
@@ -141,5 +168,47 @@ pub trait ObjectStore: Send + Sync {
     /// Requests that failed so far (for `/metrics`).
     fn error_count(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError as _;
+
+    use super::*;
+    use crate::error::AppError;
+
+    fn status_of(e: StorageError) -> u16 {
+        AppError::from(e).status_code().as_u16()
+    }
+
+    #[test]
+    fn only_transient_store_failures_ask_clients_to_retry() {
+        let answered = |status| StorageError::Status {
+            status,
+            message: String::new(),
+        };
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(status_of(StorageError::request(refused)), 503);
+        assert_eq!(status_of(answered(503)), 503);
+        assert_eq!(status_of(answered(500)), 503);
+        assert_eq!(status_of(answered(429)), 503);
+        // Rejected credentials, a missing bucket, a bad request: the operator's to fix.
+        assert_eq!(status_of(answered(403)), 500);
+        assert_eq!(status_of(answered(404)), 500);
+        assert_eq!(status_of(answered(400)), 500);
+        assert_eq!(status_of(StorageError::Config("bad".into())), 500);
+        assert_eq!(status_of(StorageError::Malformed("<x>".into())), 500);
+    }
+
+    #[test]
+    fn a_failed_request_keeps_its_cause() {
+        use std::error::Error as _;
+        let e = StorageError::request(std::io::Error::other("connection reset"));
+        assert_eq!(e.to_string(), "object store request failed");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("connection reset")
+        );
     }
 }

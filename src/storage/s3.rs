@@ -67,8 +67,17 @@ fn bucket_for(cfg: &S3Config, endpoint: &str) -> Result<Box<Bucket>, StorageErro
     })
 }
 
+/// rust-s3's error: an answer with a failing status keeps its status (so a 4xx is not
+/// taken for a store that is down); anything else is a request without an answer.
 fn request_err(e: s3::error::S3Error) -> StorageError {
-    StorageError::Request(e.to_string())
+    match e {
+        // A 200 carrying an error document (S3 answers CopyObject and multipart
+        // completion that way, e.g. SlowDown) stays a failed request.
+        s3::error::S3Error::HttpFailWithBody(status, body) if status >= 400 => {
+            status_err(status, body.as_bytes())
+        }
+        e => StorageError::request(e),
+    }
 }
 
 /// Seconds for a presign: at least 1, at most S3's 7 days.
@@ -167,12 +176,9 @@ impl S3Store {
             .get(url)
             .send()
             .await
-            .map_err(|e| StorageError::Request(e.to_string()))?;
+            .map_err(StorageError::request)?;
         let status = res.status().as_u16();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| StorageError::Request(e.to_string()))?;
+        let body = res.bytes().await.map_err(StorageError::request)?;
         if !(200..300).contains(&status) {
             return Err(status_err(status, &body));
         }
@@ -194,12 +200,7 @@ fn xml_field<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 
 /// Parses a ListPartsResult page: its parts and the marker of the next page.
 fn parse_list_parts(xml: &str) -> Result<(Vec<StoredPart>, Option<u32>), StorageError> {
-    let bad = || {
-        StorageError::Request(format!(
-            "malformed ListParts answer: {}",
-            &xml[..xml.len().min(600)]
-        ))
-    };
+    let bad = || StorageError::Malformed(format!("ListParts: {}", &xml[..xml.len().min(600)]));
     let mut parts = Vec::new();
     for cap in PART.captures_iter(xml) {
         let p = &cap[1];
@@ -474,7 +475,7 @@ impl ObjectStore for S3Store {
                 .body(bytes)
                 .send()
                 .await
-                .map_err(|e| StorageError::Request(e.to_string()))?;
+                .map_err(StorageError::request)?;
             let status = res.status().as_u16();
             let etag = res
                 .headers()

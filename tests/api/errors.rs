@@ -223,3 +223,64 @@ async fn readiness_fails_when_the_store_is_unreachable() {
     assert_eq!(body["object_store"], false);
     assert_eq!(body["database"], true);
 }
+
+#[tokio::test]
+async fn a_store_refusing_the_servers_own_requests_is_a_500_not_a_retry() {
+    // `a` has a working store; `b` reaches the same store and bucket with a wrong secret.
+    let a = spawn_app().await;
+    let alice = a.user("alice").await;
+    let started = a.started(&alice.access, "x.bin", 4, "text/plain").await;
+    let put = reqwest::Url::parse(started.body["put"]["url"].as_str().expect("url")).expect("url");
+    let endpoint = format!(
+        "{}://{}:{}",
+        put.scheme(),
+        put.host_str().expect("host"),
+        put.port_or_known_default().expect("port")
+    );
+    let bucket = put
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .expect("path-style bucket")
+        .to_owned();
+    let credential = put
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-Credential")
+        .expect("credential")
+        .1
+        .into_owned();
+    let parts: Vec<&str> = credential.split('/').collect();
+    let (access_key, region) = (parts[0].to_owned(), parts[2].to_owned());
+    let b = spawn_app_with(|s| {
+        s.s3.endpoint = Some(endpoint);
+        s.s3.bucket = bucket;
+        s.s3.region = region;
+        s.s3.access_key = Some(access_key.into());
+        s.s3.secret_key = Some("not the secret".to_owned().into());
+    })
+    .await;
+
+    let bob = b.user("bob").await;
+    let started = b.started(&bob.access, "y.bin", 4, "text/plain").await;
+    let res = b
+        .post_auth(
+            &format!("/api/v1/uploads/{}/complete", started.upload_id),
+            &bob.access,
+            &json!({}),
+        )
+        .await;
+    assert!(
+        res.headers().get("retry-after").is_none(),
+        "nothing to retry"
+    );
+    assert_error(res, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR").await;
+
+    let res = b
+        .client
+        .get(b.url("/readyz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["object_store"], false);
+}

@@ -26,7 +26,7 @@ use crate::config::Settings;
 use crate::error;
 use crate::files::service::FileService;
 use crate::http::metrics::Metrics;
-use crate::http::middleware::request_context;
+use crate::http::middleware::{request_context, security_headers};
 use crate::http::openapi;
 use crate::http::ratelimit::RateLimits;
 use crate::storage::embedded::EmbeddedS3;
@@ -396,6 +396,7 @@ fn app(
         .default_service(web::to(error::not_found_route))
         .wrap(cors(&settings))
         .wrap(from_fn(request_context))
+        .wrap(security_headers())
 }
 
 /// Resolves on SIGINT or SIGTERM.

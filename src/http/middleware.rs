@@ -1,12 +1,12 @@
-//! The request middleware: request id, client IP, one log line per request, security
-//! headers, and renewed access cookies.
+//! The request middleware: request id, client IP, one log line per request, and renewed
+//! access cookies; the security headers every answer carries.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
+use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{web, Error, HttpMessage, ResponseError as _};
 use tracing::Instrument as _;
 
@@ -35,12 +35,15 @@ fn request_id(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::REFERRER_POLICY, "no-referrer"),
-    (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
-    (header::X_FRAME_OPTIONS, "DENY"),
-];
+/// Security headers on every answer, unless a handler set its own (the docs pages set
+/// their CSP). Outermost, so answers made by the middleware itself get them too.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+}
 
 pub async fn request_context(
     mut req: ServiceRequest,
@@ -89,14 +92,9 @@ pub async fn request_context(
         res.map_into_boxed_body()
     };
 
-    let headers = res.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-    }
     if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert(HeaderName::from_static(REQUEST_ID), v);
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
     }
     let renewed = res.request().extensions().get::<RenewedAccess>().cloned();
     if let Some(RenewedAccess(cookie)) = renewed {

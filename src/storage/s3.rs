@@ -2,11 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regex::Regex;
 use s3::creds::Credentials;
 use s3::serde_types::Part;
 use s3::{Bucket, BucketConfiguration, Region};
@@ -186,43 +185,49 @@ impl S3Store {
     }
 }
 
-static PART: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
-    Regex::new(r"(?s)<Part>(.*?)</Part>").expect("static regex")
-});
+/// A ListPartsResult page, as far as Coffer reads it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPartsPage {
+    #[serde(default)]
+    is_truncated: bool,
+    /// Text, not a number: some stores send it empty on the last page.
+    #[serde(default)]
+    next_part_number_marker: Option<String>,
+    #[serde(default, rename = "Part")]
+    parts: Vec<ListedPart>,
+}
 
-fn xml_field<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{name}>"))? + start;
-    Some(&xml[start..end])
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedPart {
+    part_number: u32,
+    /// s3s-fs omits part ETags (and ignores them on completion).
+    #[serde(default, rename = "ETag")]
+    etag: String,
+    size: u64,
 }
 
 /// Parses a ListPartsResult page: its parts and the marker of the next page.
 fn parse_list_parts(xml: &str) -> Result<(Vec<StoredPart>, Option<u32>), StorageError> {
-    let bad = || StorageError::Malformed(format!("ListParts: {}", &xml[..xml.len().min(600)]));
-    let mut parts = Vec::new();
-    for cap in PART.captures_iter(xml) {
-        let p = &cap[1];
-        parts.push(StoredPart {
-            number: xml_field(p, "PartNumber")
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(bad)?,
-            // s3s-fs omits part ETags (and ignores them on completion).
-            etag: xml_field(p, "ETag")
-                .map(|v| v.replace("&quot;", "\"").replace("&#34;", "\""))
-                .unwrap_or_default(),
-            size: xml_field(p, "Size")
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(bad)?,
-        });
-    }
-    let truncated = xml_field(xml, "IsTruncated").is_some_and(|v| v.trim() == "true");
-    let next = if truncated {
-        xml_field(xml, "NextPartNumberMarker").and_then(|v| v.trim().parse().ok())
-    } else {
-        None
+    let page: ListPartsPage = quick_xml::de::from_str(xml).map_err(|e| {
+        StorageError::Malformed(format!("ListParts ({e}): {}", &xml[..xml.len().min(600)]))
+    })?;
+    let next = match page.is_truncated {
+        true => page
+            .next_part_number_marker
+            .and_then(|m| m.trim().parse().ok()),
+        false => None,
     };
+    let parts = page
+        .parts
+        .into_iter()
+        .map(|p| StoredPart {
+            number: p.part_number,
+            etag: p.etag,
+            size: p.size,
+        })
+        .collect();
     Ok((parts, next))
 }
 
@@ -547,10 +552,22 @@ mod tests {
             parse_list_parts("<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>")
                 .expect("parse");
         assert!(parts.is_empty() && next.is_none());
-        let (parts, _) = parse_list_parts("<Part><PartNumber>4</PartNumber><Size>9</Size></Part>")
-            .expect("parse");
+        let (parts, _) = parse_list_parts(
+            "<ListPartsResult><Part><PartNumber>4</PartNumber><Size>9</Size></Part></ListPartsResult>",
+        )
+        .expect("parse");
         assert_eq!(parts[0].etag, "");
-        assert!(parse_list_parts("<Part><Size>9</Size></Part>").is_err());
+        assert!(
+            parse_list_parts("<ListPartsResult><Part><Size>9</Size></Part></ListPartsResult>")
+                .is_err()
+        );
+        assert!(parse_list_parts("<ListPartsResult><Part>").is_err());
+        let (_, next) = parse_list_parts(
+            "<ListPartsResult><IsTruncated>false</IsTruncated>\
+             <NextPartNumberMarker></NextPartNumberMarker></ListPartsResult>",
+        )
+        .expect("an empty marker on the last page");
+        assert!(next.is_none());
     }
 
     #[test]

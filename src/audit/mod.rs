@@ -8,23 +8,18 @@
 
 pub mod repo;
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::db::WriteGate;
-use crate::error::AppError;
-use crate::http::client_ip::ClientIp;
+use crate::http::context::Origin;
 use crate::http::metrics::Metrics;
-use crate::http::middleware::RequestId;
 
 pub const OK: &str = "ok";
 pub const DENIED: &str = "denied";
@@ -87,40 +82,15 @@ impl AuditEvent {
     }
 }
 
-/// Where a request came from, for its audit events.
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    pub ip: Option<IpAddr>,
-    pub request_id: Option<String>,
-}
-
+/// Audit events are stamped here rather than in the leaf `http::context`, which
+/// knows nothing of auditing.
 impl Origin {
-    pub fn of(req: &HttpRequest) -> Origin {
-        let ext = req.extensions();
-        Origin {
-            ip: ext
-                .get::<ClientIp>()
-                .map(|c| c.0)
-                .or_else(|| req.peer_addr().map(|a| a.ip())),
-            request_id: ext.get::<RequestId>().map(|r| r.0.clone()),
-        }
-    }
-
     /// An event stamped with this origin.
     pub fn event(&self, action: &'static str, outcome: &'static str) -> AuditEvent {
         let mut e = AuditEvent::new(action, outcome);
         e.ip = self.ip.map(|ip| ip.to_string());
         e.request_id = self.request_id.clone();
         e
-    }
-}
-
-impl FromRequest for Origin {
-    type Error = AppError;
-    type Future = std::future::Ready<Result<Origin, AppError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Origin::of(req)))
     }
 }
 

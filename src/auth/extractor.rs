@@ -11,8 +11,9 @@ use super::cookies::{self, RenewedAccess};
 use super::repo::User;
 use super::tokens::AccessClaims;
 use super::AuthError;
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::AuditEvent;
 use crate::error::AppError;
+use crate::http::context::Origin;
 use crate::startup::AppState;
 
 /// The authenticated caller: token checked, user loaded and enabled, rate limit applied.

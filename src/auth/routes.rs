@@ -11,9 +11,9 @@ use super::dto::{
 };
 use super::service::{ClientInfo, Session};
 use super::{cookies, AuthError, AuthUser};
-use crate::audit::{AuditEvent, Origin, DENIED, FAILED, OK};
+use crate::audit::{AuditEvent, DENIED, FAILED, OK};
 use crate::error::{AppError, ErrorBody};
-use crate::http::client_ip::ClientIp;
+use crate::http::context::{ClientIp, Origin};
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -3,14 +3,8 @@
 
 use std::net::IpAddr;
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::HttpRequest;
 use ipnet::IpNet;
-
-use crate::error::AppError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
 
 /// Walks `X-Forwarded-For` from the right while the hop is a trusted proxy; the first
 /// untrusted address is the client. Without a trusted peer the header is ignored.
@@ -59,24 +53,6 @@ pub fn public_origin(req: &HttpRequest, trusted: &[IpNet]) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or_else(|| config.host());
     format!("{scheme}://{host}")
-}
-
-impl FromRequest for ClientIp {
-    type Error = AppError;
-    type Future = std::future::Ready<Result<ClientIp, AppError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        // Set by the request middleware; the peer address is the fallback.
-        let ip = req
-            .extensions()
-            .get::<ClientIp>()
-            .copied()
-            .or_else(|| req.peer_addr().map(|a| ClientIp(a.ip())))
-            .ok_or_else(|| {
-                AppError::bad_request("NO_CLIENT_ADDRESS", "The client address is unknown.")
-            });
-        std::future::ready(ip)
-    }
 }
 
 #[cfg(test)]

@@ -11,15 +11,10 @@ use actix_web::{web, Error, HttpMessage, ResponseError as _};
 use tracing::Instrument as _;
 
 use super::body_timeout;
-use super::client_ip::{resolve, ClientIp};
+use super::client_ip::resolve;
+use super::context::{ClientIp, RequestId, REQUEST_ID};
 use crate::auth::cookies::RenewedAccess;
 use crate::startup::AppState;
-
-pub const REQUEST_ID: &str = "x-request-id";
-
-/// The id of the current request, honoured from `X-Request-Id` when it looks sane.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 fn request_id(req: &ServiceRequest) -> String {
     req.headers()

@@ -3,6 +3,7 @@
 
 pub mod body_timeout;
 pub mod client_ip;
+pub mod context;
 pub mod docs;
 pub mod health;
 pub mod metrics;

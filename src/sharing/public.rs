@@ -12,11 +12,11 @@ use uuid::Uuid;
 use super::dto::{ArchiveLinkRequest, BrowseQuery, LinkInfo, PublicItem, RedeemRequest};
 use super::repo::Link;
 use super::service::{Refusal, LINK_PRESIGN_TTL};
-use crate::audit::{Origin, DENIED, OK};
+use crate::audit::{DENIED, OK};
 use crate::error::{AppError, ErrorBody};
 use crate::files::dto::DownloadResponse;
 use crate::files::repo::Node;
-use crate::http::client_ip::ClientIp;
+use crate::http::context::{ClientIp, Origin};
 use crate::startup::AppState;
 use crate::tasks::dto::{TaskAccepted, TaskResponse};
 

@@ -13,6 +13,7 @@ pub mod entity;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod page;
 pub mod quotas;
 pub mod rfc3339;
 pub mod runtime;

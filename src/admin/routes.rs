@@ -17,6 +17,7 @@ use crate::auth::repo as users;
 use crate::entity::files;
 use crate::error::{AppError, ErrorBody};
 use crate::files::service::page_limit;
+use crate::page::{rows_for, Page};
 use crate::runtime::{RuntimeSettings, SettingsPatch};
 use crate::startup::AppState;
 use crate::tasks::now_ms;
@@ -66,22 +67,17 @@ async fn list_users(
     query: web::Query<UserQuery>,
 ) -> Result<web::Json<AdminUserList>, AppError> {
     let limit = page_limit(query.limit)?;
-    let mut items = repo::list_users(
+    let rows = repo::list_users(
         &state.db,
         query.q.as_deref(),
         query.cursor.as_deref(),
-        limit + 1,
+        rows_for(limit),
     )
     .await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|u| u.username.clone())
-    } else {
-        None
-    };
+    let page = Page::from_rows(rows, limit, |u| u.username.clone()).map(Into::into);
     Ok(web::Json(AdminUserList {
-        items: items.into_iter().map(Into::into).collect(),
-        next_cursor,
+        items: page.items,
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -485,15 +481,10 @@ async fn audit_log(
         until: query.until,
         after: query.cursor,
     };
-    let mut items = audit::query(&state.db, &filter, limit + 1).await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let rows = audit::query(&state.db, &filter, rows_for(limit)).await?;
+    let page = Page::from_rows(rows, limit, |e| e.id).map(Into::into);
     Ok(web::Json(AuditList {
-        items: items.into_iter().map(Into::into).collect(),
-        next_cursor,
+        items: page.items,
+        next_cursor: page.next_cursor,
     }))
 }

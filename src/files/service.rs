@@ -68,10 +68,8 @@ pub fn page_limit(limit: Option<u64>) -> Result<u64, FileError> {
     Ok(limit)
 }
 
-pub struct Page {
-    pub items: Vec<Entry>,
-    pub next_cursor: Option<String>,
-}
+/// A page of a folder: entries, and the cursor of the next page.
+pub type Page = crate::page::Page<Entry, String>;
 
 pub struct Download {
     pub url: String,
@@ -268,9 +266,8 @@ impl FileService {
     ) -> Result<Page, FileError> {
         let limit = page_limit(limit)?;
         let cursor = cursor.map(decode_cursor).transpose()?;
-        // Fetch one more than asked to know whether another page exists.
-        let want = limit + 1;
-        let mut items = match &cursor {
+        let want = crate::page::rows_for(limit);
+        let items = match &cursor {
             Some(c) if c.k == KIND_FILE => {
                 repo::list_kind(&self.db, user, folder, KIND_FILE, Some(&c.n), want).await?
             }
@@ -279,13 +276,7 @@ impl FileService {
                 repo::list_from_folders(&self.db, user, folder, after, want).await?
             }
         };
-        let next_cursor = if items.len() as u64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(encode_cursor)
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_rows(items, limit, encode_cursor))
     }
 
     /// Renames and/or moves a file or folder: metadata only, no bytes move.

@@ -18,6 +18,7 @@ use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
 use crate::files::dto::ListQuery;
 use crate::files::service::page_limit;
+use crate::page::{rows_for, Page};
 use crate::startup::AppState;
 
 /// Mounted in the `/api/v1/files` scope.
@@ -277,20 +278,16 @@ async fn shared_with_me(
                 })?,
         ),
     };
-    let mut items = state
+    let rows = state
         .shares
-        .shared_with_me(auth.user.id, limit + 1, after)
+        .shared_with_me(auth.user.id, rows_for(limit), after)
         .await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items
-            .last()
-            .map(|i| URL_SAFE_NO_PAD.encode(i.share.id.as_bytes()))
-    } else {
-        None
-    };
+    let page = Page::from_rows(rows, limit, |i| {
+        URL_SAFE_NO_PAD.encode(i.share.id.as_bytes())
+    })
+    .map(Into::into);
     Ok(web::Json(SharedWithMeList {
-        items: items.into_iter().map(Into::into).collect(),
-        next_cursor,
+        items: page.items,
+        next_cursor: page.next_cursor,
     }))
 }

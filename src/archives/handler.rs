@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::StreamExt as _;
-use serde_json::json;
 use tokio::task::JoinHandle;
 
 use super::archive_key;
@@ -14,6 +13,7 @@ use super::service::{archive_ttl_ms, ZipPlan};
 use super::zip::ZipStream;
 use crate::config::ArchiveSettings;
 use crate::storage::{ObjectStore, StorageError, StoredPart};
+use crate::tasks::dto::{TaskProgress, ZipResult};
 use crate::tasks::purge::{self, PurgePayload};
 use crate::tasks::worker::{Handler, TaskContext};
 use crate::tasks::{now_ms, Task};
@@ -130,10 +130,12 @@ impl ZipHandler {
                 .map_err(|e| e.to_string())?;
             files_done += 1;
             bytes_done += size;
-            ctx.progress(&json!({
-                "files_done": files_done, "files_total": total,
-                "bytes_done": bytes_done, "bytes_total": plan.total_bytes,
-            }))
+            ctx.progress(&TaskProgress {
+                files_done,
+                files_total: total as u64,
+                bytes_done,
+                bytes_total: plan.total_bytes,
+            })
             .await;
         }
         sink.write(&zip.finish()).await.map_err(|e| e.to_string())?;
@@ -174,12 +176,13 @@ impl Handler for ZipHandler {
         )
         .await
         .map_err(|e| e.to_string())?;
-        Ok(json!({
-            "key": key,
-            "name": plan.name,
-            "size": size,
-            "entries": plan.entries.len(),
-            "expires_at_ms": expires_at_ms,
-        }))
+        let result = ZipResult {
+            key,
+            name: plan.name,
+            size,
+            entries: plan.entries.len() as u64,
+            expires_at_ms,
+        };
+        serde_json::to_value(&result).map_err(|e| e.to_string())
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// How far a zip task got; written by the worker as the task's `progress`.
 #[derive(Serialize, Deserialize, ToSchema, Default)]
 pub struct TaskProgress {
     pub files_done: u64,
@@ -43,4 +44,35 @@ pub struct TaskResponse {
 pub struct TaskAccepted {
     pub task_id: Uuid,
     pub state: String,
+}
+
+/// What a finished zip task stores as its result (not an API type: the API presents it
+/// as a [`TaskDownload`]).
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub struct ZipResult {
+    /// The archive's object key.
+    pub key: String,
+    /// The file name the download presents.
+    pub name: String,
+    pub size: u64,
+    pub entries: u64,
+    /// When the archive is purged, in milliseconds since the epoch.
+    pub expires_at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zip_results_keep_the_stored_shape() {
+        // The shape earlier versions stored: a queued result must still read.
+        let stored = serde_json::json!({
+            "key": "archives/t.zip", "name": "bundle.zip", "size": 42,
+            "entries": 3, "expires_at_ms": 1_700_000_000_000i64,
+        });
+        let result: ZipResult = serde_json::from_value(stored.clone()).expect("reads");
+        assert_eq!(result.name, "bundle.zip");
+        assert_eq!(serde_json::to_value(&result).expect("writes"), stored);
+    }
 }

@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::dto::{TaskDownload, TaskProgress, TaskResponse};
+use super::dto::{TaskDownload, TaskProgress, TaskResponse, ZipResult};
 use super::{repo, DONE, FAILED};
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
@@ -71,20 +71,23 @@ pub async fn describe(
             .then(|| format!("The task failed after {} attempts.", task.attempts)),
     };
     if task.state == DONE {
-        if let Some(result) = &task.result {
-            let expires_ms = result["expires_at_ms"].as_i64().unwrap_or(0);
+        // A result that does not read as a zip result (none should) counts as expired.
+        if let Some(result) = task.result.as_ref() {
+            let Ok(result) = serde_json::from_value::<ZipResult>(result.clone()) else {
+                body.state = "expired".into();
+                return Ok(body);
+            };
             let archive_expires_at = Utc
-                .timestamp_millis_opt(expires_ms)
+                .timestamp_millis_opt(result.expires_at_ms)
                 .single()
                 .unwrap_or_else(Utc::now);
-            match result["key"].as_str() {
-                Some(key) if archive_expires_at > Utc::now() => {
-                    let name = result["name"].as_str().unwrap_or("archive.zip");
+            match archive_expires_at > Utc::now() {
+                true => {
                     let options = GetOptions {
-                        content_disposition: content_disposition(name),
+                        content_disposition: content_disposition(&result.name),
                         content_type: "application/zip".into(),
                     };
-                    let url = state.store.presign_get(key, &options, ttl).await?;
+                    let url = state.store.presign_get(&result.key, &options, ttl).await?;
                     tracing::info!(task.id = %task.id, presign = "get", "archive URL issued");
                     body.download = Some(TaskDownload {
                         url,
@@ -92,10 +95,10 @@ pub async fn describe(
                             + chrono::Duration::from_std(ttl)
                                 .unwrap_or(chrono::Duration::minutes(10)),
                         archive_expires_at,
-                        size: result["size"].as_u64().unwrap_or(0),
+                        size: result.size,
                     });
                 }
-                _ => body.state = "expired".into(),
+                false => body.state = "expired".into(),
             }
         }
     }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+use super::dto::TaskProgress;
 use super::{now_ms, repo, Task};
 use crate::config::WorkerSettings;
 use crate::storage::ObjectStore;
@@ -27,8 +28,15 @@ pub struct TaskContext {
 
 impl TaskContext {
     /// Records progress for clients polling the task (best effort).
-    pub async fn progress(&self, progress: &serde_json::Value) {
-        if let Err(e) = repo::set_progress(&self.db, self.task_id, &self.worker_id, progress).await
+    pub async fn progress(&self, progress: &TaskProgress) {
+        let progress = match serde_json::to_value(progress) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not encode task progress");
+                return;
+            }
+        };
+        if let Err(e) = repo::set_progress(&self.db, self.task_id, &self.worker_id, &progress).await
         {
             tracing::warn!(error = %e, "could not record task progress");
         }

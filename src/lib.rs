@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod secrets;
 pub mod sharing;
 pub mod startup;
+pub mod state;
 pub mod storage;
 pub mod tasks;
 pub mod telemetry;

@@ -29,6 +29,7 @@ use crate::http::metrics::Metrics;
 use crate::http::middleware::{request_context, security_headers};
 use crate::http::openapi;
 use crate::http::ratelimit::RateLimits;
+use crate::state::AppState;
 use crate::storage::embedded::EmbeddedS3;
 use crate::storage::s3::{S3Config, S3Store};
 use crate::storage::ObjectStore;
@@ -36,25 +37,6 @@ use crate::tasks::worker::Worker;
 use crate::tasks::{KIND_PURGE, KIND_ZIP};
 use crate::uploads::UploadService;
 use tokio::sync::watch;
-
-/// What every handler gets.
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub auth: AuthService,
-    pub uploads: UploadService,
-    pub files: FileService,
-    pub archives: ArchiveService,
-    pub shares: ShareService,
-    pub audit: AuditLog,
-    /// Settings admins change at run time.
-    pub runtime: Runtime,
-    pub store: Arc<dyn ObjectStore>,
-    pub settings: Arc<Settings>,
-    pub limits: Arc<RateLimits>,
-    pub metrics: Arc<Metrics>,
-    /// Serialises write transactions on SQLite (a no-op on PostgreSQL).
-    pub gate: crate::db::WriteGate,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

@@ -19,7 +19,7 @@ use crate::error::{AppError, ErrorBody};
 use crate::files::service::page_limit;
 use crate::page::{rows_for, Page};
 use crate::runtime::{RuntimeSettings, SettingsPatch};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tasks::now_ms;
 use crate::tasks::purge::{self, MultipartRef, PurgePayload};
 

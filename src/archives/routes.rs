@@ -6,7 +6,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::dto::CreateArchiveRequest;
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tasks::dto::TaskAccepted;
 
 pub fn configure(cfg: &mut ServiceConfig) {

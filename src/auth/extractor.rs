@@ -14,7 +14,7 @@ use super::AuthError;
 use crate::audit::AuditEvent;
 use crate::error::AppError;
 use crate::http::context::Origin;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The authenticated caller: token checked, user loaded and enabled, rate limit applied.
 pub struct AuthUser {

@@ -14,7 +14,7 @@ use super::{cookies, AuthError, AuthUser};
 use crate::audit::{AuditEvent, DENIED, FAILED, OK};
 use crate::error::{AppError, ErrorBody};
 use crate::http::context::{ClientIp, Origin};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(register)

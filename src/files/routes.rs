@@ -13,7 +13,7 @@ use super::service::Change;
 use crate::audit::OK;
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure_files(cfg: &mut ServiceConfig) {
     // actix tries routes in this order, matching each `{id}` pattern with a regex: the

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditEvent, OK};
 use crate::error::{AppError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [

@@ -14,7 +14,7 @@ use super::body_timeout;
 use super::client_ip::resolve;
 use super::context::{ClientIp, RequestId, REQUEST_ID};
 use crate::auth::cookies::RenewedAccess;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn request_id(req: &ServiceRequest) -> String {
     req.headers()

@@ -17,7 +17,7 @@ use crate::error::{AppError, ErrorBody};
 use crate::files::dto::DownloadResponse;
 use crate::files::repo::Node;
 use crate::http::context::{ClientIp, Origin};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tasks::dto::{TaskAccepted, TaskResponse};
 
 /// The header that carries a link's password on `GET /s/{token}` (folder listings).

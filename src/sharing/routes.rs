@@ -19,7 +19,7 @@ use crate::error::{AppError, ErrorBody};
 use crate::files::dto::ListQuery;
 use crate::files::service::page_limit;
 use crate::page::{rows_for, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Mounted in the `/api/v1/files` scope.
 pub fn configure_file_routes(cfg: &mut ServiceConfig) {

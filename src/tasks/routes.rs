@@ -10,7 +10,7 @@ use super::{repo, DONE, FAILED};
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
 use crate::files::download::content_disposition;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::storage::GetOptions;
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -17,7 +17,7 @@ use super::service::StartUpload;
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
 use crate::files::dto::FileResponse;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(start)

@@ -61,7 +61,7 @@ pub fn captured_logs() -> String {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub app_state: actix_web::web::Data<coffer::startup::AppState>,
+    pub app_state: actix_web::web::Data<coffer::state::AppState>,
     /// A worker over the app's database and store; tests run it step by step.
     pub worker: coffer::tasks::worker::Worker,
     _db: TestDatabase,

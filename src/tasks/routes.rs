@@ -2,6 +2,7 @@
 
 use actix_web::{get, web};
 use chrono::{TimeZone, Utc};
+use serde::Deserialize as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -58,7 +59,7 @@ pub async fn describe(
     let progress = task
         .progress
         .as_ref()
-        .and_then(|p| serde_json::from_value::<TaskProgress>(p.clone()).ok())
+        .and_then(|p| TaskProgress::deserialize(p).ok())
         .unwrap_or_default();
     let mut body = TaskResponse {
         id: task.id,
@@ -73,7 +74,7 @@ pub async fn describe(
     if task.state == DONE {
         // A result that does not read as a zip result (none should) counts as expired.
         if let Some(result) = task.result.as_ref() {
-            let Ok(result) = serde_json::from_value::<ZipResult>(result.clone()) else {
+            let Ok(result) = ZipResult::deserialize(result) else {
                 body.state = "expired".into();
                 return Ok(body);
             };

@@ -198,6 +198,18 @@ async fn health_and_readiness() {
     );
 }
 
+/// `/readyz` of an app that is not ready: asserts the 503, returns the body.
+async fn not_ready(app: &crate::helpers::TestApp) -> serde_json::Value {
+    let res = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    res.json().await.expect("json")
+}
+
 #[tokio::test]
 async fn readiness_fails_when_the_store_is_unreachable() {
     // An external endpoint on a port nothing listens on.
@@ -212,14 +224,7 @@ async fn readiness_fails_when_the_store_is_unreachable() {
         s.s3.secret_key = Some("secret".to_owned().into());
     })
     .await;
-    let res = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: serde_json::Value = res.json().await.expect("json");
+    let body = not_ready(&app).await;
     assert_eq!(body["object_store"], false);
     assert_eq!(body["database"], true);
 }
@@ -274,13 +279,6 @@ async fn a_store_refusing_the_servers_own_requests_is_a_500_not_a_retry() {
     );
     assert_error(res, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR").await;
 
-    let res = b
-        .client
-        .get(b.url("/readyz"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: serde_json::Value = res.json().await.expect("json");
+    let body = not_ready(&b).await;
     assert_eq!(body["object_store"], false);
 }

@@ -98,7 +98,7 @@ pub async fn storage_report(
 /// status 1 when there are any. With the embedded store, cofferd must be running.
 pub async fn check_storage(settings: &Settings) -> Result<bool, Box<dyn std::error::Error>> {
     let db = crate::db::connect(settings).await?;
-    let store = crate::startup::connect_store(settings)?;
+    let store = crate::storage::connect::connect(settings)?;
     let report = storage_report(&db, store.as_ref(), "").await?;
     for key in &report.orphans {
         println!("object without a row\t{key}");

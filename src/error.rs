@@ -101,6 +101,12 @@ impl AppError {
     }
 }
 
+impl From<crate::page::BadLimit> for AppError {
+    fn from(e: crate::page::BadLimit) -> AppError {
+        AppError::unprocessable("INVALID_REQUEST", e.to_string())
+    }
+}
+
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> AppError {
         use sea_orm::DbErr;

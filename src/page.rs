@@ -1,6 +1,25 @@
 //! Keyset pages: a list query fetches one row more than the page holds; if that row
 //! came back there is a next page, and the last row kept gives its cursor.
 
+/// Page size when a list request gives none, and the most it may ask for.
+pub const DEFAULT_PAGE: u64 = 100;
+pub const MAX_PAGE: u64 = 1000;
+
+/// A `limit` outside 1..=[`MAX_PAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("limit must be between 1 and {MAX_PAGE}.")]
+pub struct BadLimit;
+
+/// A list's page size: `limit`, or the default, within 1..=[`MAX_PAGE`].
+pub fn page_limit(limit: Option<u64>) -> Result<u64, BadLimit> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(BadLimit)
+    }
+}
+
 /// A page of `T`, with the cursor (of type `C`) of the next page when there is one.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Page<T, C> {

@@ -14,11 +14,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::admin::{ROLE_ADMIN, ROLE_USER};
 use crate::cache::TtlCache;
 use crate::config::{Settings, MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE};
 use crate::entity::settings;
-use crate::uploads::plan::content_type;
+use crate::entity::users::{ROLE_ADMIN, ROLE_USER};
+use crate::http::media_type::content_type;
 
 /// Longest list of allowed content types.
 const MAX_CONTENT_TYPES: usize = 200;

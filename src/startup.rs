@@ -1,9 +1,6 @@
 //! Building and running the API: `Application::build(settings)` binds first, so tests can
 //! ask for port 0 and read the port back.
 
-use crate::audit::AuditLog;
-use crate::runtime::Runtime;
-use crate::sharing::ShareService;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -16,25 +13,29 @@ use secrecy::ExposeSecret as _;
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::archives::handler::ZipHandler;
+use crate::admin::service::AdminService;
 use crate::archives::service::ArchiveService;
+use crate::audit::AuditLog;
 use crate::auth::password::PasswordHasher;
 use crate::auth::service::AuthPolicy;
 use crate::auth::tokens::TokenKeys;
 use crate::auth::AuthService;
 use crate::config::Settings;
+use crate::db::WriteGate;
 use crate::error;
 use crate::files::service::FileService;
-use crate::http::metrics::Metrics;
-use crate::http::middleware::{request_context, security_headers};
+use crate::http::middleware::{request_context, security_headers, RequestConfig};
 use crate::http::openapi;
 use crate::http::ratelimit::RateLimits;
+use crate::ops::OpsService;
+use crate::quotas::service::QuotaService;
+use crate::runtime::Runtime;
+use crate::sharing::ShareService;
 use crate::state::AppState;
 use crate::storage::embedded::EmbeddedS3;
-use crate::storage::s3::{S3Config, S3Store};
 use crate::storage::ObjectStore;
 use crate::tasks::worker::Worker;
-use crate::tasks::{KIND_PURGE, KIND_ZIP};
+use crate::telemetry::metrics::Metrics;
 use crate::uploads::UploadService;
 use tokio::sync::watch;
 
@@ -58,81 +59,115 @@ pub struct Application {
     /// Stops the in-process worker when the server stops.
     shutdown: watch::Sender<bool>,
     server: Server,
-    state: web::Data<AppState>,
+    state: AppState,
+    base: Base,
     embedded: Option<EmbeddedS3>,
 }
 
-/// The store settings with `endpoint` and credentials filled in.
-fn store_config(
-    settings: &Settings,
-    endpoint: String,
-    access_key: String,
-    secret_key: String,
-    path_style: bool,
-) -> S3Config {
-    let s3 = &settings.s3;
-    S3Config {
-        public_endpoint: s3
-            .public_endpoint
-            .clone()
-            .unwrap_or_else(|| endpoint.clone()),
-        endpoint,
-        region: s3.region.clone(),
-        bucket: s3.bucket.clone(),
-        access_key,
-        secret_key,
-        path_style,
-    }
+/// The database, the store and the settings every service is built on.
+struct Base {
+    db: DatabaseConnection,
+    gate: WriteGate,
+    store: Arc<dyn ObjectStore>,
+    settings: Arc<Settings>,
 }
 
-fn external_config(settings: &Settings) -> S3Config {
-    let s3 = &settings.s3;
-    let secret = |k: &Option<secrecy::SecretString>| {
-        k.as_ref()
-            .map(|k| k.expose_secret().to_owned())
-            .unwrap_or_default()
-    };
-    store_config(
+/// Builds every service of the API over `base`.
+async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError> {
+    let Base {
+        db,
+        gate,
+        store,
         settings,
-        s3.endpoint.clone().unwrap_or_default(),
-        secret(&s3.access_key),
-        secret(&s3.secret_key),
-        s3.path_style,
-    )
-}
-
-/// The store as a separate process sees it: the external endpoint, or the embedded
-/// server `cofferd` runs over the same data dir.
-pub fn connect_store(settings: &Settings) -> Result<Arc<dyn ObjectStore>, StartupError> {
-    let cfg = match &settings.s3.endpoint {
-        Some(_) => external_config(settings),
-        None => {
-            let creds = crate::storage::embedded::client_credentials(&settings.data_dir)?;
-            let endpoint = format!("http://127.0.0.1:{}", settings.s3.embedded_port);
-            store_config(settings, endpoint, creds.access_key, creds.secret_key, true)
-        }
+    } = base;
+    let policy = AuthPolicy {
+        refresh_ttl: chrono::Duration::from_std(settings.refresh_token_ttl)
+            .unwrap_or(chrono::Duration::days(14)),
+        refresh_absolute_ttl: chrono::Duration::from_std(settings.refresh_token_absolute_ttl)
+            .unwrap_or(chrono::Duration::days(30)),
+        user_cache_ttl: settings.cache_ttl,
+        cookie_refresh_before: settings.cookie_refresh_before,
     };
-    Ok(Arc::new(S3Store::new(&cfg)?))
-}
-
-/// Connects to the configured store, or starts the embedded one.
-async fn object_store(settings: &Settings) -> Result<(S3Store, Option<EmbeddedS3>), StartupError> {
-    let s3 = &settings.s3;
-    if s3.endpoint.is_some() {
-        return Ok((S3Store::new(&external_config(settings))?, None));
-    }
-    let embedded = EmbeddedS3::start(&settings.data_dir, s3.embedded_port).await?;
-    let creds = &embedded.credentials;
-    let cfg = store_config(
-        settings,
-        embedded.endpoint(),
-        creds.access_key.clone(),
-        creds.secret_key.clone(),
-        true,
+    let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
+    let runtime = Runtime::new(db.clone(), settings);
+    let auth = AuthService::new(
+        db.clone(),
+        gate.clone(),
+        hasher.clone(),
+        keys,
+        policy,
+        runtime.clone(),
     );
-    let store = S3Store::new(&cfg)?;
-    store.ensure_bucket(&cfg).await?;
-    Ok((store, Some(embedded)))
+    let metrics = Arc::new(Metrics::new());
+    let audit = AuditLog::spawn(
+        db.clone(),
+        gate.clone(),
+        metrics.clone(),
+        settings.audit_backlog,
+    );
+    let limits = Arc::new(RateLimits::new(
+        settings.rate_limit_auth,
+        settings.rate_limit_user,
+        settings.rate_limit_public,
+        settings.rate_limit_link_password,
+        metrics.clone(),
+    ));
+    spawn_limit_shrinker(limits.clone());
+    let files = FileService::new(
+        db.clone(),
+        gate.clone(),
+        store.clone(),
+        runtime.clone(),
+        settings.cache_ttl,
+    );
+    let uploads = UploadService::new(
+        db.clone(),
+        crate::db::connect_relaxed(settings, db).await?,
+        gate.clone(),
+        store.clone(),
+        settings.uploads.clone(),
+        runtime.clone(),
+        files.clone(),
+    );
+    let archives = ArchiveService::new(
+        db.clone(),
+        store.clone(),
+        runtime.clone(),
+        settings.archives.clone(),
+        settings.worker.max_attempts,
+    );
+    let shares = ShareService::new(
+        db.clone(),
+        gate.clone(),
+        hasher,
+        files.clone(),
+        archives.clone(),
+    );
+    let admin = AdminService::new(db.clone(), gate.clone(), auth.clone(), runtime);
+    let ops = OpsService::new(
+        db.clone(),
+        store.clone(),
+        audit.clone(),
+        metrics.clone(),
+        settings.metrics_token.clone(),
+    );
+    Ok(AppState {
+        auth: web::Data::new(auth),
+        uploads: web::Data::new(uploads),
+        files: web::Data::new(files),
+        archives: web::Data::new(archives),
+        shares: web::Data::new(shares),
+        quotas: web::Data::new(QuotaService::new(db.clone())),
+        admin: web::Data::new(admin),
+        ops: web::Data::new(ops),
+        audit: web::Data::new(audit),
+        limits: web::Data::from(limits),
+        request: web::Data::new(RequestConfig {
+            trusted_proxies: settings.trusted_proxies.clone(),
+            body_read_timeout: settings.body_read_timeout,
+            metrics,
+        }),
+    })
 }
 
 impl Application {
@@ -143,104 +178,39 @@ impl Application {
             crate::db::migrate(&db).await?;
         }
         let secret = crate::secrets::jwt_secret(&settings)?;
-        let (store, embedded) = object_store(&settings).await?;
+        let (store, embedded) = crate::storage::connect::start(&settings).await?;
         let keys = TokenKeys::new(
             secret.expose_secret().as_bytes(),
             &settings.jwt_issuer,
             &settings.jwt_audience,
             settings.access_token_ttl,
         );
-        let policy = AuthPolicy {
-            refresh_ttl: chrono::Duration::from_std(settings.refresh_token_ttl)
-                .unwrap_or(chrono::Duration::days(14)),
-            refresh_absolute_ttl: chrono::Duration::from_std(settings.refresh_token_absolute_ttl)
-                .unwrap_or(chrono::Duration::days(30)),
-            user_cache_ttl: settings.cache_ttl,
-        };
         // One gate for every write transaction of this process (a no-op on PostgreSQL).
-        let gate = crate::db::WriteGate::for_connection(&db);
+        let gate = WriteGate::for_connection(&db);
         crate::db::spawn_checkpointer(db.clone(), gate.clone());
-        let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let runtime = Runtime::new(db.clone(), &settings);
-        let auth = AuthService::new(
-            db.clone(),
-            gate.clone(),
-            hasher.clone(),
-            keys,
-            policy,
-            runtime.clone(),
+        let base = Base {
+            db,
+            gate,
+            store: Arc::new(store),
+            settings: Arc::new(settings),
+        };
+        let state = services(&base, keys).await?;
+        bootstrap_admin(&base.db, &state.auth, &base.settings).await?;
+        let worker = crate::worker_app::compose(
+            base.db.clone(),
+            base.store.clone(),
+            state.uploads.get_ref().clone(),
+            &base.settings,
         );
-        let metrics = Arc::new(Metrics::new());
-        let audit = AuditLog::spawn(
-            db.clone(),
-            gate.clone(),
-            metrics.clone(),
-            settings.audit_backlog,
-        );
-        let limits = Arc::new(RateLimits::new(
-            settings.rate_limit_auth,
-            settings.rate_limit_user,
-            settings.rate_limit_public,
-            settings.rate_limit_link_password,
-            metrics.clone(),
-        ));
-        spawn_limit_shrinker(limits.clone());
-
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
-        let port = listener.local_addr()?.port();
-        let workers = settings.workers;
-        let store: Arc<dyn ObjectStore> = Arc::new(store);
-        let uploads = UploadService::new(
-            db.clone(),
-            crate::db::connect_relaxed(&settings, &db).await?,
-            gate.clone(),
-            store.clone(),
-            settings.uploads.clone(),
-            runtime.clone(),
-        );
-        let files = FileService::new(
-            db.clone(),
-            gate.clone(),
-            store.clone(),
-            uploads.clone(),
-            settings.cache_ttl,
-        );
-        let archives = ArchiveService::new(
-            db.clone(),
-            settings.archives.clone(),
-            settings.worker.max_attempts,
-        );
-        let shares = ShareService::new(
-            db.clone(),
-            gate.clone(),
-            hasher,
-            files.clone(),
-            archives.clone(),
-        );
-        bootstrap_admin(&db, &auth, &settings).await?;
-        let worker = build_worker(db.clone(), store.clone(), uploads.clone(), &settings);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        if settings.worker.in_process {
+        if base.settings.worker.in_process {
             tokio::spawn(worker.clone().run_until_stopped(shutdown_rx));
         }
-        let state = web::Data::new(AppState {
-            db,
-            auth,
-            uploads,
-            files,
-            archives,
-            shares,
-            audit,
-            runtime,
-            store,
-            settings: Arc::new(settings),
-            limits,
-            metrics,
-            gate,
-        });
-        let app_state = state.clone();
-        let server = HttpServer::new(move || app(app_state.clone()))
-            .workers(workers)
+        let listener = TcpListener::bind((base.settings.host.as_str(), base.settings.port))?;
+        let port = listener.local_addr()?.port();
+        let (app_state, app_settings) = (state.clone(), base.settings.clone());
+        let server = HttpServer::new(move || app(&app_state, &app_settings))
+            .workers(base.settings.workers)
             .listen(listener)?
             .run();
         tracing::info!(port, "cofferd listening");
@@ -250,6 +220,7 @@ impl Application {
             shutdown,
             server,
             state,
+            base,
             embedded,
         })
     }
@@ -258,8 +229,23 @@ impl Application {
         self.port
     }
 
-    pub fn state(&self) -> web::Data<AppState> {
+    /// The services (tests call them directly).
+    pub fn state(&self) -> AppState {
         self.state.clone()
+    }
+
+    /// The database connection (tests inspect rows).
+    pub fn db(&self) -> DatabaseConnection {
+        self.base.db.clone()
+    }
+
+    /// The object store (tests put and inspect objects).
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.base.store.clone()
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.base.settings.clone()
     }
 
     /// The embedded S3 server's endpoint, when it runs.
@@ -298,28 +284,11 @@ async fn bootstrap_admin(
         return Ok(());
     }
     let user = auth
-        .create_user(name, password, None, Some(crate::admin::ROLE_ADMIN))
+        .create_user(name, password, None, Some(crate::auth::ROLE_ADMIN))
         .await
         .map_err(|e| StartupError::Bootstrap(e.to_string()))?;
     tracing::warn!(user.id = %user.id, username = %user.username, "first admin created from COFFER_BOOTSTRAP_ADMIN_*");
     Ok(())
-}
-
-/// A worker with every task handler of this crate.
-pub fn build_worker(
-    db: DatabaseConnection,
-    store: Arc<dyn ObjectStore>,
-    uploads: UploadService,
-    settings: &Settings,
-) -> Worker {
-    Worker::new(db, store, uploads, settings.worker.clone())
-        .handle(
-            KIND_ZIP,
-            Arc::new(ZipHandler {
-                cfg: settings.archives.clone(),
-            }),
-        )
-        .handle(KIND_PURGE, Arc::new(crate::tasks::purge::PurgeHandler))
 }
 
 fn spawn_limit_shrinker(limits: Arc<RateLimits>) {
@@ -350,7 +319,8 @@ fn cors(settings: &Settings) -> Cors {
 }
 
 fn app(
-    state: web::Data<AppState>,
+    state: &AppState,
+    settings: &Settings,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -360,15 +330,14 @@ fn app(
         InitError = (),
     >,
 > {
-    let settings = state.settings.clone();
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(openapi::spec_base())
-        .configure(openapi::routes)
+        .configure(crate::routes::routes)
         .split_for_parts();
     let api = openapi::finish(api);
     let redoc = crate::http::docs::RedocPage::new(&api, settings.redoc_script_url.as_deref());
-    app.app_data(state)
+    app.configure(|cfg| state.register(cfg))
         .app_data(error::json_config(settings.max_body_bytes))
         .app_data(web::PayloadConfig::new(settings.max_body_bytes))
         .app_data(error::query_config())
@@ -376,7 +345,7 @@ fn app(
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .configure(|cfg| crate::http::docs::configure(cfg, redoc))
         .default_service(web::to(error::not_found_route))
-        .wrap(cors(&settings))
+        .wrap(cors(settings))
         .wrap(from_fn(request_context))
         .wrap(security_headers())
 }

@@ -1,39 +1,51 @@
-//! `AppState`: what every handler gets, the services (and, until they are wrapped in
-//! services too, the database handle and the SQLite write gate). Route modules import
-//! it from here, so they do not depend on `startup`, which composes the application
-//! from them.
+//! `AppState`: the services, each registered as its own `web::Data`, so a handler asks
+//! for exactly the services it uses and no route module imports this one. Start-up
+//! builds it; tests read it.
 
-use std::sync::Arc;
+use actix_web::web::{self, ServiceConfig};
 
-use sea_orm::DatabaseConnection;
-
+use crate::admin::service::AdminService;
 use crate::archives::service::ArchiveService;
 use crate::audit::AuditLog;
 use crate::auth::AuthService;
-use crate::config::Settings;
 use crate::files::service::FileService;
-use crate::http::metrics::Metrics;
+use crate::http::middleware::RequestConfig;
 use crate::http::ratelimit::RateLimits;
-use crate::runtime::Runtime;
+use crate::ops::OpsService;
+use crate::quotas::service::QuotaService;
 use crate::sharing::ShareService;
-use crate::storage::ObjectStore;
 use crate::uploads::UploadService;
 
-/// What every handler gets.
+/// Every service a handler, an extractor or the middleware may ask for.
+#[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
-    pub auth: AuthService,
-    pub uploads: UploadService,
-    pub files: FileService,
-    pub archives: ArchiveService,
-    pub shares: ShareService,
-    pub audit: AuditLog,
-    /// Settings admins change at run time.
-    pub runtime: Runtime,
-    pub store: Arc<dyn ObjectStore>,
-    pub settings: Arc<Settings>,
-    pub limits: Arc<RateLimits>,
-    pub metrics: Arc<Metrics>,
-    /// Serialises write transactions on SQLite (a no-op on PostgreSQL).
-    pub gate: crate::db::WriteGate,
+    pub auth: web::Data<AuthService>,
+    pub uploads: web::Data<UploadService>,
+    pub files: web::Data<FileService>,
+    pub archives: web::Data<ArchiveService>,
+    pub shares: web::Data<ShareService>,
+    pub quotas: web::Data<QuotaService>,
+    pub admin: web::Data<AdminService>,
+    pub ops: web::Data<OpsService>,
+    pub audit: web::Data<AuditLog>,
+    pub limits: web::Data<RateLimits>,
+    /// What the request middleware reads (trusted proxies, body timeout, metrics).
+    pub request: web::Data<RequestConfig>,
+}
+
+impl AppState {
+    /// Registers every service as app data.
+    pub fn register(&self, cfg: &mut ServiceConfig) {
+        cfg.app_data(self.auth.clone())
+            .app_data(self.uploads.clone())
+            .app_data(self.files.clone())
+            .app_data(self.archives.clone())
+            .app_data(self.shares.clone())
+            .app_data(self.quotas.clone())
+            .app_data(self.admin.clone())
+            .app_data(self.ops.clone())
+            .app_data(self.audit.clone())
+            .app_data(self.limits.clone())
+            .app_data(self.request.clone());
+    }
 }

@@ -3,6 +3,7 @@
 pub mod dto;
 pub mod repo;
 pub mod routes;
+pub mod service;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
@@ -11,8 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::auth::AuthUser;
 use crate::error::AppError;
 
-pub const ROLE_ADMIN: &str = "admin";
-pub const ROLE_USER: &str = "user";
+pub use crate::auth::{ROLE_ADMIN, ROLE_USER};
 
 /// An authenticated caller with the `admin` role; anyone else gets 403.
 pub struct AdminUser(pub AuthUser);

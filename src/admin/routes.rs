@@ -9,25 +9,12 @@ use super::dto::{
     AdminUserList, AdminUserResponse, AuditList, AuditQuery, DeletedUser, SessionList, StatsQuery,
     StatsResponse, UpdateUserRequest, UserQuery,
 };
-use super::repo::{self, UserChange};
-use super::{AdminUser, ROLE_ADMIN, ROLE_USER};
-use crate::audit::repo::{self as audit, Filter};
-use crate::audit::OK;
-use crate::auth::repo as users;
-use crate::entity::files;
+use super::service::{AdminService, UserDeletion};
+use super::AdminUser;
+use crate::audit::repo::Filter;
+use crate::audit::{AuditLog, OK};
 use crate::error::{AppError, ErrorBody};
-use crate::files::service::page_limit;
-use crate::page::{rows_for, Page};
 use crate::runtime::{RuntimeSettings, SettingsPatch};
-use crate::state::AppState;
-use crate::tasks::now_ms;
-use crate::tasks::purge::{self, MultipartRef, PurgePayload};
-
-/// Content-type groups listed by the statistics.
-const CONTENT_TYPE_GROUPS: u64 = 50;
-/// Heaviest users listed by the statistics, by default and at most.
-const TOP_USERS: u64 = 10;
-const MAX_TOP_USERS: u64 = 100;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_users)
@@ -43,12 +30,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(audit_log);
 }
 
-async fn user_or_404(state: &AppState, id: Uuid) -> Result<crate::entity::users::Model, AppError> {
-    repo::user(&state.db, id)
-        .await?
-        .ok_or_else(AppError::not_found)
-}
-
 /// Users by username, optionally those whose name contains `q`.
 #[utoipa::path(
     tag = "admin",
@@ -62,19 +43,14 @@ async fn user_or_404(state: &AppState, id: Uuid) -> Result<crate::entity::users:
 )]
 #[get("/users")]
 async fn list_users(
-    state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: web::Data<AdminService>,
+    _caller: AdminUser,
     query: web::Query<UserQuery>,
 ) -> Result<web::Json<AdminUserList>, AppError> {
-    let limit = page_limit(query.limit)?;
-    let rows = repo::list_users(
-        &state.db,
-        query.q.as_deref(),
-        query.cursor.as_deref(),
-        rows_for(limit),
-    )
-    .await?;
-    let page = Page::from_rows(rows, limit, |u| u.username.clone()).map(Into::into);
+    let page = admin
+        .users(query.q.as_deref(), query.cursor.as_deref(), query.limit)
+        .await?
+        .map(Into::into);
     Ok(web::Json(AdminUserList {
         items: page.items,
         next_cursor: page.next_cursor,
@@ -94,11 +70,11 @@ async fn list_users(
 )]
 #[get("/users/{id}")]
 async fn get_user(
-    state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: web::Data<AdminService>,
+    _caller: AdminUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<AdminUserResponse>, AppError> {
-    Ok(web::Json(user_or_404(&state, *id).await?.into()))
+    Ok(web::Json(admin.user(*id).await?.into()))
 }
 
 /// Change a user's role, quota or disabled flag. Disabling ends every session at once.
@@ -116,66 +92,29 @@ async fn get_user(
 )]
 #[patch("/users/{id}")]
 async fn update_user(
-    state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: web::Data<AdminService>,
+    audit: web::Data<AuditLog>,
+    caller: AdminUser,
     id: web::Path<Uuid>,
     body: web::Json<UpdateUserRequest>,
 ) -> Result<web::Json<AdminUserResponse>, AppError> {
-    let target = user_or_404(&state, *id).await?;
-    let body = body.into_inner();
-    if let Some(role) = body.role.as_deref() {
-        if role != ROLE_ADMIN && role != ROLE_USER {
-            return Err(AppError::unprocessable(
-                "INVALID_REQUEST",
-                "role must be `admin` or `user`.",
-            ));
-        }
-    }
-    if body.quota_bytes.is_some_and(|b| b < 0) || body.quota_objects.is_some_and(|o| o < 0) {
-        return Err(AppError::unprocessable(
-            "INVALID_REQUEST",
-            "Quotas cannot be negative.",
-        ));
-    }
-    let me = admin.0.user.id == target.id;
-    if me && (body.disabled == Some(true) || body.role.as_deref() == Some(ROLE_USER)) {
-        return Err(AppError::unprocessable(
-            "INVALID_REQUEST",
-            "You cannot disable or demote yourself; ask another admin.",
-        ));
-    }
-    let change = UserChange {
-        role: body.role,
-        quota_bytes: body.quota_bytes,
-        quota_objects: body.quota_objects,
-        disabled: body.disabled,
-    };
-    let txn = state.gate.begin(&state.db).await?;
-    repo::update_user(&*txn, target.id, &change).await?;
-    if change.disabled == Some(true) {
-        if let Some(user) = users::find_user(&*txn, target.id).await? {
-            users::revoke_everything(&*txn, &user, None).await?;
-        }
-    }
-    txn.commit().await?;
-    state.auth.forget_user(target.id);
-    state
-        .audit
-        .record(
-            admin
-                .0
-                .event("admin.user_updated", OK)
-                .target("user", target.id)
-                .detail(json!({
-                    "username": target.username,
-                    "role": change.role,
-                    "quota_bytes": change.quota_bytes,
-                    "quota_objects": change.quota_objects,
-                    "disabled": change.disabled,
-                })),
-        )
-        .await;
-    Ok(web::Json(user_or_404(&state, target.id).await?.into()))
+    let done = admin
+        .update_user(caller.0.user.id, *id, body.into_inner())
+        .await?;
+    let change = &done.change;
+    let event = caller
+        .0
+        .event("admin.user_updated", OK)
+        .target("user", done.before.id)
+        .detail(json!({
+            "username": done.before.username,
+            "role": change.role,
+            "quota_bytes": change.quota_bytes,
+            "quota_objects": change.quota_objects,
+            "disabled": change.disabled,
+        }));
+    audit.record(event).await;
+    Ok(web::Json(done.after.into()))
 }
 
 /// Delete a user: their files, uploads, shares, links and sessions go at once; the
@@ -193,63 +132,31 @@ async fn update_user(
 )]
 #[delete("/users/{id}")]
 async fn delete_user(
-    state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: web::Data<AdminService>,
+    audit: web::Data<AuditLog>,
+    caller: AdminUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    let target = user_or_404(&state, *id).await?;
-    if admin.0.user.id == target.id {
-        return Err(AppError::unprocessable(
-            "INVALID_REQUEST",
-            "You cannot delete yourself; ask another admin.",
-        ));
-    }
-    let ttl = state.uploads.presign_ttl().await?;
-    let txn = state.gate.begin(&state.db).await?;
-    let removed = repo::delete_user(&*txn, target.id).await?;
-    let multipart = removed
-        .multipart
-        .into_iter()
-        .map(|(key, upload_id)| MultipartRef { key, upload_id })
-        .collect();
-    let now = PurgePayload {
-        keys: removed.archive_keys,
-        multipart,
-        prefix: Some(removed.prefix.clone()),
-    };
-    // A payload with a prefix is never empty: a task is always enqueued.
-    let task_id = purge::enqueue(&*txn, now, now_ms())
-        .await?
-        .unwrap_or_default();
-    // Again once every URL handed out before the deletion has expired, for objects
-    // put with them in the meantime.
-    let later = PurgePayload {
-        prefix: Some(removed.prefix),
-        ..PurgePayload::default()
-    };
-    purge::enqueue(&*txn, later, purge::late_sweep_at(ttl)).await?;
-    txn.commit().await?;
-    state.auth.forget_user(target.id);
-    state
-        .audit
-        .record(
-            admin
-                .0
-                .event("admin.user_deleted", OK)
-                .target("user", target.id)
-                .detail(json!({
-                    "username": target.username,
-                    "objects": target.used_objects,
-                    "bytes": target.used_bytes,
-                })),
-        )
-        .await;
+    let UserDeletion {
+        user,
+        purge_task_id,
+    } = admin.delete_user(caller.0.user.id, *id).await?;
+    let event = caller
+        .0
+        .event("admin.user_deleted", OK)
+        .target("user", user.id)
+        .detail(json!({
+            "username": user.username,
+            "objects": user.used_objects,
+            "bytes": user.used_bytes,
+        }));
+    audit.record(event).await;
     Ok(HttpResponse::Accepted().json(DeletedUser {
-        id: target.id,
-        username: target.username,
-        purged_objects: target.used_objects,
-        purged_bytes: target.used_bytes,
-        purge_task_id: task_id,
+        id: user.id,
+        username: user.username,
+        purged_objects: user.used_objects,
+        purged_bytes: user.used_bytes,
+        purge_task_id,
     }))
 }
 
@@ -266,38 +173,11 @@ async fn delete_user(
 )]
 #[get("/stats")]
 async fn stats(
-    state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: web::Data<AdminService>,
+    _caller: AdminUser,
     query: web::Query<StatsQuery>,
 ) -> Result<web::Json<StatsResponse>, AppError> {
-    let top = query.top.unwrap_or(TOP_USERS);
-    if !(1..=MAX_TOP_USERS).contains(&top) {
-        return Err(AppError::unprocessable(
-            "INVALID_REQUEST",
-            format!("top must be between 1 and {MAX_TOP_USERS}."),
-        ));
-    }
-    let db = &state.db;
-    let t = repo::totals(db).await?;
-    let open_uploads = repo::open_uploads(db).await?;
-    let top_users = repo::top_users(db, top).await?;
-    let by_tier = repo::stored_by(db, files::Column::Tier, None).await?;
-    let by_content_type =
-        repo::stored_by(db, files::Column::ContentType, Some(CONTENT_TYPE_GROUPS)).await?;
-    Ok(web::Json(StatsResponse {
-        users: t.users,
-        disabled_users: t.disabled_users,
-        used_bytes: t.used_bytes,
-        used_objects: t.used_objects,
-        reserved_bytes: t.reserved_bytes,
-        reserved_objects: t.reserved_objects,
-        open_uploads,
-        quota_bytes: t.quota_bytes,
-        quota_objects: t.quota_objects,
-        top_users: top_users.into_iter().map(Into::into).collect(),
-        by_tier: by_tier.into_iter().map(Into::into).collect(),
-        by_content_type: by_content_type.into_iter().map(Into::into).collect(),
-    }))
+    Ok(web::Json(admin.stats(query.top).await?))
 }
 
 /// The settings in force: stored changes over the environment's values.
@@ -311,10 +191,10 @@ async fn stats(
 )]
 #[get("/settings")]
 async fn get_settings(
-    state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: web::Data<AdminService>,
+    _caller: AdminUser,
 ) -> Result<web::Json<RuntimeSettings>, AppError> {
-    Ok(web::Json(state.runtime.get().await?.as_ref().clone()))
+    Ok(web::Json(admin.settings().await?))
 }
 
 /// Change settings; they apply from the next request on, without a restart.
@@ -330,29 +210,21 @@ async fn get_settings(
 )]
 #[patch("/settings")]
 async fn update_settings(
-    state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: web::Data<AdminService>,
+    audit: web::Data<AuditLog>,
+    caller: AdminUser,
     body: web::Json<SettingsPatch>,
 ) -> Result<web::Json<RuntimeSettings>, AppError> {
-    let patch = body.into_inner().normalized();
-    patch
-        .validate()
-        .map_err(|detail| AppError::unprocessable("INVALID_REQUEST", detail))?;
-    let txn = state.gate.begin(&state.db).await?;
-    state.runtime.store(&*txn, &patch, admin.0.user.id).await?;
-    txn.commit().await?;
-    state.runtime.invalidate();
-    state
-        .audit
-        .record(
-            admin
-                .0
-                .event("admin.settings_updated", OK)
-                .target("settings", "runtime")
-                .detail(serde_json::to_value(&patch).unwrap_or_default()),
-        )
-        .await;
-    Ok(web::Json(state.runtime.get().await?.as_ref().clone()))
+    let (patch, now) = admin
+        .update_settings(caller.0.user.id, body.into_inner())
+        .await?;
+    let event = caller
+        .0
+        .event("admin.settings_updated", OK)
+        .target("settings", "runtime")
+        .detail(serde_json::to_value(&patch).unwrap_or_default());
+    audit.record(event).await;
+    Ok(web::Json(now))
 }
 
 /// A user's sessions (refresh-token families), newest first.
@@ -368,12 +240,11 @@ async fn update_settings(
 )]
 #[get("/users/{id}/sessions")]
 async fn list_sessions(
-    state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: web::Data<AdminService>,
+    _caller: AdminUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<SessionList>, AppError> {
-    let user = user_or_404(&state, *id).await?;
-    let items = repo::families(&state.db, user.id).await?;
+    let items = admin.sessions(*id).await?;
     Ok(web::Json(SessionList {
         items: items.into_iter().map(Into::into).collect(),
     }))
@@ -392,28 +263,19 @@ async fn list_sessions(
 )]
 #[delete("/users/{id}/sessions/{session_id}")]
 async fn revoke_session(
-    state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: web::Data<AdminService>,
+    audit: web::Data<AuditLog>,
+    caller: AdminUser,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, family) = path.into_inner();
-    let user = user_or_404(&state, id).await?;
-    let txn = state.gate.begin(&state.db).await?;
-    let n = users::revoke_family(&*txn, user.id, family).await?;
-    txn.commit().await?;
-    if n == 0 {
-        return Err(AppError::not_found());
-    }
-    state
-        .audit
-        .record(
-            admin
-                .0
-                .event("admin.session_revoked", OK)
-                .target("user", user.id)
-                .detail(json!({ "session_id": family })),
-        )
-        .await;
+    admin.revoke_session(id, family).await?;
+    let event = caller
+        .0
+        .event("admin.session_revoked", OK)
+        .target("user", id)
+        .detail(json!({ "session_id": family }));
+    audit.record(event).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -430,26 +292,17 @@ async fn revoke_session(
 )]
 #[delete("/users/{id}/sessions")]
 async fn revoke_sessions(
-    state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: web::Data<AdminService>,
+    audit: web::Data<AuditLog>,
+    caller: AdminUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    let user = users::find_user(&state.db, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    let txn = state.gate.begin(&state.db).await?;
-    users::revoke_everything(&*txn, &user, None).await?;
-    txn.commit().await?;
-    state.auth.forget_user(user.id);
-    state
-        .audit
-        .record(
-            admin
-                .0
-                .event("admin.sessions_revoked", OK)
-                .target("user", user.id),
-        )
-        .await;
+    admin.revoke_sessions(*id).await?;
+    let event = caller
+        .0
+        .event("admin.sessions_revoked", OK)
+        .target("user", *id);
+    audit.record(event).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -466,12 +319,11 @@ async fn revoke_sessions(
 )]
 #[get("/audit")]
 async fn audit_log(
-    state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: web::Data<AdminService>,
+    _caller: AdminUser,
     query: web::Query<AuditQuery>,
 ) -> Result<web::Json<AuditList>, AppError> {
     let query = query.into_inner();
-    let limit = page_limit(query.limit)?;
     let filter = Filter {
         actor_id: query.actor_id,
         action: query.action,
@@ -481,8 +333,7 @@ async fn audit_log(
         until: query.until,
         after: query.cursor,
     };
-    let rows = audit::query(&state.db, &filter, rows_for(limit)).await?;
-    let page = Page::from_rows(rows, limit, |e| e.id).map(Into::into);
+    let page = admin.audit(&filter, query.limit).await?.map(Into::into);
     Ok(web::Json(AuditList {
         items: page.items,
         next_cursor: page.next_cursor,

@@ -7,6 +7,7 @@ pub mod handler;
 pub mod names;
 pub mod routes;
 pub mod service;
+pub mod status;
 pub mod zip;
 
 /// Where archives live: outside every user's prefix, named after their task.

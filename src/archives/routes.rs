@@ -1,16 +1,24 @@
-//! `POST /api/v1/archives`: a zip bundle of files and folders, built by a worker.
+//! `POST /api/v1/archives`: a zip bundle of files and folders, built by a worker; and
+//! `GET /api/v1/tasks/{id}`: its state, progress and, when done, its download.
 
-use actix_web::{post, web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
 use super::dto::CreateArchiveRequest;
+use super::service::ArchiveService;
+use crate::audit::{AuditLog, OK};
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
-use crate::state::AppState;
-use crate::tasks::dto::TaskAccepted;
+use crate::tasks::dto::{TaskAccepted, TaskResponse};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_archive);
+}
+
+/// `/api/v1/tasks`: the tasks users see are archive tasks.
+pub fn configure_tasks(cfg: &mut ServiceConfig) {
+    cfg.service(get_task);
 }
 
 /// Bundle files and folders into one zip (stored, ZIP64) for download. Answers 202 with
@@ -29,16 +37,40 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[post("")]
 async fn create_archive(
-    state: web::Data<AppState>,
+    archives: web::Data<ArchiveService>,
     auth: AuthUser,
     body: web::Json<CreateArchiveRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let id = state
-        .archives
+    let id = archives
         .create(auth.user.id, &body.ids, body.name.as_deref())
         .await?;
     Ok(HttpResponse::Accepted().json(TaskAccepted {
         task_id: id,
         state: crate::tasks::QUEUED.into(),
     }))
+}
+
+/// A task's state and progress; when a zip bundle is done, a presigned download.
+#[utoipa::path(
+    tag = "archives",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The task", body = TaskResponse),
+        (status = 404, description = "No such task", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/{id}")]
+async fn get_task(
+    archives: web::Data<ArchiveService>,
+    audit: web::Data<AuditLog>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<TaskResponse>, AppError> {
+    let body = archives.task(auth.user.id, *id).await?;
+    if body.download.is_some() {
+        let event = auth.event("presign.archive", OK).target("task", body.id);
+        audit.record(event).await;
+    }
+    Ok(web::Json(body))
 }

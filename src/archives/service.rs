@@ -9,9 +9,11 @@ use uuid::Uuid;
 
 use super::names::{dedupe, entry_name};
 use crate::config::ArchiveSettings;
+use crate::files::access::{self, Access};
 use crate::files::repo::{self as files, Node, STATE_ACTIVE};
 use crate::files::FileError;
-use crate::sharing::access::{self, Access};
+use crate::runtime::Runtime;
+use crate::storage::ObjectStore;
 use crate::tasks::repo::{self as tasks, NewTask};
 use crate::tasks::{now_ms, KIND_ZIP};
 
@@ -37,15 +39,25 @@ pub struct ZipPlan {
 
 #[derive(Clone)]
 pub struct ArchiveService {
-    db: DatabaseConnection,
+    pub(super) db: DatabaseConnection,
+    pub(super) store: Arc<dyn ObjectStore>,
+    pub(super) runtime: Runtime,
     cfg: Arc<ArchiveSettings>,
     max_attempts: i32,
 }
 
 impl ArchiveService {
-    pub fn new(db: DatabaseConnection, cfg: ArchiveSettings, max_attempts: i32) -> ArchiveService {
+    pub fn new(
+        db: DatabaseConnection,
+        store: Arc<dyn ObjectStore>,
+        runtime: Runtime,
+        cfg: ArchiveSettings,
+        max_attempts: i32,
+    ) -> ArchiveService {
         ArchiveService {
             db,
+            store,
+            runtime,
             cfg: Arc::new(cfg),
             max_attempts,
         }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::db::WriteGate;
 use crate::http::context::Origin;
-use crate::http::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 
 pub const OK: &str = "ok";
 pub const DENIED: &str = "denied";
@@ -128,11 +128,26 @@ impl AuditLog {
         }
     }
 
+    /// What the event adds to the metrics: presigned URLs handed out (by kind) and
+    /// refused authentication (by action).
+    fn count(&self, event: &AuditEvent) {
+        let (action, ok) = (event.action, event.outcome == OK);
+        if action == "auth.refresh_reuse_detected" {
+            self.metrics.auth_failure("refresh_reuse_detected");
+        } else if let (Some(kind), true) = (action.strip_prefix("presign."), ok) {
+            self.metrics.presign(kind);
+        } else if action == "link.redeemed" && ok {
+            self.metrics.presign("link");
+        } else if let (Some(what), false) = (action.strip_prefix("auth."), ok) {
+            self.metrics.auth_failure(what);
+        }
+    }
+
     /// Counts the event in the metrics and queues it. When the backlog is full, waits
     /// for room (counted), at most [`MAX_WAIT`]; only then is the event dropped,
     /// counted and logged.
     pub async fn record(&self, event: AuditEvent) {
-        self.metrics.observe_event(&event);
+        self.count(&event);
         let event = match self.tx.try_send(Message::Event(event)) {
             Ok(()) => return,
             Err(mpsc::error::TrySendError::Full(Message::Event(event))) => event,

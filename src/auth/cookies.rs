@@ -37,8 +37,3 @@ pub fn cleared() -> [Cookie<'static>; 2] {
         build(REFRESH_COOKIE, String::new(), REFRESH_PATH, 0),
     ]
 }
-
-/// A fresh access cookie to attach to the response (set by the extractor when a cookie
-/// session is close to expiry).
-#[derive(Clone)]
-pub struct RenewedAccess(pub Cookie<'static>);

@@ -7,14 +7,14 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use super::cookies::{self, RenewedAccess};
+use super::cookies;
 use super::repo::User;
 use super::tokens::AccessClaims;
-use super::AuthError;
+use super::{AuthError, AuthService};
 use crate::audit::AuditEvent;
 use crate::error::AppError;
-use crate::http::context::Origin;
-use crate::state::AppState;
+use crate::http::context::{Origin, RenewedAccess};
+use crate::http::ratelimit::RateLimits;
 
 /// The authenticated caller: token checked, user loaded and enabled, rate limit applied.
 pub struct AuthUser {
@@ -46,9 +46,12 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| AppError::Internal("AppState missing".into()))?;
+            let (Some(auth), Some(limits)) = (
+                req.app_data::<web::Data<AuthService>>(),
+                req.app_data::<web::Data<RateLimits>>(),
+            ) else {
+                return Err(AppError::Internal("auth service missing".into()));
+            };
             let cookie;
             let (token, from_cookie) = match bearer(&req) {
                 Some(t) => (t, false),
@@ -60,12 +63,11 @@ impl FromRequest for AuthUser {
                     None => return Err(AuthError::InvalidAccessToken.into()),
                 },
             };
-            let (user, claims) = state.auth.authenticate(token).await?;
+            let (user, claims) = auth.authenticate(token).await?;
             tracing::Span::current().record("user_id", tracing::field::display(user.id));
-            state.limits.check_user(user.id)?;
-            let left = claims.exp - chrono::Utc::now().timestamp();
-            if from_cookie && left < state.settings.cookie_refresh_before.as_secs() as i64 {
-                let (fresh, exp) = state.auth.reissue_access(&claims)?;
+            limits.check_user(user.id)?;
+            if from_cookie && auth.cookie_due(claims.exp) {
+                let (fresh, exp) = auth.reissue_access(&claims)?;
                 let max_age = exp - chrono::Utc::now().timestamp();
                 req.extensions_mut()
                     .insert(RenewedAccess(cookies::access(fresh, max_age)));

@@ -10,6 +10,7 @@ pub mod routes;
 pub mod service;
 pub mod tokens;
 
+pub use crate::entity::users::{ROLE_ADMIN, ROLE_USER};
 pub use extractor::AuthUser;
 pub use service::AuthService;
 

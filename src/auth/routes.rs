@@ -9,12 +9,12 @@ use super::dto::{
     ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest, TokenResponse,
     UserResponse,
 };
-use super::service::{ClientInfo, Session};
+use super::service::{AuthService, ClientInfo, Session};
 use super::{cookies, AuthError, AuthUser};
-use crate::audit::{AuditEvent, DENIED, FAILED, OK};
+use crate::audit::{AuditEvent, AuditLog, DENIED, FAILED, OK};
 use crate::error::{AppError, ErrorBody};
 use crate::http::context::{ClientIp, Origin};
-use crate::state::AppState;
+use crate::http::ratelimit::RateLimits;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(register)
@@ -39,7 +39,7 @@ fn client_info(req: &HttpRequest, ip: &ClientIp) -> ClientInfo {
 
 /// Records the outcome of an auth call; failures keep the error code, never a secret.
 async fn audited<T>(
-    state: &AppState,
+    audit: &AuditLog,
     event: AuditEvent,
     result: Result<T, AuthError>,
     actor: impl Fn(&T) -> (uuid::Uuid, String),
@@ -47,7 +47,7 @@ async fn audited<T>(
     match result {
         Ok(v) => {
             let (id, name) = actor(&v);
-            state.audit.record(event.actor(id, &name)).await;
+            audit.record(event.actor(id, &name)).await;
             Ok(v)
         }
         Err(e) => {
@@ -64,7 +64,7 @@ async fn audited<T>(
             };
             let mut detail = event.detail.take().unwrap_or_else(|| serde_json::json!({}));
             detail["error_code"] = e.code().into();
-            state.audit.record(event.detail(detail)).await;
+            audit.record(event.detail(detail)).await;
             Err(e)
         }
     }
@@ -116,12 +116,14 @@ fn no_store(res: &mut HttpResponseBuilder) {
 )]
 #[post("/register")]
 async fn register(
-    state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
     origin: Origin,
     ip: ClientIp,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, AppError> {
-    state.limits.check_ip(ip.0)?;
+    limits.check_ip(ip.0)?;
     let body = body.into_inner();
     if let Some(email) = body.email.as_deref() {
         if email.len() > 320 || !email.contains('@') || email.chars().any(char::is_whitespace) {
@@ -131,14 +133,13 @@ async fn register(
             ));
         }
     }
-    let result = state
-        .auth
+    let result = accounts
         .register(&body.username, &body.password, body.email.as_deref())
         .await;
     let event = origin
         .event("auth.register", OK)
         .detail(serde_json::json!({ "username": body.username.trim().to_lowercase() }));
-    let user = audited(&state, event, result, |u| (u.id, u.username.clone())).await?;
+    let user = audited(&audit, event, result, |u| (u.id, u.username.clone())).await?;
     Ok(HttpResponse::Created().json(UserResponse::from(&user)))
 }
 
@@ -155,22 +156,23 @@ async fn register(
 )]
 #[post("/login")]
 async fn login(
-    state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
     origin: Origin,
     req: HttpRequest,
     ip: ClientIp,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
-    state.limits.check_ip(ip.0)?;
+    limits.check_ip(ip.0)?;
     let body = body.into_inner();
-    let result = state
-        .auth
+    let result = accounts
         .login(&body.username, &body.password, client_info(&req, &ip))
         .await;
     let event = origin
         .event("auth.login", OK)
         .detail(serde_json::json!({ "username": body.username.trim().to_lowercase() }));
-    let session = audited(&state, event, result, |s| {
+    let session = audited(&audit, event, result, |s| {
         (s.user.id, s.user.username.clone())
     })
     .await?;
@@ -192,13 +194,15 @@ async fn login(
 )]
 #[post("/refresh")]
 async fn refresh(
-    state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
     origin: Origin,
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    state.limits.check_ip(ip.0)?;
+    limits.check_ip(ip.0)?;
     // The body is optional: in cookie mode the token comes from the cookie.
     let body: RefreshRequest = crate::error::optional_json(&body)?;
     let (token, cookie) = match body.refresh_token {
@@ -209,12 +213,11 @@ async fn refresh(
         },
     };
     use secrecy::ExposeSecret as _;
-    let result = state
-        .auth
+    let result = accounts
         .refresh(token.expose_secret(), client_info(&req, &ip))
         .await;
     let event = origin.event("auth.refresh", OK);
-    let session = audited(&state, event, result, |s| {
+    let session = audited(&audit, event, result, |s| {
         (s.user.id, s.user.username.clone())
     })
     .await?;
@@ -238,9 +241,13 @@ fn signed_out() -> HttpResponse {
     security(("bearer" = []))
 )]
 #[post("/logout")]
-async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
-    state.auth.logout(&auth.user, auth.claims.sid).await?;
-    state.audit.record(auth.event("auth.logout", OK)).await;
+async fn logout(
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
+    auth: AuthUser,
+) -> Result<HttpResponse, AppError> {
+    accounts.logout(&auth.user, auth.claims.sid).await?;
+    audit.record(auth.event("auth.logout", OK)).await;
     Ok(signed_out())
 }
 
@@ -252,9 +259,13 @@ async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRespon
     security(("bearer" = []))
 )]
 #[post("/logout-all")]
-async fn logout_all(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
-    state.auth.logout_all(&auth.user).await?;
-    state.audit.record(auth.event("auth.logout_all", OK)).await;
+async fn logout_all(
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
+    auth: AuthUser,
+) -> Result<HttpResponse, AppError> {
+    accounts.logout_all(&auth.user).await?;
+    audit.record(auth.event("auth.logout_all", OK)).await;
     Ok(signed_out())
 }
 
@@ -282,16 +293,16 @@ async fn me(auth: AuthUser) -> web::Json<UserResponse> {
 )]
 #[post("/password")]
 async fn change_password(
-    state: web::Data<AppState>,
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
     auth: AuthUser,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let result = state
-        .auth
+    let result = accounts
         .change_password(&auth.user, &body.current_password, &body.new_password)
         .await;
     let event = auth.event("auth.password_change", OK);
-    audited(&state, event, result, |_| {
+    audited(&audit, event, result, |_| {
         (auth.user.id, auth.user.username.clone())
     })
     .await?;

@@ -92,6 +92,8 @@ pub struct AuthPolicy {
     pub refresh_absolute_ttl: Duration,
     /// How long a user row may be served from memory to authenticate a request.
     pub user_cache_ttl: std::time::Duration,
+    /// A cookie session's access token is renewed when it has less than this left.
+    pub cookie_refresh_before: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -351,6 +353,13 @@ impl AuthService {
     }
 
     /// Forgets the cached row of a user whose auth state changed.
+    /// Whether a cookie session's access token expiring at `exp` (Unix seconds) is due
+    /// for renewal.
+    pub fn cookie_due(&self, exp: i64) -> bool {
+        let left = exp - Utc::now().timestamp();
+        left < self.policy.cookie_refresh_before.as_secs() as i64
+    }
+
     pub fn forget_user(&self, id: Uuid) {
         self.cache.invalidate(id);
     }

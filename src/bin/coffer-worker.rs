@@ -11,20 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::from_env()?;
     coffer::telemetry::init(&settings);
-    let db = coffer::db::connect(&settings).await?;
-    let store = coffer::startup::connect_store(&settings)?;
-    let gate = coffer::db::WriteGate::for_connection(&db);
-    coffer::db::spawn_checkpointer(db.clone(), gate.clone());
-    // The worker starts no uploads: the relaxed pool of upload starts is not needed.
-    let uploads = coffer::uploads::UploadService::new(
-        db.clone(),
-        db.clone(),
-        gate,
-        store.clone(),
-        settings.uploads.clone(),
-        coffer::runtime::Runtime::new(db.clone(), &settings),
-    );
-    let worker = coffer::startup::build_worker(db, store, uploads, &settings);
+    let worker = coffer::worker_app::WorkerApp::build(&settings).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         coffer::startup::shutdown_signal().await;

@@ -14,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
     if command == "openapi" {
-        println!("{}", coffer::http::openapi::spec().to_pretty_json()?);
+        println!("{}", coffer::routes::spec().to_pretty_json()?);
         return Ok(());
     }
     let settings = Settings::from_env()?;

@@ -1,5 +1,10 @@
 use sea_orm::entity::prelude::*;
 
+pub const KIND_FILE: &str = "file";
+pub const KIND_FOLDER: &str = "folder";
+pub const STATE_PENDING: &str = "pending";
+pub const STATE_ACTIVE: &str = "active";
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "files")]
 pub struct Model {

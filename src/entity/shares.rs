@@ -1,5 +1,9 @@
 use sea_orm::entity::prelude::*;
 
+/// The permissions a share grants.
+pub const READ: &str = "read";
+pub const WRITE: &str = "write";
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "shares")]
 pub struct Model {

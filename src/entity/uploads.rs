@@ -1,5 +1,9 @@
 use sea_orm::entity::prelude::*;
 
+pub const OPEN: &str = "open";
+pub const COMPLETED: &str = "completed";
+pub const ABORTED: &str = "aborted";
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "uploads")]
 pub struct Model {

@@ -1,6 +1,7 @@
 //! Files and folders: metadata in SQL, bytes in the object store. Rename and move are
 //! metadata updates; copy is a server-side copy to a new key.
 
+pub mod access;
 pub mod download;
 pub mod dto;
 pub mod names;
@@ -62,6 +63,8 @@ pub enum FileError {
     Auth(#[from] crate::auth::AuthError),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    BadLimit(#[from] crate::page::BadLimit),
     #[error("object store: {0}")]
     Storage(#[from] StorageError),
 }
@@ -98,6 +101,7 @@ impl From<FileError> for AppError {
             ),
             FileError::ContentType(d) => AppError::unprocessable("CONTENT_TYPE_NOT_ALLOWED", d),
             FileError::Invalid(d) => AppError::unprocessable("INVALID_REQUEST", d),
+            FileError::BadLimit(e) => e.into(),
             FileError::UploadIncomplete { missing } if !missing.is_empty() => AppError::conflict(
                 "UPLOAD_INCOMPLETE",
                 format!("The store lacks parts {missing:?}; upload them, then complete again."),

@@ -8,12 +8,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::entity::files;
+use crate::entity::{files, shares};
 
-pub const KIND_FILE: &str = "file";
-pub const KIND_FOLDER: &str = "folder";
-pub const STATE_PENDING: &str = "pending";
-pub const STATE_ACTIVE: &str = "active";
+pub use crate::entity::files::{KIND_FILE, KIND_FOLDER, STATE_ACTIVE, STATE_PENDING};
 
 /// A file or folder as the rest of the code sees one.
 #[derive(Debug, Clone)]
@@ -164,7 +161,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewNode<'_>) -> Result<Optio
     }
 }
 
-/// A node of anyone: callers decide access (see `crate::sharing::access`).
+/// A node of anyone: callers decide access (see `crate::files::access`).
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Node>, DbErr> {
     Ok(files::Entity::find_by_id(id).one(db).await?.map(Node::from))
 }
@@ -390,29 +387,19 @@ pub async fn delete_pending(db: &impl ConnectionTrait, id: Uuid) -> Result<bool,
     Ok(res.rows_affected == 1)
 }
 
-/// Active file bytes and count per owner, for the usage check.
-pub async fn usage_by_owner(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i64, i64)>, DbErr> {
-    use sea_orm::FromQueryResult;
-    #[derive(FromQueryResult)]
-    struct Row {
-        owner_id: Uuid,
-        bytes: Option<i64>,
-        objects: i64,
-    }
-    let rows = files::Entity::find()
-        .select_only()
-        .column(files::Column::OwnerId)
-        .column_as(files::Column::Size.sum().cast_as("BIGINT"), "bytes")
-        .column_as(files::Column::Id.count(), "objects")
-        .filter(files::Column::Kind.eq(KIND_FILE))
-        .filter(files::Column::State.eq(STATE_ACTIVE))
-        .group_by(files::Column::OwnerId)
-        .into_model::<Row>()
+/// Every (node, permission) `owner` has shared with `grantee`.
+pub async fn grants(
+    db: &impl ConnectionTrait,
+    owner: Uuid,
+    grantee: Uuid,
+) -> Result<Vec<(Uuid, String)>, DbErr> {
+    Ok(shares::Entity::find()
+        .filter(shares::Column::OwnerId.eq(owner))
+        .filter(shares::Column::GranteeId.eq(grantee))
         .all(db)
-        .await?;
-    Ok(rows
+        .await?
         .into_iter()
-        .map(|r| (r.owner_id, r.bytes.unwrap_or(0), r.objects))
+        .map(|s| (s.file_id, s.permission))
         .collect())
 }
 

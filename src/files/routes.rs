@@ -1,7 +1,7 @@
 //! HTTP handlers of `/api/v1/files` and `/api/v1/folders`.
 
 use actix_web::http::header;
-use actix_web::{delete, get, patch, post, web, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -10,19 +10,16 @@ use super::dto::{
     UpdateFileRequest,
 };
 use super::service::Change;
+use super::service::FileService;
+use crate::audit::AuditLog;
 use crate::audit::OK;
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
-use crate::state::AppState;
 
 pub fn configure_files(cfg: &mut ServiceConfig) {
     // actix tries routes in this order, matching each `{id}` pattern with a regex: the
     // hot path (downloads of HPC clients) goes first.
-    cfg.service(download)
-        .service(get_file)
-        .service(update_file)
-        .service(copy_file)
-        .service(delete_file);
+    cfg.service(download).service(get_file).service(update_file);
 }
 
 pub fn configure_folders(cfg: &mut ServiceConfig) {
@@ -43,12 +40,11 @@ pub fn configure_folders(cfg: &mut ServiceConfig) {
 )]
 #[post("")]
 async fn create_folder(
-    state: web::Data<AppState>,
+    files: web::Data<FileService>,
     auth: AuthUser,
     body: web::Json<CreateFolderRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let node = state
-        .files
+    let node = files
         .create_folder(auth.user.id, &body.name, body.parent_id)
         .await?;
     Ok(HttpResponse::Created().json(FileResponse::from(node)))
@@ -67,7 +63,7 @@ async fn create_folder(
 )]
 #[get("/{id}/items")]
 async fn list_folder(
-    state: web::Data<AppState>,
+    files: web::Data<FileService>,
     auth: AuthUser,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
@@ -78,8 +74,7 @@ async fn list_folder(
             AppError::bad_request("INVALID_PATH", "The folder id must be a UUID or `root`.")
         })?),
     };
-    let page = state
-        .files
+    let page = files
         .list(auth.user.id, folder, query.limit, query.cursor.as_deref())
         .await?;
     Ok(web::Json(FileList {
@@ -100,11 +95,11 @@ async fn list_folder(
 )]
 #[get("/{id}")]
 async fn get_file(
-    state: web::Data<AppState>,
+    files: web::Data<FileService>,
     auth: AuthUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<FileResponse>, AppError> {
-    Ok(web::Json(state.files.get(auth.user.id, *id).await?.into()))
+    Ok(web::Json(files.get(auth.user.id, *id).await?.into()))
 }
 
 /// Rename and/or move a file or folder (metadata only; no bytes are copied).
@@ -122,7 +117,7 @@ async fn get_file(
 )]
 #[patch("/{id}")]
 async fn update_file(
-    state: web::Data<AppState>,
+    files: web::Data<FileService>,
     auth: AuthUser,
     id: web::Path<Uuid>,
     body: web::Json<UpdateFileRequest>,
@@ -133,59 +128,8 @@ async fn update_file(
         parent: body.parent_id,
     };
     Ok(web::Json(
-        state.files.update(auth.user.id, *id, change).await?.into(),
+        files.update(auth.user.id, *id, change).await?.into(),
     ))
-}
-
-/// Copy a file server-side to a new object (counted against the quota). Without a name
-/// in the same folder, the copy is called "Copy of <name>".
-#[utoipa::path(
-    tag = "files",
-    params(("id" = Uuid, Path)),
-    request_body = UpdateFileRequest,
-    responses(
-        (status = 201, description = "Copied", body = FileResponse),
-        (status = 404, description = "No such file or target folder", body = ErrorBody),
-        (status = 409, description = "Name taken, or the file is still uploading", body = ErrorBody),
-        (status = 413, description = "Quota exceeded", body = ErrorBody),
-        (status = 422, description = "Folders cannot be copied; invalid name", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[post("/{id}/copy")]
-async fn copy_file(
-    state: web::Data<AppState>,
-    auth: AuthUser,
-    id: web::Path<Uuid>,
-    body: web::Bytes,
-) -> Result<HttpResponse, AppError> {
-    let body: UpdateFileRequest = crate::error::optional_json(&body)?;
-    let change = Change {
-        name: body.name,
-        parent: body.parent_id,
-    };
-    let node = state.files.copy(auth.user.id, *id, change).await?;
-    Ok(HttpResponse::Created().json(FileResponse::from(node)))
-}
-
-/// Delete a file, or a folder with everything in it.
-#[utoipa::path(
-    tag = "files",
-    params(("id" = Uuid, Path)),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such file", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[delete("/{id}")]
-async fn delete_file(
-    state: web::Data<AppState>,
-    auth: AuthUser,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, AppError> {
-    state.files.delete(auth.user.id, *id).await?;
-    Ok(HttpResponse::NoContent().finish())
 }
 
 /// A short-lived presigned download URL; `?redirect=true` answers 302 to it.
@@ -203,14 +147,14 @@ async fn delete_file(
 )]
 #[get("/{id}/download")]
 async fn download(
-    state: web::Data<AppState>,
+    files: web::Data<FileService>,
+    audit: web::Data<AuditLog>,
     auth: AuthUser,
     id: web::Path<Uuid>,
     query: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let d = state.files.download(auth.user.id, *id).await?;
-    state
-        .audit
+    let d = files.download(auth.user.id, *id).await?;
+    audit
         .record(auth.event("presign.download", OK).target("file", *id))
         .await;
     if query.redirect {

@@ -19,18 +19,11 @@ use super::names::display_name;
 use super::repo::{self, Entry, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE};
 use super::FileError;
 use crate::cache::TtlCache;
+use crate::files::access::{self, Access};
+use crate::page::page_limit;
 use crate::quotas::repo as quotas;
-use crate::sharing::access::{self, Access};
-use crate::storage::{keys, GetOptions, ObjectStore};
-use crate::tasks::now_ms;
-use crate::tasks::purge::{self, PurgePayload};
-use crate::uploads::finish::purge_of;
-use crate::uploads::repo as uploads_repo;
-use crate::uploads::reserve::Reservation;
-use crate::uploads::UploadService;
-
-pub const DEFAULT_PAGE: u64 = 100;
-pub const MAX_PAGE: u64 = 1000;
+use crate::runtime::Runtime;
+use crate::storage::{GetOptions, ObjectStore};
 
 /// Where a listing resumes: the kind and name of the last item returned.
 #[derive(Serialize, Deserialize)]
@@ -57,17 +50,6 @@ fn decode_cursor(s: &str) -> Result<Cursor, FileError> {
     Ok(c)
 }
 
-/// A list's page size: `limit`, or the default, within 1..=MAX_PAGE.
-pub fn page_limit(limit: Option<u64>) -> Result<u64, FileError> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(FileError::Invalid(format!(
-            "limit must be between 1 and {MAX_PAGE}."
-        )));
-    }
-    Ok(limit)
-}
-
 /// A page of a folder: entries, and the cursor of the next page.
 pub type Page = crate::page::Page<Entry, String>;
 
@@ -87,7 +69,8 @@ pub struct FileService {
     db: DatabaseConnection,
     gate: WriteGate,
     store: Arc<dyn ObjectStore>,
-    uploads: UploadService,
+    /// The presign TTL, as admins set it.
+    runtime: Runtime,
     /// Active files behind recent downloads (the hot path of HPC clients).
     cache: Arc<TtlCache<Uuid, Node>>,
 }
@@ -97,14 +80,14 @@ impl FileService {
         db: DatabaseConnection,
         gate: WriteGate,
         store: Arc<dyn ObjectStore>,
-        uploads: UploadService,
+        runtime: Runtime,
         cache_ttl: Duration,
     ) -> FileService {
         FileService {
             gate,
             db,
             store,
-            uploads,
+            runtime,
             cache: Arc::new(TtlCache::new(cache_ttl)),
         }
     }
@@ -159,6 +142,11 @@ impl FileService {
         Ok(node)
     }
 
+    /// Drops a node from the download cache (it was deleted).
+    pub fn forget(&self, id: Uuid) {
+        self.cache.invalidate(id);
+    }
+
     /// A node `actor` may read.
     pub async fn get(&self, actor: Uuid, id: Uuid) -> Result<Node, FileError> {
         Ok(access::require(&self.db, actor, id, Access::Read).await?.0)
@@ -186,7 +174,8 @@ impl FileService {
         }
     }
 
-    async fn require_modify(&self, actor: Uuid, node: &Node) -> Result<(), FileError> {
+    /// Whether `actor` may rename, move or delete `node`; `Forbidden` if not.
+    pub async fn require_modify(&self, actor: Uuid, node: &Node) -> Result<(), FileError> {
         if access::may_modify(&self.db, actor, node).await? {
             Ok(())
         } else {
@@ -340,136 +329,6 @@ impl FileService {
         Ok(())
     }
 
-    /// Server-side copy of a file to a new key, counted against the quota of the owner
-    /// of the destination. Without `parent_id` the copy lands beside the source (which
-    /// needs write access there); `parent_id: null` is the caller's own root.
-    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
-    pub async fn copy(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
-        let src = self.get(user, id).await?;
-        if src.is_folder() {
-            return Err(FileError::NotAFile);
-        }
-        if src.state != STATE_ACTIVE {
-            return Err(FileError::NotReady);
-        }
-        let (owner, parent) = match change.parent {
-            Some(parent) => (self.writable_parent(user, parent).await?, parent),
-            None => match src.parent_id {
-                Some(p) => (self.writable_parent(user, Some(p)).await?, Some(p)),
-                None if src.owner_id == user => (user, None),
-                None => return Err(FileError::Forbidden),
-            },
-        };
-        let name = match &change.name {
-            Some(n) => display_name(n)?,
-            None if parent == src.parent_id && owner == src.owner_id => {
-                display_name(&format!("Copy of {}", src.name))?
-            }
-            None => src.name.clone(),
-        };
-        let src_key = src.object_key.as_deref().ok_or(FileError::NotReady)?;
-        let reservation = Reservation {
-            owner,
-            created_by: (owner != user).then_some(user),
-            parent,
-            object_key: keys::object_key(owner, &name),
-            name,
-            size: src.size,
-            content_type: src
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".to_owned()),
-            part_size: None,
-            part_count: 1,
-            expires_at: Utc::now() + self.uploads.upload_expiry(),
-        };
-        let (_, upload) = self.uploads.reserve_copy(reservation).await?;
-        if let Err(e) = self.store.copy(src_key, &upload.object_key).await {
-            self.uploads.close_aborted(&upload).await?;
-            // The source was deleted (and purged) meanwhile.
-            return Err(match e.is_not_found() {
-                true => FileError::NotFound,
-                false => e.into(),
-            });
-        }
-        match self.uploads.complete_open(&upload).await {
-            // The folder it was copied into went away meanwhile, taking the copy along.
-            Err(FileError::UploadAborted) => Err(FileError::NotFound),
-            done => done,
-        }
-    }
-
-    /// Deletes a file, or a folder with everything below it, in one transaction under
-    /// the owner's lock: open uploads inside are aborted and their reservations
-    /// released, exactly the deleted files' usage is freed, and the purge of their
-    /// objects is queued — once now, and once more after the presigned URLs that may
-    /// still create them have expired.
-    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
-    pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
-        let root = self.get(user, id).await?;
-        self.require_modify(user, &root).await?;
-        let ttl = self.uploads.presign_ttl().await?;
-        let txn = self.gate.begin(&self.db).await?;
-        let deleted = self.delete_locked(&*txn, user, &root, ttl).await;
-        let deleted = txn.end(deleted).await?;
-        for node in &deleted {
-            self.cache.invalidate(node.id);
-        }
-        Ok(())
-    }
-
-    async fn delete_locked(
-        &self,
-        txn: &impl ConnectionTrait,
-        user: Uuid,
-        root: &Node,
-        ttl: Duration,
-    ) -> Result<Vec<Node>, FileError> {
-        let owner = root.owner_id;
-        if !quotas::lock(txn, owner).await? {
-            return Err(FileError::NotFound);
-        }
-        if owner != user {
-            // A grantee's right depends on where the node is now.
-            let now = repo::find(txn, root.id).await?.ok_or(FileError::NotFound)?;
-            if !access::may_modify(txn, user, &now).await? {
-                return Err(FileError::Forbidden);
-            }
-        }
-        // Uploads first: deleting their files would unlink them.
-        let aborted = uploads_repo::abort_open_under(txn, owner, root.id).await?;
-        let deleted = repo::delete_subtree(txn, owner, root.id).await?;
-        if deleted.is_empty() {
-            return Err(FileError::NotFound);
-        }
-        let stored: Vec<&Node> = deleted
-            .iter()
-            .filter(|n| !n.is_folder() && n.state == STATE_ACTIVE)
-            .collect();
-        if !stored.is_empty() {
-            let bytes = stored.iter().map(|n| n.size).sum();
-            quotas::remove_used(txn, owner, bytes, stored.len() as i64).await?;
-        }
-        if !aborted.is_empty() {
-            let bytes = aborted.iter().map(|u| u.declared_size).sum();
-            quotas::release(txn, owner, bytes, aborted.len() as i64).await?;
-        }
-        let mut now = purge_of(&aborted);
-        now.keys
-            .extend(stored.iter().filter_map(|n| n.object_key.clone()));
-        purge::enqueue(txn, now, now_ms()).await?;
-        // Keys whose upload may still have a live PUT URL: started within an upload's
-        // lifetime plus a URL's.
-        let since = Utc::now() - (self.uploads.upload_expiry() + ttl);
-        let late = deleted
-            .iter()
-            .filter(|n| n.created_at > since)
-            .filter_map(|n| n.object_key.clone())
-            .collect();
-        purge::enqueue(txn, PurgePayload::keys(late), purge::late_sweep_at(ttl)).await?;
-        Ok(deleted)
-    }
-
     /// A presigned GET that downloads as an attachment with a harmless content type.
     #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
     pub async fn download(&self, user: Uuid, id: Uuid) -> Result<Download, FileError> {
@@ -484,7 +343,7 @@ impl FileService {
         node: &Node,
         shorter: Option<Duration>,
     ) -> Result<Download, FileError> {
-        let ttl = self.uploads.presign_ttl().await?;
+        let ttl = self.runtime.get().await?.presign_ttl();
         let ttl = shorter.map_or(ttl, |s| s.min(ttl));
         let key = node.object_key.as_deref().ok_or(FileError::NotReady)?;
         let options = GetOptions {

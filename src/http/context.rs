@@ -1,6 +1,6 @@
 //! What the request middleware learns about a request and hands to handlers through
 //! its extensions: its id, the client's address, and the two together as the origin
-//! stamped on audit events. A leaf: it imports nothing from the crate but the error
+//! stamped on audit events; and what handlers hand back to it (a renewed cookie). A leaf: it imports nothing from the crate but the error
 //! type its extractors answer with.
 
 use std::net::IpAddr;
@@ -9,6 +9,11 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use crate::error::AppError;
+
+/// A fresh access cookie for the middleware to attach to the response (set by the
+/// `AuthUser` extractor when a cookie session is close to expiry).
+#[derive(Clone)]
+pub struct RenewedAccess(pub actix_web::cookie::Cookie<'static>);
 
 /// The header carrying the request id, in and out.
 pub const REQUEST_ID: &str = "x-request-id";

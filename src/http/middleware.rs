@@ -1,6 +1,7 @@
 //! The request middleware: request id, client IP, one log line per request, and renewed
 //! access cookies; the security headers every answer carries.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -12,9 +13,17 @@ use tracing::Instrument as _;
 
 use super::body_timeout;
 use super::client_ip::resolve;
-use super::context::{ClientIp, RequestId, REQUEST_ID};
-use crate::auth::cookies::RenewedAccess;
-use crate::state::AppState;
+use super::context::{ClientIp, RenewedAccess, RequestId, REQUEST_ID};
+use crate::telemetry::metrics::Metrics;
+
+/// What the request middleware reads, registered as its own `web::Data`.
+pub struct RequestConfig {
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a request body may take to arrive.
+    pub body_read_timeout: std::time::Duration,
+    pub metrics: Arc<Metrics>,
+}
 
 fn request_id(req: &ServiceRequest) -> String {
     req.headers()
@@ -46,22 +55,17 @@ pub async fn request_context(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let id = request_id(&req);
-    let settings = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.settings.clone());
-    let trusted = settings
-        .as_ref()
-        .map(|s| s.trusted_proxies.clone())
-        .unwrap_or_default();
-    let body_timed_out = match &settings {
-        Some(s) => body_timeout::limit(&mut req, s.body_read_timeout),
+    let config = req.app_data::<web::Data<RequestConfig>>().cloned();
+    let body_timed_out = match &config {
+        Some(c) => body_timeout::limit(&mut req, c.body_read_timeout),
         None => Default::default(),
     };
     let forwarded = req
         .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
-    let ip = resolve(req.peer_addr().map(|a| a.ip()), forwarded, &trusted);
+    let trusted = config.as_ref().map_or(&[][..], |c| &c.trusted_proxies[..]);
+    let ip = resolve(req.peer_addr().map(|a| a.ip()), forwarded, trusted);
     if let Some(ip) = ip {
         req.extensions_mut().insert(ClientIp(ip));
     }
@@ -106,8 +110,8 @@ pub async fn request_context(
     span.record("route", route.as_str());
     let status = res.status().as_u16();
     let took = started.elapsed();
-    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
-        state
+    if let Some(config) = &config {
+        config
             .metrics
             .observe_request(method.as_str(), &route, status, took);
     }

@@ -1,13 +1,11 @@
-//! The OpenAPI 3.1 document: every route registered through utoipa-actix-web, the bearer
-//! scheme and the shared error responses defined once here.
+//! The hand-written part of the OpenAPI 3.1 document: info, tags, the bearer scheme and
+//! the shared error responses, defined once here. The routes add themselves (see
+//! `crate::routes`).
 
-use actix_web::App;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Spec, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
-use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_actix_web::{scope, AppExt};
 
 use crate::error::ErrorBody;
 
@@ -51,44 +49,9 @@ impl Modify for BearerScheme {
     }
 }
 
-/// Every documented route. `startup` mounts the same function, so the served routes and
-/// the spec cannot disagree.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(crate::http::health::healthz)
-        .service(crate::http::health::readyz)
-        .service(crate::http::metrics::metrics)
-        .service(scope("/api/v1/auth").configure(crate::auth::routes::configure))
-        .service(scope("/api/v1/me").configure(crate::quotas::routes::configure))
-        .service(scope("/api/v1/uploads").configure(crate::uploads::routes::configure))
-        .service(
-            scope("/api/v1/files")
-                .configure(crate::files::routes::configure_files)
-                .configure(crate::sharing::routes::configure_file_routes),
-        )
-        .service(
-            scope("/api/v1/shared-with-me")
-                .configure(crate::sharing::routes::configure_shared_with_me),
-        )
-        .service(scope("/api/v1/folders").configure(crate::files::routes::configure_folders))
-        .service(scope("/api/v1/archives").configure(crate::archives::routes::configure))
-        .service(scope("/api/v1/tasks").configure(crate::tasks::routes::configure))
-        .service(scope("/api/v1/admin").configure(crate::admin::routes::configure))
-        .service(scope("/s").configure(crate::sharing::public::configure));
-}
-
 /// The hand-written part of the spec: info, tags, shared schemas, security schemes.
 pub fn spec_base() -> Spec {
     ApiDoc::openapi()
-}
-
-/// The spec, without running anything.
-pub fn spec() -> Spec {
-    let (_, api) = App::new()
-        .into_utoipa_app()
-        .openapi(spec_base())
-        .configure(routes)
-        .split_for_parts();
-    finish(api)
 }
 
 /// Adds the shared error responses to every operation.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::config::RateLimit;
 use crate::error::AppError;
-use crate::http::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 
 pub struct RateLimits {
     ip: DefaultKeyedRateLimiter<IpAddr>,

@@ -7,6 +7,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entity::users::{self, Column as C};
+use crate::entity::{files, uploads};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -161,5 +162,59 @@ pub async fn all_usage(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, String, U
         .await?
         .into_iter()
         .map(|u| (u.id, u.username.clone(), Usage::from(&u)))
+        .collect())
+}
+
+/// Active file bytes and count per owner, for the usage check.
+pub async fn usage_by_owner(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i64, i64)>, DbErr> {
+    use sea_orm::FromQueryResult;
+    #[derive(FromQueryResult)]
+    struct Row {
+        owner_id: Uuid,
+        bytes: Option<i64>,
+        objects: i64,
+    }
+    let rows = files::Entity::find()
+        .select_only()
+        .column(files::Column::OwnerId)
+        .column_as(files::Column::Size.sum().cast_as("BIGINT"), "bytes")
+        .column_as(files::Column::Id.count(), "objects")
+        .filter(files::Column::Kind.eq(files::KIND_FILE))
+        .filter(files::Column::State.eq(files::STATE_ACTIVE))
+        .group_by(files::Column::OwnerId)
+        .into_model::<Row>()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.owner_id, r.bytes.unwrap_or(0), r.objects))
+        .collect())
+}
+
+/// Open reservations per user (bytes, count), for the usage check.
+pub async fn reserved_by_user(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i64, i64)>, DbErr> {
+    use sea_orm::FromQueryResult;
+    #[derive(FromQueryResult)]
+    struct Row {
+        user_id: Uuid,
+        bytes: Option<i64>,
+        uploads: i64,
+    }
+    let rows = uploads::Entity::find()
+        .select_only()
+        .column(uploads::Column::UserId)
+        .column_as(
+            uploads::Column::DeclaredSize.sum().cast_as("BIGINT"),
+            "bytes",
+        )
+        .column_as(uploads::Column::Id.count(), "uploads")
+        .filter(uploads::Column::State.eq(uploads::OPEN))
+        .group_by(uploads::Column::UserId)
+        .into_model::<Row>()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.user_id, r.bytes.unwrap_or(0), r.uploads))
         .collect())
 }

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::service::QuotaService;
 use crate::auth::AuthUser;
 use crate::error::AppError;
-use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(my_usage);
@@ -33,10 +33,11 @@ pub struct UsageResponse {
 )]
 #[get("/usage")]
 async fn my_usage(
-    state: web::Data<AppState>,
+    quotas: web::Data<QuotaService>,
     auth: AuthUser,
 ) -> Result<web::Json<UsageResponse>, AppError> {
-    let u = super::service::usage(&state.db, auth.user.id)
+    let u = quotas
+        .usage(auth.user.id)
         .await?
         .ok_or_else(AppError::not_found)?;
     Ok(web::Json(UsageResponse {

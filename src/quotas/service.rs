@@ -2,13 +2,26 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use super::repo::{self, Usage};
 
-pub async fn usage(db: &impl ConnectionTrait, user: Uuid) -> Result<Option<Usage>, DbErr> {
-    repo::usage(db, user).await
+/// Reads usage; changes go through the upload and file services' transactions.
+#[derive(Clone)]
+pub struct QuotaService {
+    db: DatabaseConnection,
+}
+
+impl QuotaService {
+    pub fn new(db: DatabaseConnection) -> QuotaService {
+        QuotaService { db }
+    }
+
+    /// A user's usage, reservations and quota.
+    pub async fn usage(&self, user: Uuid) -> Result<Option<Usage>, DbErr> {
+        repo::usage(&self.db, user).await
+    }
 }
 
 /// A user whose stored counters differ from what the tables say.
@@ -23,12 +36,12 @@ pub struct Drift {
 /// Recomputes every user's usage from active files and open uploads and returns the
 /// users whose stored counters drifted.
 pub async fn check_usage(db: &impl ConnectionTrait) -> Result<Vec<Drift>, DbErr> {
-    let used: HashMap<Uuid, (i64, i64)> = crate::files::repo::usage_by_owner(db)
+    let used: HashMap<Uuid, (i64, i64)> = repo::usage_by_owner(db)
         .await?
         .into_iter()
         .map(|(u, b, n)| (u, (b, n)))
         .collect();
-    let reserved: HashMap<Uuid, (i64, i64)> = crate::uploads::repo::reserved_by_user(db)
+    let reserved: HashMap<Uuid, (i64, i64)> = repo::reserved_by_user(db)
         .await?
         .into_iter()
         .map(|(u, b, n)| (u, (b, n)))

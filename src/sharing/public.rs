@@ -11,13 +11,13 @@ use uuid::Uuid;
 
 use super::dto::{ArchiveLinkRequest, BrowseQuery, LinkInfo, PublicItem, RedeemRequest};
 use super::repo::Link;
-use super::service::{Refusal, LINK_PRESIGN_TTL};
-use crate::audit::{DENIED, OK};
+use super::service::{Refusal, ShareService};
+use crate::audit::{AuditLog, DENIED, OK};
 use crate::error::{AppError, ErrorBody};
 use crate::files::dto::DownloadResponse;
 use crate::files::repo::Node;
 use crate::http::context::{ClientIp, Origin};
-use crate::state::AppState;
+use crate::http::ratelimit::RateLimits;
 use crate::tasks::dto::{TaskAccepted, TaskResponse};
 
 /// The header that carries a link's password on `GET /s/{token}` (folder listings).
@@ -30,19 +30,48 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(archive_status);
 }
 
-async fn refused(
-    state: &AppState,
-    origin: &Origin,
-    link: Option<&Link>,
-    refusal: Refusal,
-) -> AppError {
-    let mut event = origin
+/// What every handler here reads: the link rules, the audit log, the per-IP limits, and
+/// who is asking.
+struct Visitor {
+    shares: web::Data<ShareService>,
+    audit: web::Data<AuditLog>,
+    limits: web::Data<RateLimits>,
+    origin: Origin,
+    ip: ClientIp,
+}
+
+impl actix_web::FromRequest for Visitor {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Visitor, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        fn data<T: 'static>(req: &HttpRequest) -> Result<web::Data<T>, AppError> {
+            req.app_data::<web::Data<T>>()
+                .cloned()
+                .ok_or_else(|| AppError::Internal("app data missing".into()))
+        }
+        let visitor = (|| {
+            Ok(Visitor {
+                shares: data(req)?,
+                audit: data(req)?,
+                limits: data(req)?,
+                origin: Origin::of(req),
+                ip: ClientIp::extract(req).into_inner()?,
+            })
+        })();
+        std::future::ready(visitor)
+    }
+}
+
+async fn refused(v: &Visitor, link: Option<&Link>, refusal: Refusal) -> AppError {
+    let mut event = v
+        .origin
         .event("link.refused", DENIED)
         .detail(json!({ "reason": refusal.reason() }));
     if let Some(link) = link {
         event = event.target("link", link.id);
     }
-    state.audit.record(event).await;
+    v.audit.record(event).await;
     match refusal {
         Refusal::Gone => AppError::not_found(),
         Refusal::PasswordRequired => {
@@ -55,45 +84,30 @@ async fn refused(
 }
 
 /// The live link and its target, after the per-IP limit.
-async fn open(
-    state: &AppState,
-    origin: &Origin,
-    ip: ClientIp,
-    token: &str,
-    used_up_ok: bool,
-) -> Result<(Link, Node), AppError> {
-    state.limits.check_public(ip.0)?;
-    match state.shares.open(token, used_up_ok).await {
+async fn open(v: &Visitor, token: &str, used_up_ok: bool) -> Result<(Link, Node), AppError> {
+    v.limits.check_public(v.ip.0)?;
+    match v.shares.open(token, used_up_ok).await {
         Ok(found) => Ok(found),
-        Err(r) => Err(refused(state, origin, None, r).await),
+        Err(r) => Err(refused(v, None, r).await),
     }
 }
 
 /// Checks the password of a protected link; attempts are limited per link and per IP.
-async fn unlock(
-    state: &AppState,
-    origin: &Origin,
-    ip: ClientIp,
-    link: &Link,
-    password: Option<&SecretString>,
-) -> Result<(), AppError> {
+async fn unlock(v: &Visitor, link: &Link, password: Option<&SecretString>) -> Result<(), AppError> {
     if link.password_hash.is_some() && password.is_some() {
-        if let Err(e) = state.limits.check_link_password(link.id, ip.0) {
-            state
-                .audit
-                .record(
-                    origin
-                        .event("link.refused", DENIED)
-                        .target("link", link.id)
-                        .detail(json!({ "reason": "throttled" })),
-                )
-                .await;
+        if let Err(e) = v.limits.check_link_password(link.id, v.ip.0) {
+            let event = v
+                .origin
+                .event("link.refused", DENIED)
+                .target("link", link.id)
+                .detail(json!({ "reason": "throttled" }));
+            v.audit.record(event).await;
             return Err(e);
         }
     }
-    match state.shares.check_password(link, password).await? {
+    match v.shares.check_password(link, password).await? {
         Ok(()) => Ok(()),
-        Err(r) => Err(refused(state, origin, Some(link), r).await),
+        Err(r) => Err(refused(v, Some(link), r).await),
     }
 }
 
@@ -115,13 +129,11 @@ async fn unlock(
 #[get("/{token}")]
 async fn link_info(
     req: HttpRequest,
-    state: web::Data<AppState>,
-    origin: Origin,
-    ip: ClientIp,
+    v: Visitor,
     token: web::Path<String>,
     query: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (link, target) = open(&state, &origin, ip, &token, false).await?;
+    let (link, target) = open(&v, &token, false).await?;
     let mut info = LinkInfo {
         name: target.name.clone(),
         kind: target.kind.clone(),
@@ -140,8 +152,8 @@ async fn link_info(
             .and_then(|v| v.to_str().ok())
             .map(|p| SecretString::from(p.to_owned()));
         if link.password_hash.is_none() || password.is_some() {
-            unlock(&state, &origin, ip, &link, password.as_ref()).await?;
-            let page = state
+            unlock(&v, &link, password.as_ref()).await?;
+            let page = v
                 .shares
                 .browse(
                     &target,
@@ -177,27 +189,22 @@ async fn link_info(
 )]
 #[post("/{token}/download")]
 async fn redeem(
-    state: web::Data<AppState>,
-    origin: Origin,
-    ip: ClientIp,
+    v: Visitor,
     token: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let body: RedeemRequest = crate::error::optional_json(&body)?;
-    let (link, target) = open(&state, &origin, ip, &token, false).await?;
-    unlock(&state, &origin, ip, &link, body.password.as_ref()).await?;
-    let Some((node, d)) = state.shares.redeem(&link, &target, body.file_id).await? else {
-        return Err(refused(&state, &origin, Some(&link), Refusal::Gone).await);
+    let (link, target) = open(&v, &token, false).await?;
+    unlock(&v, &link, body.password.as_ref()).await?;
+    let Some((node, d)) = v.shares.redeem(&link, &target, body.file_id).await? else {
+        return Err(refused(&v, Some(&link), Refusal::Gone).await);
     };
-    state
-        .audit
-        .record(
-            origin
-                .event("link.redeemed", OK)
-                .target("link", link.id)
-                .detail(json!({ "file_id": node.id, "presign": "get" })),
-        )
-        .await;
+    let event = v
+        .origin
+        .event("link.redeemed", OK)
+        .target("link", link.id)
+        .detail(json!({ "file_id": node.id, "presign": "get" }));
+    v.audit.record(event).await;
     if body.no_redirect {
         return Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -229,27 +236,22 @@ async fn redeem(
 )]
 #[post("/{token}/archives")]
 async fn archive(
-    state: web::Data<AppState>,
-    origin: Origin,
-    ip: ClientIp,
+    v: Visitor,
     token: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let body: ArchiveLinkRequest = crate::error::optional_json(&body)?;
-    let (link, target) = open(&state, &origin, ip, &token, false).await?;
-    unlock(&state, &origin, ip, &link, body.password.as_ref()).await?;
-    let Some(task) = state.shares.download_all(&link, &target).await? else {
-        return Err(refused(&state, &origin, Some(&link), Refusal::Gone).await);
+    let (link, target) = open(&v, &token, false).await?;
+    unlock(&v, &link, body.password.as_ref()).await?;
+    let Some(task) = v.shares.download_all(&link, &target).await? else {
+        return Err(refused(&v, Some(&link), Refusal::Gone).await);
     };
-    state
-        .audit
-        .record(
-            origin
-                .event("link.redeemed", OK)
-                .target("link", link.id)
-                .detail(json!({ "file_id": target.id, "archive_task": task })),
-        )
-        .await;
+    let event = v
+        .origin
+        .event("link.redeemed", OK)
+        .target("link", link.id)
+        .detail(json!({ "file_id": target.id, "archive_task": task }));
+    v.audit.record(event).await;
     Ok(HttpResponse::Accepted().json(TaskAccepted {
         task_id: task,
         state: crate::tasks::QUEUED.into(),
@@ -267,22 +269,10 @@ async fn archive(
 )]
 #[get("/{token}/archives/{task_id}")]
 async fn archive_status(
-    state: web::Data<AppState>,
-    origin: Origin,
-    ip: ClientIp,
+    v: Visitor,
     path: web::Path<(String, Uuid)>,
 ) -> Result<web::Json<TaskResponse>, AppError> {
     let (token, task_id) = path.into_inner();
-    let (link, _) = open(&state, &origin, ip, &token, true).await?;
-    let task = crate::tasks::repo::find_for_link(&state.db, link.id, task_id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    Ok(web::Json(
-        crate::tasks::routes::describe(
-            &state,
-            &task,
-            LINK_PRESIGN_TTL.min(state.uploads.presign_ttl().await?),
-        )
-        .await?,
-    ))
+    let (link, _) = open(&v, &token, true).await?;
+    Ok(web::Json(v.shares.link_task(link.id, task_id).await?))
 }

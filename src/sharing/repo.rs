@@ -34,22 +34,6 @@ impl From<shares::Model> for Share {
     }
 }
 
-/// Every (node, permission) `owner` has shared with `grantee`.
-pub async fn grants(
-    db: &impl ConnectionTrait,
-    owner: Uuid,
-    grantee: Uuid,
-) -> Result<Vec<(Uuid, String)>, DbErr> {
-    Ok(shares::Entity::find()
-        .filter(shares::Column::OwnerId.eq(owner))
-        .filter(shares::Column::GranteeId.eq(grantee))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.file_id, s.permission))
-        .collect())
-}
-
 /// Creates the share, or changes the permission of an existing one; `true` when new.
 pub async fn upsert(
     db: &impl ConnectionTrait,

@@ -12,14 +12,16 @@ use super::dto::{
     CreateLinkRequest, CreateShareRequest, CreatedLink, LinkList, LinkResponse, ShareList,
     ShareResponse, SharedWithMeList,
 };
+use super::service::ShareService;
 use super::service::{LinkRequest, ShareView};
+use crate::audit::AuditLog;
 use crate::audit::OK;
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
 use crate::files::dto::ListQuery;
-use crate::files::service::page_limit;
+use crate::http::middleware::RequestConfig;
+use crate::page::page_limit;
 use crate::page::{rows_for, Page};
-use crate::state::AppState;
 
 /// Mounted in the `/api/v1/files` scope.
 pub fn configure_file_routes(cfg: &mut ServiceConfig) {
@@ -52,17 +54,16 @@ pub fn configure_shared_with_me(cfg: &mut ServiceConfig) {
 )]
 #[post("/{id}/shares")]
 async fn create_share(
-    state: web::Data<AppState>,
+    shares: web::Data<ShareService>,
+    audit: web::Data<AuditLog>,
     auth: AuthUser,
     id: web::Path<Uuid>,
     body: web::Json<CreateShareRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let (share, created) = state
-        .shares
+    let (share, created) = shares
         .share(auth.user.id, *id, &body.username, &body.permission)
         .await?;
-    state
-        .audit
+    audit
         .record(
             auth.event(
                 if created {
@@ -101,11 +102,11 @@ async fn create_share(
 )]
 #[get("/{id}/shares")]
 async fn list_shares(
-    state: web::Data<AppState>,
+    shares: web::Data<ShareService>,
     auth: AuthUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<ShareList>, AppError> {
-    let items = state.shares.shares(auth.user.id, *id).await?;
+    let items = shares.shares(auth.user.id, *id).await?;
     Ok(web::Json(ShareList {
         items: items.into_iter().map(ShareResponse::from).collect(),
     }))
@@ -124,14 +125,14 @@ async fn list_shares(
 )]
 #[delete("/{id}/shares/{username}")]
 async fn delete_share(
-    state: web::Data<AppState>,
+    shares: web::Data<ShareService>,
+    audit: web::Data<AuditLog>,
     auth: AuthUser,
     path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, username) = path.into_inner();
-    let grantee = state.shares.unshare(auth.user.id, id, &username).await?;
-    state
-        .audit
+    let grantee = shares.unshare(auth.user.id, id, &username).await?;
+    audit
         .record(
             auth.event("share.revoked", OK)
                 .target("file", id)
@@ -159,14 +160,15 @@ async fn delete_share(
 #[post("/{id}/links")]
 async fn create_link(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    shares: web::Data<ShareService>,
+    audit: web::Data<AuditLog>,
+    request: web::Data<RequestConfig>,
     auth: AuthUser,
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let body: CreateLinkRequest = crate::error::optional_json(&body)?;
-    let (link, token) = state
-        .shares
+    let (link, token) = shares
         .create_link(
             auth.user.id,
             *id,
@@ -177,8 +179,7 @@ async fn create_link(
             },
         )
         .await?;
-    state
-        .audit
+    audit
         .record(
             auth.event("link.created", OK)
                 .target("link", link.id)
@@ -190,7 +191,7 @@ async fn create_link(
                 })),
         )
         .await;
-    let origin = crate::http::client_ip::public_origin(&req, &state.settings.trusted_proxies);
+    let origin = crate::http::client_ip::public_origin(&req, &request.trusted_proxies);
     let url = format!("{origin}/s/{token}");
     Ok(HttpResponse::Created().json(CreatedLink {
         link: link.into(),
@@ -212,11 +213,11 @@ async fn create_link(
 )]
 #[get("/{id}/links")]
 async fn list_links(
-    state: web::Data<AppState>,
+    shares: web::Data<ShareService>,
     auth: AuthUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<LinkList>, AppError> {
-    let links = state.shares.links(auth.user.id, *id).await?;
+    let links = shares.links(auth.user.id, *id).await?;
     Ok(web::Json(LinkList {
         items: links.into_iter().map(LinkResponse::from).collect(),
     }))
@@ -235,14 +236,14 @@ async fn list_links(
 )]
 #[delete("/{id}/links/{link_id}")]
 async fn revoke_link(
-    state: web::Data<AppState>,
+    shares: web::Data<ShareService>,
+    audit: web::Data<AuditLog>,
     auth: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, link) = path.into_inner();
-    state.shares.revoke_link(auth.user.id, id, link).await?;
-    state
-        .audit
+    shares.revoke_link(auth.user.id, id, link).await?;
+    audit
         .record(auth.event("link.revoked", OK).target("link", link))
         .await;
     Ok(HttpResponse::NoContent().finish())
@@ -261,7 +262,7 @@ async fn revoke_link(
 )]
 #[get("")]
 async fn shared_with_me(
-    state: web::Data<AppState>,
+    shares: web::Data<ShareService>,
     auth: AuthUser,
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<SharedWithMeList>, AppError> {
@@ -278,8 +279,7 @@ async fn shared_with_me(
                 })?,
         ),
     };
-    let rows = state
-        .shares
+    let rows = shares
         .shared_with_me(auth.user.id, rows_for(limit), after)
         .await?;
     let page = Page::from_rows(rows, limit, |i| {

@@ -13,16 +13,17 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::access::{self, Access, READ, WRITE};
 use super::repo::{self, Link, NewLink, Share};
 use crate::archives::service::ArchiveService;
 use crate::auth::password::{check_policy, PasswordHasher};
 use crate::auth::repo as users;
 use crate::auth::service::normalize_username;
 use crate::db::WriteGate;
+use crate::files::access::{self, Access, READ, WRITE};
 use crate::files::repo::{self as files, Node, STATE_ACTIVE};
 use crate::files::service::{Download, FileService, Page};
 use crate::files::FileError;
+use crate::tasks::dto::TaskResponse;
 
 /// How long the presigned GET behind a redeemed link lives.
 pub const LINK_PRESIGN_TTL: Duration = Duration::from_secs(60);
@@ -423,6 +424,11 @@ impl ShareService {
                 Err(e)
             }
         }
+    }
+
+    /// A "download all" task of `link`; its download lives [`LINK_PRESIGN_TTL`].
+    pub async fn link_task(&self, link: Uuid, task: Uuid) -> Result<TaskResponse, FileError> {
+        self.archives.link_task(link, task, LINK_PRESIGN_TTL).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! The object store: a trait the API and the worker use, the rust-s3 implementation
 //! behind it, and the embedded S3 server for the zero-configuration default.
 
+pub mod connect;
 pub mod embedded;
 pub mod keys;
 pub mod s3;

@@ -5,7 +5,6 @@
 pub mod dto;
 pub mod purge;
 pub mod repo;
-pub mod routes;
 pub mod worker;
 
 use uuid::Uuid;

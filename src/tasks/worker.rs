@@ -16,7 +16,6 @@ use super::dto::TaskProgress;
 use super::{now_ms, repo, Task};
 use crate::config::WorkerSettings;
 use crate::storage::ObjectStore;
-use crate::uploads::UploadService;
 
 /// What a handler gets besides its task.
 pub struct TaskContext {
@@ -50,6 +49,15 @@ pub trait Handler: Send + Sync {
     async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String>;
 }
 
+/// Work the worker does now and then between tasks (reconciling expired uploads, say).
+/// Every replica runs it: it must be safe to run concurrently.
+#[async_trait]
+pub trait Periodic: Send + Sync {
+    /// For the log.
+    fn name(&self) -> &'static str;
+    async fn run(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
 /// What one step of the worker did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -69,18 +77,13 @@ pub struct Worker {
     id: String,
     db: DatabaseConnection,
     store: Arc<dyn ObjectStore>,
-    uploads: UploadService,
     cfg: WorkerSettings,
     handlers: HashMap<String, Arc<dyn Handler>>,
+    periodic: Vec<(Duration, Arc<dyn Periodic>)>,
 }
 
 impl Worker {
-    pub fn new(
-        db: DatabaseConnection,
-        store: Arc<dyn ObjectStore>,
-        uploads: UploadService,
-        cfg: WorkerSettings,
-    ) -> Worker {
+    pub fn new(db: DatabaseConnection, store: Arc<dyn ObjectStore>, cfg: WorkerSettings) -> Worker {
         let id = format!(
             "{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()),
@@ -90,9 +93,9 @@ impl Worker {
             id,
             db,
             store,
-            uploads,
             cfg,
             handlers: HashMap::new(),
+            periodic: Vec::new(),
         }
     }
 
@@ -104,6 +107,25 @@ impl Worker {
     pub fn handle(mut self, kind: &str, handler: Arc<dyn Handler>) -> Worker {
         self.handlers.insert(kind.to_owned(), handler);
         self
+    }
+
+    /// Registers work to run every `every` (first at start).
+    pub fn every(mut self, every: Duration, job: Arc<dyn Periodic>) -> Worker {
+        self.periodic.push((every, job));
+        self
+    }
+
+    /// Runs the periodic jobs that are due, and says when each is due next.
+    async fn run_due(&self, next: &mut [tokio::time::Instant]) {
+        for ((every, job), at) in self.periodic.iter().zip(next.iter_mut()) {
+            if tokio::time::Instant::now() < *at {
+                continue;
+            }
+            if let Err(e) = job.run().await {
+                tracing::warn!(job = job.name(), error = %e, "periodic job failed");
+            }
+            *at = tokio::time::Instant::now() + *every;
+        }
     }
 
     fn lease_ms(&self) -> i64 {
@@ -223,18 +245,13 @@ impl Worker {
         }
     }
 
-    /// The loop: run due tasks, reconcile expired uploads now and then, and on shutdown
+    /// The loop: run due tasks and, now and then, the periodic jobs; on shutdown
     /// stop claiming, finishing (or, after the grace period, releasing) the task in hand.
     pub async fn run_until_stopped(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(worker = %self.id, "worker started");
-        let mut next_reconcile = tokio::time::Instant::now();
+        let mut next = vec![tokio::time::Instant::now(); self.periodic.len()];
         while !*shutdown.borrow() {
-            if tokio::time::Instant::now() >= next_reconcile {
-                if let Err(e) = self.uploads.reconcile_expired(100).await {
-                    tracing::warn!(error = %e, "reconciliation failed");
-                }
-                next_reconcile = tokio::time::Instant::now() + self.cfg.reconcile_every;
-            }
+            self.run_due(&mut next).await;
             match self.execute(Some(shutdown.clone())).await {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}

@@ -14,6 +14,7 @@ use crate::files::repo::{self as files, Node};
 use crate::files::FileError;
 use crate::quotas::repo as quotas;
 use crate::tasks::purge::{self, MultipartRef, PurgePayload};
+use crate::tasks::worker::Periodic;
 
 impl UploadService {
     /// Completes the upload: the store must hold exactly the declared bytes.
@@ -194,5 +195,20 @@ pub(crate) fn purge_of(uploads: &[Upload]) -> PurgePayload {
             })
             .collect(),
         prefix: None,
+    }
+}
+
+/// The reconciliation of expired uploads, as a periodic job of the worker.
+pub struct ReconcileJob(pub UploadService);
+
+#[async_trait::async_trait]
+impl Periodic for ReconcileJob {
+    fn name(&self) -> &'static str {
+        "reconcile_expired_uploads"
+    }
+
+    async fn run(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.reconcile_expired(100).await?;
+        Ok(())
     }
 }

@@ -1,16 +1,14 @@
 //! The only uploads code that touches sea-orm. An open upload is a quota reservation.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::entity::uploads;
 use crate::files::repo as files;
 
-pub const OPEN: &str = "open";
-pub const COMPLETED: &str = "completed";
-pub const ABORTED: &str = "aborted";
+pub use crate::entity::uploads::{ABORTED, COMPLETED, OPEN};
 
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -157,34 +155,6 @@ pub async fn close(db: &impl ConnectionTrait, id: Uuid, to: &str) -> Result<bool
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
-}
-
-/// Open reservations per user (bytes, count), for the usage check.
-pub async fn reserved_by_user(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i64, i64)>, DbErr> {
-    use sea_orm::FromQueryResult;
-    #[derive(FromQueryResult)]
-    struct Row {
-        user_id: Uuid,
-        bytes: Option<i64>,
-        uploads: i64,
-    }
-    let rows = uploads::Entity::find()
-        .select_only()
-        .column(uploads::Column::UserId)
-        .column_as(
-            uploads::Column::DeclaredSize.sum().cast_as("BIGINT"),
-            "bytes",
-        )
-        .column_as(uploads::Column::Id.count(), "uploads")
-        .filter(uploads::Column::State.eq(OPEN))
-        .group_by(uploads::Column::UserId)
-        .into_model::<Row>()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.user_id, r.bytes.unwrap_or(0), r.uploads))
-        .collect())
 }
 
 /// Keys of open uploads (objects that may legitimately exist without an active file).

@@ -1,10 +1,10 @@
-//! HTTP handlers of `/api/v1/uploads`.
+//! HTTP handlers of `/api/v1/uploads`, and the two writes of `/api/v1/files` that
+//! change usage: copy and delete.
 
-use crate::audit::OK;
-use serde_json::json;
 use std::collections::BTreeMap;
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde_json::json;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -13,11 +13,12 @@ use super::dto::{
     StoredPartResponse, UploadResponse, UploadStatusResponse,
 };
 use super::repo::Upload;
-use super::service::StartUpload;
+use super::service::{StartUpload, UploadService};
+use crate::audit::{AuditLog, OK};
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
-use crate::files::dto::FileResponse;
-use crate::state::AppState;
+use crate::files::dto::{FileResponse, UpdateFileRequest};
+use crate::files::service::Change;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(start)
@@ -25,6 +26,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(status)
         .service(complete)
         .service(abort);
+}
+
+/// In the `/api/v1/files` scope, after the files routes.
+pub fn configure_file_writes(cfg: &mut ServiceConfig) {
+    cfg.service(copy_file).service(delete_file);
 }
 
 fn mode(u: &Upload) -> String {
@@ -54,13 +60,13 @@ fn mode(u: &Upload) -> String {
 )]
 #[post("")]
 async fn start(
-    state: web::Data<AppState>,
+    uploads: web::Data<UploadService>,
+    audit: web::Data<AuditLog>,
     auth: AuthUser,
     body: web::Json<StartUploadRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let started = state
-        .uploads
+    let started = uploads
         .start(
             auth.user.id,
             StartUpload {
@@ -72,8 +78,7 @@ async fn start(
         )
         .await?;
     let upload = started.upload;
-    state
-        .audit
+    audit
         .record(
             auth.event("presign.upload", OK)
                 .target("file", started.file.id)
@@ -131,17 +136,16 @@ async fn start(
 )]
 #[post("/{id}/parts")]
 async fn part_urls(
-    state: web::Data<AppState>,
+    uploads: web::Data<UploadService>,
+    audit: web::Data<AuditLog>,
     auth: AuthUser,
     id: web::Path<Uuid>,
     body: web::Json<PartUrlsRequest>,
 ) -> Result<web::Json<PartUrlsResponse>, AppError> {
-    let (parts, expires_at) = state
-        .uploads
+    let (parts, expires_at) = uploads
         .part_urls(auth.user.id, *id, &body.part_numbers)
         .await?;
-    state
-        .audit
+    audit
         .record(
             auth.event("presign.parts", OK)
                 .target("upload", *id)
@@ -175,11 +179,11 @@ async fn part_urls(
 )]
 #[get("/{id}")]
 async fn status(
-    state: web::Data<AppState>,
+    uploads: web::Data<UploadService>,
     auth: AuthUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<UploadStatusResponse>, AppError> {
-    let s = state.uploads.status(auth.user.id, *id).await?;
+    let s = uploads.status(auth.user.id, *id).await?;
     let u = s.upload;
     Ok(web::Json(UploadStatusResponse {
         upload_id: u.id,
@@ -217,13 +221,11 @@ async fn status(
 )]
 #[post("/{id}/complete")]
 async fn complete(
-    state: web::Data<AppState>,
+    uploads: web::Data<UploadService>,
     auth: AuthUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<FileResponse>, AppError> {
-    Ok(web::Json(
-        state.uploads.complete(auth.user.id, *id).await?.into(),
-    ))
+    Ok(web::Json(uploads.complete(auth.user.id, *id).await?.into()))
 }
 
 /// Abort an upload: the reservation is released and stored parts deleted. Safe to retry.
@@ -239,10 +241,61 @@ async fn complete(
 )]
 #[post("/{id}/abort")]
 async fn abort(
-    state: web::Data<AppState>,
+    uploads: web::Data<UploadService>,
     auth: AuthUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    state.uploads.abort(auth.user.id, *id).await?;
+    uploads.abort(auth.user.id, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Copy a file server-side to a new object (counted against the quota). Without a name
+/// in the same folder, the copy is called "Copy of <name>".
+#[utoipa::path(
+    tag = "files",
+    params(("id" = Uuid, Path)),
+    request_body = UpdateFileRequest,
+    responses(
+        (status = 201, description = "Copied", body = FileResponse),
+        (status = 404, description = "No such file or target folder", body = ErrorBody),
+        (status = 409, description = "Name taken, or the file is still uploading", body = ErrorBody),
+        (status = 413, description = "Quota exceeded", body = ErrorBody),
+        (status = 422, description = "Folders cannot be copied; invalid name", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/{id}/copy")]
+async fn copy_file(
+    uploads: web::Data<UploadService>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let body: UpdateFileRequest = crate::error::optional_json(&body)?;
+    let change = Change {
+        name: body.name,
+        parent: body.parent_id,
+    };
+    let node = uploads.copy(auth.user.id, *id, change).await?;
+    Ok(HttpResponse::Created().json(FileResponse::from(node)))
+}
+
+/// Delete a file, or a folder with everything in it.
+#[utoipa::path(
+    tag = "files",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such file", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/{id}")]
+async fn delete_file(
+    uploads: web::Data<UploadService>,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    uploads.delete(auth.user.id, *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

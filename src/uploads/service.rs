@@ -12,14 +12,16 @@ use crate::runtime::Runtime;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::plan::{content_type, content_type_allowed, part_len, part_plan};
+use super::plan::{part_len, part_plan};
 use super::repo::{self, Upload, COMPLETED, OPEN};
 use super::reserve::{Reservation, Reserved, Reserver};
 use crate::config::UploadSettings;
+use crate::files::access::{self, Access};
 use crate::files::names::display_name;
 use crate::files::repo::{self as files, Node, STATE_PENDING};
+use crate::files::service::FileService;
 use crate::files::FileError;
-use crate::sharing::access::{self, Access};
+use crate::http::media_type::{content_type, content_type_allowed};
 use crate::storage::{keys, ObjectStore, StoredPart};
 
 /// Most part URLs handed out by one request.
@@ -71,6 +73,8 @@ pub struct UploadService {
     cfg: Arc<UploadSettings>,
     /// Maximum size, allowed content types and presign TTL, as admins set them.
     runtime: Runtime,
+    /// Access rules and the download cache of the tree uploads write into.
+    pub(super) files: FileService,
 }
 
 impl UploadService {
@@ -83,9 +87,11 @@ impl UploadService {
         store: Arc<dyn ObjectStore>,
         cfg: UploadSettings,
         runtime: Runtime,
+        files: FileService,
     ) -> UploadService {
         UploadService {
             runtime,
+            files,
             reserver: Reserver::spawn(relaxed, gate.clone()),
             gate,
             db,

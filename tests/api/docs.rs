@@ -11,7 +11,7 @@ const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.js
 /// rewrites the file on purpose.
 #[test]
 fn committed_openapi_matches_the_code() {
-    let generated = coffer::http::openapi::spec()
+    let generated = coffer::routes::spec()
         .to_pretty_json()
         .expect("serialise spec")
         + "\n";
@@ -44,7 +44,7 @@ async fn served_spec_is_openapi_3_1_and_documents_every_route() {
         .starts_with("3.1"));
     assert_eq!(
         spec,
-        serde_json::to_value(coffer::http::openapi::spec()).expect("value")
+        serde_json::to_value(coffer::routes::spec()).expect("value")
     );
     assert_eq!(
         spec["components"]["securitySchemes"]["bearer"]["scheme"],

@@ -58,10 +58,21 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&logs().0.lock().expect("log sink")).into_owned()
 }
 
+/// The application's database, store, settings, audit log and upload service, for tests that inspect or
+/// prepare what the API cannot show.
+pub struct Handles {
+    pub db: sea_orm::DatabaseConnection,
+    pub store: std::sync::Arc<dyn coffer::storage::ObjectStore>,
+    pub settings: std::sync::Arc<coffer::config::Settings>,
+    pub audit: actix_web::web::Data<coffer::audit::AuditLog>,
+    pub uploads: coffer::uploads::UploadService,
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub app_state: actix_web::web::Data<coffer::state::AppState>,
+    /// What tests reach into directly.
+    pub app_state: Handles,
     /// A worker over the app's database and store; tests run it step by step.
     pub worker: coffer::tasks::worker::Worker,
     _db: TestDatabase,
@@ -173,7 +184,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let app_state = app.state();
+    let app_state = Handles {
+        db: app.db(),
+        store: app.store(),
+        settings: app.settings(),
+        audit: app.state().audit,
+        uploads: app.state().uploads.get_ref().clone(),
+    };
     let worker = app.worker();
     tokio::spawn(app.run_until_stopped());
     TestApp {

@@ -94,7 +94,7 @@ async fn expire_upload(app: &TestApp, id: &str) {
 
 fn worker(app: &TestApp, handler: Counting) -> Worker {
     let s = &app.app_state;
-    coffer::startup::build_worker(
+    coffer::worker_app::compose(
         s.db.clone(),
         s.store.clone(),
         s.uploads.clone(),
@@ -193,7 +193,7 @@ async fn a_lease_is_renewed_while_the_task_runs() {
         }
     }
     let s = &app.app_state;
-    let slow = coffer::startup::build_worker(
+    let slow = coffer::worker_app::compose(
         s.db.clone(),
         s.store.clone(),
         s.uploads.clone(),

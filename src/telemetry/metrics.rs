@@ -1,20 +1,11 @@
-//! Prometheus metrics at `/metrics` (text format 0.0.4). Counters live in memory per
-//! process; queue depth, users and quota totals are read from the database at scrape
-//! time. With `COFFER_METRICS_TOKEN` set, scrapes need `Authorization: Bearer <token>`.
+//! The metrics sink: counters and latency histograms kept in memory per process, and
+//! the Prometheus text format (0.0.4) they render to. It imports nothing from the
+//! crate; audit, the rate limits and the request middleware call its methods.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
-
-use actix_web::http::header;
-use actix_web::{get, web, HttpRequest, HttpResponse};
-use secrecy::ExposeSecret as _;
-use sha2::{Digest, Sha256};
-
-use crate::audit::{AuditEvent, OK};
-use crate::error::{AppError, ErrorBody};
-use crate::state::AppState;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -80,20 +71,15 @@ impl Metrics {
         }
     }
 
-    /// Counts what an audit event says: presigned URLs handed out (by kind) and refused
-    /// authentication (by action).
-    pub fn observe_event(&self, event: &AuditEvent) {
-        let action = event.action;
-        let ok = event.outcome == OK;
-        if action == "auth.refresh_reuse_detected" {
-            bump(&self.auth_failures, "refresh_reuse_detected");
-        } else if let (Some(kind), true) = (action.strip_prefix("presign."), ok) {
-            bump(&self.presigns, kind);
-        } else if action == "link.redeemed" && ok {
-            bump(&self.presigns, "link");
-        } else if let (Some(what), false) = (action.strip_prefix("auth."), ok) {
-            bump(&self.auth_failures, what);
-        }
+    /// A batch of presigned URLs handed out, by kind (`upload`, `parts`, `download`,
+    /// `archive`, `link`).
+    pub fn presign(&self, kind: &'static str) {
+        bump(&self.presigns, kind);
+    }
+
+    /// A refused authentication attempt, by action (`login`, `refresh`, ...).
+    pub fn auth_failure(&self, action: &'static str) {
+        bump(&self.auth_failures, action);
     }
 
     /// A request refused by the rate limit of `scope`.
@@ -101,7 +87,8 @@ impl Metrics {
         bump(&self.rate_limited, scope);
     }
 
-    fn render_memory(&self, out: &mut String) {
+    /// The in-memory counters and histograms, in the text format.
+    pub fn render(&self, out: &mut String) {
         family(
             out,
             "coffer_http_requests_total",
@@ -179,13 +166,14 @@ impl Metrics {
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+/// The `# HELP` and `# TYPE` lines of a metric family.
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// `{a="x",b="y"}` with label values escaped as the text format requires.
-fn labels(pairs: &[(&str, &str)]) -> String {
+pub fn labels(pairs: &[(&str, &str)]) -> String {
     let mut s = String::from("{");
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
@@ -201,152 +189,10 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     s
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
+/// A gauge family with one unlabelled sample.
+pub fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
     family(out, name, "gauge", help);
     let _ = writeln!(out, "{name} {value}");
-}
-
-/// The whole exposition: in-memory counters, then what the database holds now.
-async fn render(state: &AppState) -> Result<String, AppError> {
-    let mut out = String::with_capacity(16 * 1024);
-    state.metrics.render_memory(&mut out);
-    family(
-        &mut out,
-        "coffer_store_errors_total",
-        "counter",
-        "Failed requests to the object store.",
-    );
-    let _ = writeln!(
-        out,
-        "coffer_store_errors_total {}",
-        state.store.error_count()
-    );
-    family(
-        &mut out,
-        "coffer_audit_events_dropped_total",
-        "counter",
-        "Audit events dropped because the writer fell behind.",
-    );
-    let _ = writeln!(
-        out,
-        "coffer_audit_events_dropped_total {}",
-        state.audit.dropped()
-    );
-    let (waits, waited) = state.audit.waits();
-    family(
-        &mut out,
-        "coffer_audit_waits_total",
-        "counter",
-        "Audit events whose request waited for room in the writer's backlog.",
-    );
-    let _ = writeln!(out, "coffer_audit_waits_total {waits}");
-    family(
-        &mut out,
-        "coffer_audit_wait_seconds_total",
-        "counter",
-        "Time requests spent waiting for room in the audit writer's backlog.",
-    );
-    let _ = writeln!(
-        out,
-        "coffer_audit_wait_seconds_total {}",
-        waited.as_secs_f64()
-    );
-
-    let name = "coffer_tasks";
-    family(
-        &mut out,
-        name,
-        "gauge",
-        "Tasks by kind and state (queued: the queue depth).",
-    );
-    for (kind, task_state, n) in crate::tasks::repo::count_by_kind_and_state(&state.db).await? {
-        let _ = writeln!(
-            out,
-            "{name}{} {n}",
-            labels(&[("kind", &kind), ("state", &task_state)])
-        );
-    }
-    let t = crate::admin::repo::totals(&state.db).await?;
-    for (name, help, value) in [
-        ("coffer_users", "Accounts.", t.users),
-        (
-            "coffer_users_disabled",
-            "Disabled accounts.",
-            t.disabled_users,
-        ),
-        (
-            "coffer_used_bytes",
-            "Bytes stored, over every user.",
-            t.used_bytes,
-        ),
-        (
-            "coffer_used_objects",
-            "Objects stored, over every user.",
-            t.used_objects,
-        ),
-        (
-            "coffer_reserved_bytes",
-            "Bytes reserved by open uploads.",
-            t.reserved_bytes,
-        ),
-        (
-            "coffer_reserved_objects",
-            "Objects reserved by open uploads.",
-            t.reserved_objects,
-        ),
-        (
-            "coffer_quota_bytes",
-            "Byte quotas, summed over every user.",
-            t.quota_bytes,
-        ),
-        (
-            "coffer_quota_objects",
-            "Object quotas, summed over every user.",
-            t.quota_objects,
-        ),
-    ] {
-        gauge(&mut out, name, help, value);
-    }
-    Ok(out)
-}
-
-fn digest(s: &str) -> [u8; 32] {
-    Sha256::digest(s.as_bytes()).into()
-}
-
-/// Prometheus metrics (text format). Needs `Authorization: Bearer <COFFER_METRICS_TOKEN>`
-/// when that setting is set.
-#[utoipa::path(
-    tag = "health",
-    responses(
-        (status = 200, description = "The metrics, Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
-        (status = 401, description = "A metrics token is set and was not given", body = ErrorBody),
-    )
-)]
-#[get("/metrics")]
-pub async fn metrics(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, AppError> {
-    if let Some(token) = &state.settings.metrics_token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        // Digests compare in time independent of where the token differs.
-        if digest(given) != digest(token.expose_secret()) {
-            return Err(AppError::unauthorized(
-                "METRICS_TOKEN_REQUIRED",
-                "Scraping needs `Authorization: Bearer` with the metrics token.",
-            ));
-        }
-    }
-    let body = render(&state).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(body))
 }
 
 #[cfg(test)]
@@ -360,7 +206,7 @@ mod tests {
             m.observe_request("GET", "/a", 200, Duration::from_millis(ms));
         }
         let mut out = String::new();
-        m.render_memory(&mut out);
+        m.render(&mut out);
         let bucket = |le: &str| {
             let prefix = format!(
                 "coffer_http_request_duration_seconds_bucket{{method=\"GET\",route=\"/a\",status=\"200\",le=\"{le}\"}} "
@@ -383,7 +229,7 @@ mod tests {
             m.observe_request(method, "-", 405, Duration::ZERO);
         }
         let mut out = String::new();
-        m.render_memory(&mut out);
+        m.render(&mut out);
         let line = r#"coffer_http_requests_total{method="OTHER",route="-",status="405"} 3"#;
         assert!(out.lines().any(|l| l == line), "{out}");
         assert_eq!(out.matches("coffer_http_requests_total{").count(), 1);

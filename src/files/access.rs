@@ -7,9 +7,8 @@
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use super::repo;
-use crate::files::repo::{self as files, Node};
-use crate::files::FileError;
+use super::repo::{self as files, Node};
+use super::FileError;
 
 /// What an actor may do with a node; ordered from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,8 +20,7 @@ pub enum Access {
     Owner,
 }
 
-pub const READ: &str = "read";
-pub const WRITE: &str = "write";
+pub use crate::entity::shares::{READ, WRITE};
 
 impl Access {
     pub fn from_permission(p: &str) -> Option<Access> {
@@ -61,7 +59,7 @@ pub async fn access_to(
         return Ok(Some(Access::Owner));
     }
     // Most nodes are not shared with most users: one query settles that.
-    let grants = repo::grants(db, node.owner_id, actor).await?;
+    let grants = files::grants(db, node.owner_id, actor).await?;
     if grants.is_empty() {
         return Ok(None);
     }

@@ -1,4 +1,6 @@
-//! Tracing: JSON logs in production, readable ones in development.
+//! Tracing (JSON logs in production, readable ones in development) and the metrics sink.
+
+pub mod metrics;
 
 use tracing::subscriber::set_global_default;
 use tracing::Subscriber;

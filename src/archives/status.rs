@@ -1,0 +1,92 @@
+//! What a task's owner, or a share link's holder, sees of an archive task: its state
+//! and progress and, once the bundle is built, a presigned download of it.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use serde::Deserialize as _;
+use uuid::Uuid;
+
+use super::service::ArchiveService;
+use crate::files::download::content_disposition;
+use crate::files::FileError;
+use crate::storage::GetOptions;
+use crate::tasks::dto::{TaskDownload, TaskProgress, TaskResponse, ZipResult};
+use crate::tasks::{repo, Task, DONE, FAILED};
+
+impl ArchiveService {
+    /// A task of `owner`, with a download when it is a finished archive.
+    pub async fn task(&self, owner: Uuid, id: Uuid) -> Result<TaskResponse, FileError> {
+        let task = repo::find_owned(&self.db, owner, id)
+            .await?
+            .ok_or(FileError::NotFound)?;
+        self.describe(&task, self.runtime.get().await?.presign_ttl())
+            .await
+    }
+
+    /// The "download all" task of share link `link`; its download lives at most `ttl`.
+    pub async fn link_task(
+        &self,
+        link: Uuid,
+        id: Uuid,
+        ttl: Duration,
+    ) -> Result<TaskResponse, FileError> {
+        let task = repo::find_for_link(&self.db, link, id)
+            .await?
+            .ok_or(FileError::NotFound)?;
+        let ttl = ttl.min(self.runtime.get().await?.presign_ttl());
+        self.describe(&task, ttl).await
+    }
+
+    /// A task as the API shows it; a finished archive comes with a GET that lives `ttl`.
+    async fn describe(&self, task: &Task, ttl: Duration) -> Result<TaskResponse, FileError> {
+        let progress = task
+            .progress
+            .as_ref()
+            .and_then(|p| TaskProgress::deserialize(p).ok())
+            .unwrap_or_default();
+        let mut body = TaskResponse {
+            id: task.id,
+            kind: task.kind.clone(),
+            state: task.state.clone(),
+            attempts: task.attempts,
+            progress,
+            download: None,
+            error: (task.state == FAILED)
+                .then(|| format!("The task failed after {} attempts.", task.attempts)),
+        };
+        if task.state == DONE {
+            // A result that does not read as a zip result (none should) counts as expired.
+            if let Some(result) = task.result.as_ref() {
+                let Ok(result) = ZipResult::deserialize(result) else {
+                    body.state = "expired".into();
+                    return Ok(body);
+                };
+                let archive_expires_at = Utc
+                    .timestamp_millis_opt(result.expires_at_ms)
+                    .single()
+                    .unwrap_or_else(Utc::now);
+                match archive_expires_at > Utc::now() {
+                    true => {
+                        let options = GetOptions {
+                            content_disposition: content_disposition(&result.name),
+                            content_type: "application/zip".into(),
+                        };
+                        let url = self.store.presign_get(&result.key, &options, ttl).await?;
+                        tracing::info!(task.id = %task.id, presign = "get", "archive URL issued");
+                        body.download = Some(TaskDownload {
+                            url,
+                            expires_at: Utc::now()
+                                + chrono::Duration::from_std(ttl)
+                                    .unwrap_or(chrono::Duration::minutes(10)),
+                            archive_expires_at,
+                            size: result.size,
+                        });
+                    }
+                    false => body.state = "expired".into(),
+                }
+            }
+        }
+        Ok(body)
+    }
+}

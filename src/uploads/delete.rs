@@ -1,0 +1,94 @@
+//! `DELETE /files/{id}`: a file, or a folder with everything below it, and with them
+//! the usage they held and the uploads still open inside.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::ConnectionTrait;
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::finish::purge_of;
+use super::repo;
+use super::UploadService;
+use crate::files::access;
+use crate::files::repo::{self as files, Node, STATE_ACTIVE};
+use crate::files::FileError;
+use crate::quotas::repo as quotas;
+use crate::tasks::now_ms;
+use crate::tasks::purge::{self, PurgePayload};
+
+impl UploadService {
+    /// Deletes a file, or a folder with everything below it, in one transaction under
+    /// the owner's lock: open uploads inside are aborted and their reservations
+    /// released, exactly the deleted files' usage is freed, and the purge of their
+    /// objects is queued — once now, and once more after the presigned URLs that may
+    /// still create them have expired.
+    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
+    pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
+        let root = self.files.get(user, id).await?;
+        self.files.require_modify(user, &root).await?;
+        let ttl = self.presign_ttl().await?;
+        let txn = self.gate.begin(&self.db).await?;
+        let deleted = self.delete_locked(&*txn, user, &root, ttl).await;
+        let deleted = txn.end(deleted).await?;
+        for node in &deleted {
+            self.files.forget(node.id);
+        }
+        Ok(())
+    }
+
+    async fn delete_locked(
+        &self,
+        txn: &impl ConnectionTrait,
+        user: Uuid,
+        root: &Node,
+        ttl: Duration,
+    ) -> Result<Vec<Node>, FileError> {
+        let owner = root.owner_id;
+        if !quotas::lock(txn, owner).await? {
+            return Err(FileError::NotFound);
+        }
+        if owner != user {
+            // A grantee's right depends on where the node is now.
+            let now = files::find(txn, root.id)
+                .await?
+                .ok_or(FileError::NotFound)?;
+            if !access::may_modify(txn, user, &now).await? {
+                return Err(FileError::Forbidden);
+            }
+        }
+        // Uploads first: deleting their files would unlink them.
+        let aborted = repo::abort_open_under(txn, owner, root.id).await?;
+        let deleted = files::delete_subtree(txn, owner, root.id).await?;
+        if deleted.is_empty() {
+            return Err(FileError::NotFound);
+        }
+        let stored: Vec<&Node> = deleted
+            .iter()
+            .filter(|n| !n.is_folder() && n.state == STATE_ACTIVE)
+            .collect();
+        if !stored.is_empty() {
+            let bytes = stored.iter().map(|n| n.size).sum();
+            quotas::remove_used(txn, owner, bytes, stored.len() as i64).await?;
+        }
+        if !aborted.is_empty() {
+            let bytes = aborted.iter().map(|u| u.declared_size).sum();
+            quotas::release(txn, owner, bytes, aborted.len() as i64).await?;
+        }
+        let mut now = purge_of(&aborted);
+        now.keys
+            .extend(stored.iter().filter_map(|n| n.object_key.clone()));
+        purge::enqueue(txn, now, now_ms()).await?;
+        // Keys whose upload may still have a live PUT URL: started within an upload's
+        // lifetime plus a URL's.
+        let since = Utc::now() - (self.upload_expiry() + ttl);
+        let late = deleted
+            .iter()
+            .filter(|n| n.created_at > since)
+            .filter_map(|n| n.object_key.clone())
+            .collect();
+        purge::enqueue(txn, PurgePayload::keys(late), purge::late_sweep_at(ttl)).await?;
+        Ok(deleted)
+    }
+}

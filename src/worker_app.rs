@@ -1,0 +1,89 @@
+//! The worker's composition, in one place: `coffer-worker` builds it from the settings,
+//! `cofferd` (with the in-process worker on) from the services it already runs.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+
+use crate::archives::handler::ZipHandler;
+use crate::config::Settings;
+use crate::db::WriteGate;
+use crate::files::service::FileService;
+use crate::runtime::Runtime;
+use crate::storage::{ObjectStore, StorageError};
+use crate::tasks::purge::PurgeHandler;
+use crate::tasks::worker::Worker;
+use crate::tasks::{KIND_PURGE, KIND_ZIP};
+use crate::uploads::finish::ReconcileJob;
+use crate::uploads::UploadService;
+
+/// Why a worker process could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerStartError {
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("object store: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// A worker process: the task loop over the database and store the settings name.
+pub struct WorkerApp {
+    worker: Worker,
+}
+
+impl WorkerApp {
+    /// Connects to the database and the store. `cofferd` creates and migrates the
+    /// schema: start it first.
+    pub async fn build(settings: &Settings) -> Result<WorkerApp, WorkerStartError> {
+        let db = crate::db::connect(settings).await?;
+        let store = crate::storage::connect::connect(settings)?;
+        let gate = WriteGate::for_connection(&db);
+        crate::db::spawn_checkpointer(db.clone(), gate.clone());
+        let runtime = Runtime::new(db.clone(), settings);
+        let files = FileService::new(
+            db.clone(),
+            gate.clone(),
+            store.clone(),
+            runtime.clone(),
+            settings.cache_ttl,
+        );
+        // The worker starts no uploads: the relaxed pool of upload starts is not needed.
+        let uploads = UploadService::new(
+            db.clone(),
+            db.clone(),
+            gate,
+            store.clone(),
+            settings.uploads.clone(),
+            runtime,
+            files,
+        );
+        Ok(WorkerApp {
+            worker: compose(db, store, uploads, settings),
+        })
+    }
+
+    /// Runs tasks until `shutdown` turns true.
+    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) {
+        self.worker.run_until_stopped(shutdown).await;
+    }
+}
+
+/// A worker with every task handler and periodic job of this crate.
+pub fn compose(
+    db: DatabaseConnection,
+    store: Arc<dyn ObjectStore>,
+    uploads: UploadService,
+    settings: &Settings,
+) -> Worker {
+    let cfg = &settings.worker;
+    Worker::new(db, store, cfg.clone())
+        .handle(
+            KIND_ZIP,
+            Arc::new(ZipHandler {
+                cfg: settings.archives.clone(),
+            }),
+        )
+        .handle(KIND_PURGE, Arc::new(PurgeHandler))
+        .every(cfg.reconcile_every, Arc::new(ReconcileJob(uploads)))
+}

@@ -1,52 +1,60 @@
-//! A small in-process TTL cache for hot metadata (users behind tokens, files behind
-//! downloads). Writes through this replica invalidate entries at once; other replicas
-//! see changes within the TTL. A zero TTL disables it.
+//! The in-process TTL caches for hot metadata (users behind tokens, verified tokens,
+//! files behind downloads), on moka: bounded, evicting the least useful entries one by
+//! one (never all at once), expiring each entry its TTL after it was written. Writes
+//! through this replica invalidate entries at once; other replicas see changes within
+//! the TTL. A zero TTL disables the cache.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
 use std::hash::Hash;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Past this many entries the cache is emptied rather than grown.
-const MAX_ENTRIES: usize = 100_000;
+use moka::sync::Cache;
+
+/// Most entries a cache holds.
+const MAX_ENTRIES: u64 = 100_000;
 
 pub struct TtlCache<K, V> {
-    ttl: Duration,
-    entries: RwLock<HashMap<K, (Instant, Arc<V>)>>,
+    inner: Option<Cache<K, Arc<V>>>,
 }
 
-impl<K: Eq + Hash + Copy, V> TtlCache<K, V> {
+impl<K, V> TtlCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
     pub fn new(ttl: Duration) -> TtlCache<K, V> {
         TtlCache {
-            ttl,
-            entries: RwLock::new(HashMap::new()),
+            inner: (!ttl.is_zero()).then(|| {
+                Cache::builder()
+                    .max_capacity(MAX_ENTRIES)
+                    .time_to_live(ttl)
+                    .build()
+            }),
         }
     }
 
-    pub fn get(&self, key: K) -> Option<Arc<V>> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let entries = self.entries.read().ok()?;
-        let (at, value) = entries.get(&key)?;
-        (at.elapsed() < self.ttl).then(|| value.clone())
+    pub fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.as_ref()?.get(key)
     }
 
     pub fn put(&self, key: K, value: Arc<V>) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if let Ok(mut entries) = self.entries.write() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(key, (Instant::now(), value));
+        if let Some(cache) = &self.inner {
+            cache.insert(key, value);
         }
     }
 
-    pub fn invalidate(&self, key: K) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.remove(&key);
+    pub fn invalidate<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(cache) = &self.inner {
+            cache.invalidate(key);
         }
     }
 }
@@ -59,18 +67,39 @@ mod tests {
     fn entries_expire_and_can_be_invalidated() {
         let cache = TtlCache::new(Duration::from_millis(50));
         cache.put(1, Arc::new("one"));
-        assert_eq!(cache.get(1).as_deref(), Some(&"one"));
-        cache.invalidate(1);
-        assert!(cache.get(1).is_none());
+        assert_eq!(cache.get(&1).as_deref(), Some(&"one"));
+        cache.invalidate(&1);
+        assert!(cache.get(&1).is_none());
         cache.put(1, Arc::new("one"));
         std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get(1).is_none(), "stale entries are not served");
+        assert!(cache.get(&1).is_none(), "stale entries are not served");
     }
 
     #[test]
     fn zero_ttl_disables_the_cache() {
         let cache = TtlCache::new(Duration::ZERO);
         cache.put(1, Arc::new(1));
-        assert!(cache.get(1).is_none());
+        assert!(cache.get(&1).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_keeps_serving_without_a_burst_of_misses() {
+        let cache = TtlCache::new(Duration::from_secs(60));
+        for i in 0..MAX_ENTRIES + 1_000 {
+            cache.put(i, Arc::new(i));
+        }
+        // Eviction is one entry at a time: most entries are still there.
+        let hits = (0..MAX_ENTRIES + 1_000)
+            .filter(|i| cache.get(i).is_some())
+            .count() as u64;
+        assert!(hits > MAX_ENTRIES / 2, "{hits} hits");
+    }
+
+    #[test]
+    fn string_keys_are_looked_up_by_str() {
+        let cache: TtlCache<String, u8> = TtlCache::new(Duration::from_secs(60));
+        cache.put("token".to_owned(), Arc::new(7));
+        assert_eq!(cache.get("token").as_deref(), Some(&7));
+        assert!(cache.get("other").is_none());
     }
 }

@@ -212,7 +212,7 @@ impl Runtime {
 
     /// The settings in force: from memory, or one read of the small `settings` table.
     pub async fn get(&self) -> Result<Arc<RuntimeSettings>, DbErr> {
-        if let Some(s) = self.cache.get(()) {
+        if let Some(s) = self.cache.get(&()) {
             return Ok(s);
         }
         let rows = settings::Entity::find().all(&self.db).await?;
@@ -254,7 +254,7 @@ impl Runtime {
 
     /// Drops the cached settings, so the next request reads the stored ones.
     pub fn invalidate(&self) {
-        self.cache.invalidate(());
+        self.cache.invalidate(&());
     }
 }
 

@@ -15,7 +15,7 @@ use crate::config::ArchiveSettings;
 use crate::storage::{ObjectStore, StorageError, StoredPart};
 use crate::tasks::dto::{TaskProgress, ZipResult};
 use crate::tasks::purge::{self, PurgePayload};
-use crate::tasks::worker::{Handler, TaskContext};
+use crate::tasks::worker::{Handler, TaskContext, TaskError};
 use crate::tasks::{now_ms, Task};
 
 /// Collects the archive's bytes into parts and uploads them, one in flight at a time.
@@ -87,7 +87,7 @@ impl ZipHandler {
         plan: &ZipPlan,
         key: &str,
         upload_id: &str,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, TaskError> {
         let mut sink = PartSink {
             store: ctx.store.clone(),
             key: key.to_owned(),
@@ -102,32 +102,24 @@ impl ZipHandler {
         let (mut files_done, mut bytes_done) = (0u64, 0u64);
         let total = plan.entries.len();
         for entry in &plan.entries {
-            sink.write(&zip.begin(&entry.path))
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut stream = ctx
-                .store
-                .get_stream(&entry.key)
-                .await
-                .map_err(|e| e.to_string())?;
+            sink.write(&zip.begin(&entry.path)).await?;
+            let mut stream = ctx.store.get_stream(&entry.key).await?;
             let mut crc = crc32fast::Hasher::new();
             let mut size = 0u64;
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| e.to_string())?;
+                let chunk = chunk?;
                 crc.update(&chunk);
                 size += chunk.len() as u64;
                 zip.data(chunk.len() as u64);
-                sink.write(&chunk).await.map_err(|e| e.to_string())?;
+                sink.write(&chunk).await?;
             }
             if size != entry.size {
-                return Err(format!(
+                return Err(TaskError::Failed(format!(
                     "{} changed size ({} bytes, expected {})",
                     entry.path, size, entry.size
-                ));
+                )));
             }
-            sink.write(&zip.end(crc.finalize(), size))
-                .await
-                .map_err(|e| e.to_string())?;
+            sink.write(&zip.end(crc.finalize(), size)).await?;
             files_done += 1;
             bytes_done += size;
             ctx.progress(&TaskProgress {
@@ -138,29 +130,22 @@ impl ZipHandler {
             })
             .await;
         }
-        sink.write(&zip.finish()).await.map_err(|e| e.to_string())?;
-        let parts = sink.finish().await.map_err(|e| e.to_string())?;
-        ctx.store
-            .complete_multipart(key, upload_id, &parts)
-            .await
-            .map_err(|e| e.to_string())?;
-        let meta = ctx.store.head(key).await.map_err(|e| e.to_string())?;
+        sink.write(&zip.finish()).await?;
+        let parts = sink.finish().await?;
+        ctx.store.complete_multipart(key, upload_id, &parts).await?;
+        let meta = ctx.store.head(key).await?;
         Ok(meta.map(|m| m.size).unwrap_or(0))
     }
 }
 
 #[async_trait]
 impl Handler for ZipHandler {
-    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String> {
-        let plan: ZipPlan = serde_json::from_value(task.payload.clone())
-            .map_err(|e| format!("bad payload: {e}"))?;
+    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, TaskError> {
+        let plan: ZipPlan =
+            serde_json::from_value(task.payload.clone()).map_err(TaskError::Payload)?;
         // Same key on every attempt: a retry overwrites what a dead attempt left.
         let key = archive_key(task.id);
-        let upload_id = ctx
-            .store
-            .create_multipart(&key, "application/zip")
-            .await
-            .map_err(|e| e.to_string())?;
+        let upload_id = ctx.store.create_multipart(&key, "application/zip").await?;
         let size = match self.build(ctx, &plan, &key, &upload_id).await {
             Ok(size) => size,
             Err(e) => {
@@ -174,8 +159,7 @@ impl Handler for ZipHandler {
             PurgePayload::keys(vec![key.clone()]),
             expires_at_ms,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let result = ZipResult {
             key,
             name: plan.name,
@@ -183,6 +167,6 @@ impl Handler for ZipHandler {
             entries: plan.entries.len() as u64,
             expires_at_ms,
         };
-        serde_json::to_value(&result).map_err(|e| e.to_string())
+        Ok(serde_json::to_value(&result)?)
     }
 }

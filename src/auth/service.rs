@@ -105,10 +105,9 @@ pub struct AuthService {
     policy: Arc<AuthPolicy>,
     runtime: Runtime,
     cache: Arc<TtlCache<Uuid, User>>,
-    /// Tokens whose signature and claims were verified recently, by a keyed hash; a hit
-    /// still compares the whole token and re-checks its time window.
-    verified: Arc<TtlCache<u64, (String, Arc<AccessClaims>)>>,
-    token_hasher: std::hash::RandomState,
+    /// Tokens whose signature and claims were verified recently; a hit still checks
+    /// the time window.
+    verified: Arc<TtlCache<String, AccessClaims>>,
 }
 
 impl AuthService {
@@ -128,7 +127,6 @@ impl AuthService {
             keys: Arc::new(keys),
             cache: Arc::new(TtlCache::new(policy.user_cache_ttl)),
             verified: Arc::new(TtlCache::new(policy.user_cache_ttl)),
-            token_hasher: std::hash::RandomState::new(),
             policy: Arc::new(policy),
         }
     }
@@ -318,7 +316,7 @@ impl AuthService {
         token: &str,
     ) -> Result<(Arc<User>, Arc<AccessClaims>), AuthError> {
         let claims = self.verify(token).ok_or(AuthError::InvalidAccessToken)?;
-        let user = match self.cache.get(claims.sub) {
+        let user = match self.cache.get(&claims.sub) {
             Some(user) => user,
             None => {
                 let user = Arc::new(
@@ -338,21 +336,16 @@ impl AuthService {
 
     /// Verifies an access token, from the recent-verification cache when possible.
     fn verify(&self, token: &str) -> Option<Arc<AccessClaims>> {
-        use std::hash::BuildHasher as _;
-        let key = self.token_hasher.hash_one(token);
-        if let Some(hit) = self.verified.get(key) {
-            let (known, claims) = hit.as_ref();
-            if known == token && claims.in_time_window(chrono::Utc::now().timestamp()) {
-                return Some(claims.clone());
+        if let Some(claims) = self.verified.get(token) {
+            if claims.in_time_window(chrono::Utc::now().timestamp()) {
+                return Some(claims);
             }
         }
         let claims = Arc::new(self.keys.validate(token)?);
-        self.verified
-            .put(key, Arc::new((token.to_owned(), claims.clone())));
+        self.verified.put(token.to_owned(), claims.clone());
         Some(claims)
     }
 
-    /// Forgets the cached row of a user whose auth state changed.
     /// Whether a cookie session's access token expiring at `exp` (Unix seconds) is due
     /// for renewal.
     pub fn cookie_due(&self, exp: i64) -> bool {
@@ -360,8 +353,9 @@ impl AuthService {
         left < self.policy.cookie_refresh_before.as_secs() as i64
     }
 
+    /// Forgets the cached row of a user whose auth state changed.
     pub fn forget_user(&self, id: Uuid) {
-        self.cache.invalidate(id);
+        self.cache.invalidate(&id);
     }
 
     /// A new access token for the same session, for cookie sessions near expiry.

@@ -96,7 +96,7 @@ impl FileService {
     /// downloads and listings, the hot paths of HPC clients). The right to read it is
     /// checked every time (owners without a query).
     async fn readable(&self, actor: Uuid, id: Uuid) -> Result<(Arc<Node>, bool), FileError> {
-        let (node, cached) = match self.cache.get(id) {
+        let (node, cached) = match self.cache.get(&id) {
             Some(node) => (node, true),
             None => (
                 Arc::new(repo::find(&self.db, id).await?.ok_or(FileError::NotFound)?),
@@ -144,7 +144,7 @@ impl FileService {
 
     /// Drops a node from the download cache (it was deleted).
     pub fn forget(&self, id: Uuid) {
-        self.cache.invalidate(id);
+        self.cache.invalidate(&id);
     }
 
     /// A node `actor` may read.
@@ -294,7 +294,7 @@ impl FileService {
         let txn = self.gate.begin(&self.db).await?;
         let moved = self.move_locked(&*txn, &node, &name, parent).await;
         txn.end(moved).await?;
-        self.cache.invalidate(id);
+        self.cache.invalidate(&id);
         self.get(user, id).await
     }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::repo::{self as tasks, NewTask};
-use super::worker::{Handler, TaskContext};
+use super::worker::{Handler, TaskContext, TaskError};
 use super::{now_ms, Task, KIND_PURGE};
 
 /// Attempts a purge gets.
@@ -94,24 +94,21 @@ pub struct PurgeHandler;
 
 #[async_trait]
 impl Handler for PurgeHandler {
-    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String> {
+    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, TaskError> {
         let payload: PurgePayload =
-            serde_json::from_value(task.payload.clone()).map_err(|e| e.to_string())?;
+            serde_json::from_value(task.payload.clone()).map_err(TaskError::Payload)?;
         for u in &payload.multipart {
-            ctx.store
-                .abort_multipart(&u.key, &u.upload_id)
-                .await
-                .map_err(|e| e.to_string())?;
+            ctx.store.abort_multipart(&u.key, &u.upload_id).await?;
         }
         let mut keys = payload.keys;
         // A deleted user's prefix: whatever is under it now, including objects put by
         // URLs handed out before the deletion.
         if let Some(prefix) = payload.prefix.as_deref().filter(|p| !p.is_empty()) {
-            let listed = ctx.store.list(prefix).await.map_err(|e| e.to_string())?;
+            let listed = ctx.store.list(prefix).await?;
             keys.extend(listed.into_iter().map(|(key, _)| key));
         }
         for key in &keys {
-            ctx.store.delete(key).await.map_err(|e| e.to_string())?;
+            ctx.store.delete(key).await?;
         }
         Ok(serde_json::json!({ "deleted": keys.len() }))
     }

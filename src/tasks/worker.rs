@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::dto::TaskProgress;
 use super::{now_ms, repo, Task};
 use crate::config::WorkerSettings;
-use crate::storage::ObjectStore;
+use crate::storage::{ObjectStore, StorageError};
 
 /// What a handler gets besides its task.
 pub struct TaskContext {
@@ -42,11 +42,26 @@ impl TaskContext {
     }
 }
 
+/// Why a task handler failed; the message is kept on the task.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("bad payload: {0}")]
+    Payload(#[source] serde_json::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Runs one kind of task. Handlers must be idempotent: a task whose worker died is run
 /// again by another.
 #[async_trait]
 pub trait Handler: Send + Sync {
-    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, String>;
+    async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, TaskError>;
 }
 
 /// Work the worker does now and then between tasks (reconciling expired uploads, say).
@@ -178,7 +193,7 @@ impl Worker {
         }
         let Some(handler) = self.handlers.get(&task.kind).cloned() else {
             let error = format!("no handler for task kind {:?}", task.kind);
-            repo::fail(&self.db, task.id, &self.id, &error, None).await?;
+            repo::fail(&self.db, task.id, &self.id, &error.to_string(), None).await?;
             return Ok(Outcome::Failed(task.id));
         };
         let ctx = TaskContext {
@@ -219,13 +234,13 @@ impl Worker {
             }
             Some(Err(error)) if task.attempts >= task.max_attempts => {
                 tracing::warn!(%error, "task failed for good");
-                repo::fail(&self.db, task.id, &self.id, &error, None).await?;
+                repo::fail(&self.db, task.id, &self.id, &error.to_string(), None).await?;
                 Outcome::Failed(task.id)
             }
             Some(Err(error)) => {
                 let at = now_ms() + self.backoff_ms(task.attempts);
                 tracing::warn!(%error, "task failed; will retry");
-                repo::fail(&self.db, task.id, &self.id, &error, Some(at)).await?;
+                repo::fail(&self.db, task.id, &self.id, &error.to_string(), Some(at)).await?;
                 Outcome::Retrying(task.id)
             }
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use coffer::tasks::repo::{self as tasks, NewTask};
-use coffer::tasks::worker::{Handler, Outcome, TaskContext, Worker};
+use coffer::tasks::worker::{Handler, Outcome, TaskContext, TaskError, Worker};
 use coffer::tasks::{now_ms, Task};
 use reqwest::{Method, StatusCode};
 use sea_orm::sea_query::Expr;
@@ -28,14 +28,17 @@ struct Counting {
 
 #[async_trait]
 impl Handler for Counting {
-    async fn run(&self, _ctx: &TaskContext, task: &Task) -> Result<Value, String> {
+    async fn run(&self, _ctx: &TaskContext, task: &Task) -> Result<Value, TaskError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         if task.attempts <= self.hang_first {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         if self.fail_always {
-            return Err(format!("boom on attempt {}", task.attempts));
+            return Err(TaskError::Failed(format!(
+                "boom on attempt {}",
+                task.attempts
+            )));
         }
         Ok(json!({"attempt": task.attempts}))
     }
@@ -187,7 +190,7 @@ async fn a_lease_is_renewed_while_the_task_runs() {
     struct Slow;
     #[async_trait]
     impl Handler for Slow {
-        async fn run(&self, _ctx: &TaskContext, _task: &Task) -> Result<Value, String> {
+        async fn run(&self, _ctx: &TaskContext, _task: &Task) -> Result<Value, TaskError> {
             tokio::time::sleep(Duration::from_millis(3000)).await;
             Ok(json!({}))
         }

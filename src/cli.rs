@@ -83,7 +83,7 @@ pub async fn storage_report(
             .into_iter()
             .filter(|(k, state)| {
                 k.starts_with(prefix)
-                    && state == crate::files::repo::STATE_ACTIVE
+                    && *state == crate::files::repo::FileState::Active
                     && !objects.contains(k)
             })
             .map(|(k, _)| k)
@@ -123,10 +123,10 @@ pub async fn admin(settings: &Settings, args: &[String]) -> Result<(), Box<dyn s
     else {
         return Err(usage.into());
     };
-    let mut role = crate::admin::ROLE_USER;
+    let mut role = crate::admin::Role::User;
     for flag in &args[2..] {
         match flag.as_str() {
-            "--admin" => role = crate::admin::ROLE_ADMIN,
+            "--admin" => role = crate::admin::Role::Admin,
             other => return Err(format!("unknown option {other:?}; {usage}").into()),
         }
     }

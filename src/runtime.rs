@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::cache::TtlCache;
 use crate::config::{Settings, MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE};
 use crate::entity::settings;
-use crate::entity::users::{ROLE_ADMIN, ROLE_USER};
+use crate::entity::users::Role;
 use crate::http::media_type::content_type;
 
 /// Longest list of allowed content types.
@@ -28,8 +28,8 @@ const MAX_CONTENT_TYPES: usize = 200;
 pub struct RuntimeSettings {
     /// Whether anyone may create an account with `POST /auth/register`.
     pub registration_open: bool,
-    /// Role of new accounts (`user` or `admin`).
-    pub default_role: String,
+    /// Role of new accounts.
+    pub default_role: Role,
     /// Byte quota of new accounts.
     pub default_quota_bytes: i64,
     /// Object quota of new accounts.
@@ -47,7 +47,7 @@ impl RuntimeSettings {
     pub fn from_config(s: &Settings) -> RuntimeSettings {
         RuntimeSettings {
             registration_open: s.registration_open,
-            default_role: ROLE_USER.to_owned(),
+            default_role: Role::User,
             default_quota_bytes: s.default_quota_bytes,
             default_quota_objects: s.default_quota_objects,
             allowed_content_types: s.uploads.allowed_content_types.clone(),
@@ -91,6 +91,7 @@ impl RuntimeSettings {
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     pub registration_open: Option<bool>,
+    #[schema(value_type = Option<Role>)]
     pub default_role: Option<String>,
     #[schema(minimum = 0)]
     pub default_quota_bytes: Option<i64>,
@@ -107,7 +108,7 @@ impl From<&RuntimeSettings> for SettingsPatch {
     fn from(s: &RuntimeSettings) -> SettingsPatch {
         SettingsPatch {
             registration_open: Some(s.registration_open),
-            default_role: Some(s.default_role.clone()),
+            default_role: Some(s.default_role.to_string()),
             default_quota_bytes: Some(s.default_quota_bytes),
             default_quota_objects: Some(s.default_quota_objects),
             allowed_content_types: Some(s.allowed_content_types.clone()),
@@ -133,7 +134,7 @@ impl SettingsPatch {
     /// What is wrong with the change, if anything.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(role) = self.default_role.as_deref() {
-            if role != ROLE_USER && role != ROLE_ADMIN {
+            if crate::entity::parse::<Role>(role).is_none() {
                 return Err("default_role must be `user` or `admin`.".into());
             }
         }

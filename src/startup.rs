@@ -284,7 +284,7 @@ async fn bootstrap_admin(
         return Ok(());
     }
     let user = auth
-        .create_user(name, password, None, Some(crate::auth::ROLE_ADMIN))
+        .create_user(name, password, None, Some(crate::auth::Role::Admin))
         .await
         .map_err(|e| StartupError::Bootstrap(e.to_string()))?;
     tracing::warn!(user.id = %user.id, username = %user.username, "first admin created from COFFER_BOOTSTRAP_ADMIN_*");

@@ -14,8 +14,7 @@ pub struct AdminUserResponse {
     pub id: Uuid,
     pub username: String,
     pub email: Option<String>,
-    /// `admin` or `user`.
-    pub role: String,
+    pub role: users::Role,
     pub disabled: bool,
     pub quota_bytes: i64,
     pub quota_objects: i64,
@@ -69,7 +68,7 @@ pub struct UserQuery {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    /// `admin` or `user`.
+    #[schema(value_type = Option<users::Role>)]
     pub role: Option<String>,
     pub quota_bytes: Option<i64>,
     pub quota_objects: Option<i64>,

@@ -12,7 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::auth::AuthUser;
 use crate::error::AppError;
 
-pub use crate::auth::{ROLE_ADMIN, ROLE_USER};
+pub use crate::auth::Role;
 
 /// An authenticated caller with the `admin` role; anyone else gets 403.
 pub struct AdminUser(pub AuthUser);
@@ -25,7 +25,7 @@ impl FromRequest for AdminUser {
         let auth = AuthUser::from_request(req, payload);
         Box::pin(async move {
             let auth = auth.await?;
-            if auth.user.role != ROLE_ADMIN {
+            if auth.user.role != Role::Admin {
                 return Err(AppError::forbidden(
                     "ADMIN_ONLY",
                     "This needs the admin role.",

@@ -10,11 +10,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::archives::archive_key;
+use crate::entity::users::Role;
 use crate::entity::{files, refresh_tokens, tasks, uploads, users};
-use crate::files::repo::{KIND_FILE, STATE_ACTIVE};
+use crate::files::repo::{FileKind, FileState};
 use crate::storage::keys::user_prefix;
 use crate::tasks::KIND_ZIP;
-use crate::uploads::repo::OPEN;
+use crate::uploads::repo::UploadState;
 
 /// Users whose name contains `q`, by username, after `after`.
 pub async fn list_users(
@@ -44,7 +45,7 @@ pub async fn user(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<users::M
 /// What an admin may change about a user.
 #[derive(Debug, Default, Clone)]
 pub struct UserChange {
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub quota_bytes: Option<i64>,
     pub quota_objects: Option<i64>,
     pub disabled: Option<bool>,
@@ -59,7 +60,7 @@ pub async fn update_user(
         .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(users::Column::Id.eq(id));
     if let Some(role) = &change.role {
-        update = update.col_expr(users::Column::Role, Expr::value(role.clone()));
+        update = update.col_expr(users::Column::Role, Expr::value(*role));
     }
     if let Some(b) = change.quota_bytes {
         update = update.col_expr(users::Column::QuotaBytes, Expr::value(b));
@@ -76,7 +77,7 @@ pub async fn update_user(
 
 pub async fn admin_exists(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
     Ok(users::Entity::find()
-        .filter(users::Column::Role.eq(super::ROLE_ADMIN))
+        .filter(users::Column::Role.eq(super::Role::Admin))
         .one(db)
         .await?
         .is_some())
@@ -199,8 +200,8 @@ pub async fn stored_by(
         .column(column)
         .column_as(Expr::cust("COUNT(*)"), "objects")
         .column_as(sum("size"), "bytes")
-        .filter(files::Column::Kind.eq(KIND_FILE))
-        .filter(files::Column::State.eq(STATE_ACTIVE))
+        .filter(files::Column::Kind.eq(FileKind::File))
+        .filter(files::Column::State.eq(FileState::Active))
         .group_by(column)
         .order_by_desc(Expr::cust("3"))
         .limit(limit)
@@ -214,7 +215,7 @@ pub async fn open_uploads(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     let n: Option<i64> = uploads::Entity::find()
         .select_only()
         .column_as(Expr::cust("COUNT(*)"), "uploads")
-        .filter(uploads::Column::State.eq(OPEN))
+        .filter(uploads::Column::State.eq(UploadState::Open))
         .into_tuple()
         .one(db)
         .await?;
@@ -237,7 +238,7 @@ pub struct Removed {
 pub async fn delete_user(db: &impl ConnectionTrait, id: Uuid) -> Result<Removed, DbErr> {
     let multipart = uploads::Entity::find()
         .filter(uploads::Column::UserId.eq(id))
-        .filter(uploads::Column::State.eq(OPEN))
+        .filter(uploads::Column::State.eq(UploadState::Open))
         .filter(uploads::Column::MultipartUploadId.is_not_null())
         .all(db)
         .await?

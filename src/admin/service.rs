@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::dto::{StatsResponse, UpdateUserRequest};
 use super::repo::{self, Family, UserChange};
-use super::{ROLE_ADMIN, ROLE_USER};
+use super::Role;
 use crate::audit::repo::{self as audit, Filter, StoredEvent};
 use crate::auth::repo as users;
 use crate::auth::AuthService;
@@ -113,24 +113,24 @@ impl AdminService {
         body: UpdateUserRequest,
     ) -> Result<UserUpdate, AdminError> {
         let before = self.user(id).await?;
-        if body
-            .role
-            .as_deref()
-            .is_some_and(|r| r != ROLE_ADMIN && r != ROLE_USER)
-        {
-            return Err(invalid("role must be `admin` or `user`."));
-        }
+        let role = match body.role.as_deref() {
+            None => None,
+            Some(r) => Some(
+                crate::entity::parse::<Role>(r)
+                    .ok_or_else(|| invalid("role must be `admin` or `user`."))?,
+            ),
+        };
         if body.quota_bytes.is_some_and(|b| b < 0) || body.quota_objects.is_some_and(|o| o < 0) {
             return Err(invalid("Quotas cannot be negative."));
         }
-        let demoted = body.disabled == Some(true) || body.role.as_deref() == Some(ROLE_USER);
+        let demoted = body.disabled == Some(true) || role == Some(Role::User);
         if admin == before.id && demoted {
             return Err(invalid(
                 "You cannot disable or demote yourself; ask another admin.",
             ));
         }
         let change = UserChange {
-            role: body.role,
+            role,
             quota_bytes: body.quota_bytes,
             quota_objects: body.quota_objects,
             disabled: body.disabled,

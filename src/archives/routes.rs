@@ -11,6 +11,7 @@ use crate::audit::{AuditLog, OK};
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
 use crate::tasks::dto::{TaskAccepted, TaskResponse};
+use crate::tasks::TaskState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_archive);
@@ -46,7 +47,7 @@ async fn create_archive(
         .await?;
     Ok(HttpResponse::Accepted().json(TaskAccepted {
         task_id: id,
-        state: crate::tasks::QUEUED.into(),
+        state: TaskState::Queued,
     }))
 }
 

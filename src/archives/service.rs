@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::names::{dedupe, entry_name};
 use crate::config::ArchiveSettings;
 use crate::files::access::{self, Access};
-use crate::files::repo::{self as files, Node, STATE_ACTIVE};
+use crate::files::repo::{self as files, FileState, Node};
 use crate::files::FileError;
 use crate::runtime::Runtime;
 use crate::storage::ObjectStore;
@@ -82,7 +82,7 @@ impl ArchiveService {
                 path.push(child.name.clone());
                 if child.is_folder() {
                     next.insert(child.id, path);
-                } else if child.state == STATE_ACTIVE {
+                } else if child.state == FileState::Active {
                     out.push((path, child));
                 }
                 if out.len() as u64 > self.cfg.max_entries {
@@ -139,7 +139,7 @@ impl ArchiveService {
         for node in nodes {
             if node.is_folder() {
                 selected.extend(self.files_below(&node).await?);
-            } else if node.state == STATE_ACTIVE {
+            } else if node.state == FileState::Active {
                 selected.push((vec![node.name.clone()], node));
             } else {
                 return Err(FileError::NotReady);

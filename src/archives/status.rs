@@ -11,8 +11,8 @@ use super::service::ArchiveService;
 use crate::files::download::content_disposition;
 use crate::files::FileError;
 use crate::storage::GetOptions;
-use crate::tasks::dto::{TaskDownload, TaskProgress, TaskResponse, ZipResult};
-use crate::tasks::{repo, Task, DONE, FAILED};
+use crate::tasks::dto::{TaskDownload, TaskProgress, TaskResponse, TaskStatus, ZipResult};
+use crate::tasks::{repo, Task, TaskState};
 
 impl ArchiveService {
     /// A task of `owner`, with a download when it is a finished archive.
@@ -48,18 +48,18 @@ impl ArchiveService {
         let mut body = TaskResponse {
             id: task.id,
             kind: task.kind.clone(),
-            state: task.state.clone(),
+            state: task.state.into(),
             attempts: task.attempts,
             progress,
             download: None,
-            error: (task.state == FAILED)
+            error: (task.state == TaskState::Failed)
                 .then(|| format!("The task failed after {} attempts.", task.attempts)),
         };
-        if task.state == DONE {
+        if task.state == TaskState::Done {
             // A result that does not read as a zip result (none should) counts as expired.
             if let Some(result) = task.result.as_ref() {
                 let Ok(result) = ZipResult::deserialize(result) else {
-                    body.state = "expired".into();
+                    body.state = TaskStatus::Expired;
                     return Ok(body);
                 };
                 let archive_expires_at = Utc
@@ -83,7 +83,7 @@ impl ArchiveService {
                             size: result.size,
                         });
                     }
-                    false => body.state = "expired".into(),
+                    false => body.state = TaskStatus::Expired,
                 }
             }
         }

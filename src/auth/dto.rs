@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::repo::User;
+use crate::entity::users::Role;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +63,7 @@ pub struct UserResponse {
     pub email: Option<String>,
     /// `admin` or `user`.
     #[schema(example = "user")]
-    pub role: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
     pub last_login: Option<DateTime<Utc>>,
 }
@@ -73,7 +74,7 @@ impl From<&User> for UserResponse {
             id: u.id,
             username: u.username.clone(),
             email: u.email.clone(),
-            role: u.role.clone(),
+            role: u.role,
             created_at: u.created_at,
             last_login: u.last_login,
         }

@@ -10,7 +10,7 @@ pub mod routes;
 pub mod service;
 pub mod tokens;
 
-pub use crate::entity::users::{ROLE_ADMIN, ROLE_USER};
+pub use crate::entity::users::Role;
 pub use extractor::AuthUser;
 pub use service::AuthService;
 

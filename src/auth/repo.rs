@@ -7,6 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::entity::users::Role;
 use crate::entity::{refresh_tokens, users};
 
 /// A user as the rest of the code sees one.
@@ -16,7 +17,7 @@ pub struct User {
     pub username: String,
     pub email: Option<String>,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub disabled: bool,
     pub tokens_valid_after: i64,
     pub created_at: DateTime<Utc>,
@@ -43,7 +44,7 @@ pub struct NewUser<'a> {
     pub username: &'a str,
     pub email: Option<&'a str>,
     pub password_hash: String,
-    pub role: &'a str,
+    pub role: Role,
     pub quota_bytes: i64,
     pub quota_objects: i64,
 }
@@ -59,7 +60,7 @@ pub async fn insert_user(
         username: Set(new.username.to_owned()),
         email: Set(new.email.map(str::to_owned)),
         password_hash: Set(new.password_hash),
-        role: Set(new.role.to_owned()),
+        role: Set(new.role),
         disabled: Set(false),
         quota_bytes: Set(new.quota_bytes),
         quota_objects: Set(new.quota_objects),

@@ -16,6 +16,7 @@ use super::repo::{self, NewRefresh, NewUser, User};
 use super::tokens::{hash_token, new_refresh_token, AccessClaims, TokenKeys};
 use super::AuthError;
 use crate::cache::TtlCache;
+use crate::entity::users::Role;
 use crate::runtime::Runtime;
 
 static USERNAME: LazyLock<Regex> = LazyLock::new(|| {
@@ -40,7 +41,7 @@ pub struct NewAccount<'a> {
     pub password: &'a SecretString,
     pub email: Option<&'a str>,
     /// `None`: the default role of the runtime settings.
-    pub role: Option<&'a str>,
+    pub role: Option<Role>,
 }
 
 /// Checks the name and password policy, hashes, and inserts an account with the
@@ -62,7 +63,7 @@ pub async fn create_account(
         username: &username,
         email: new.email,
         password_hash,
-        role: new.role.unwrap_or(&defaults.default_role),
+        role: new.role.unwrap_or(defaults.default_role),
         quota_bytes: defaults.default_quota_bytes,
         quota_objects: defaults.default_quota_objects,
     };
@@ -157,7 +158,7 @@ impl AuthService {
         username: &str,
         password: &SecretString,
         email: Option<&str>,
-        role: Option<&str>,
+        role: Option<Role>,
     ) -> Result<User, AuthError> {
         create_account(
             &self.db,

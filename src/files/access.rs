@@ -20,14 +20,13 @@ pub enum Access {
     Owner,
 }
 
-pub use crate::entity::shares::{READ, WRITE};
+pub use crate::entity::shares::Permission;
 
 impl Access {
-    pub fn from_permission(p: &str) -> Option<Access> {
+    pub fn from_permission(p: Permission) -> Access {
         match p {
-            READ => Some(Access::Read),
-            WRITE => Some(Access::Write),
-            _ => None,
+            Permission::Read => Access::Read,
+            Permission::Write => Access::Write,
         }
     }
 }
@@ -67,7 +66,7 @@ pub async fn access_to(
     let best = grants
         .iter()
         .filter(|(f, _)| chain.contains(f))
-        .filter_map(|(_, p)| Access::from_permission(p))
+        .map(|(_, p)| Access::from_permission(*p))
         .max();
     Ok(best)
 }

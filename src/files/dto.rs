@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::repo::{Entry, Node};
+use super::repo::{Entry, FileKind, FileState, Node};
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct FileResponse {
@@ -14,15 +14,11 @@ pub struct FileResponse {
     pub parent_id: Option<Uuid>,
     #[schema(example = "results.tar.gz")]
     pub name: String,
-    /// `file` or `folder`.
-    #[schema(example = "file")]
-    pub kind: String,
+    pub kind: FileKind,
     /// Bytes (declared size while pending; 0 for folders).
     pub size: i64,
     pub content_type: Option<String>,
-    /// `pending` while uploading, then `active`.
-    #[schema(example = "active")]
-    pub state: String,
+    pub state: FileState,
     pub etag: Option<String>,
     #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,

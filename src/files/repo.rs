@@ -8,9 +8,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::entity::shares::Permission;
 use crate::entity::{files, shares};
 
-pub use crate::entity::files::{KIND_FILE, KIND_FOLDER, STATE_ACTIVE, STATE_PENDING};
+pub use crate::entity::files::{FileKind, FileState};
 
 /// A file or folder as the rest of the code sees one.
 #[derive(Debug, Clone)]
@@ -19,12 +20,12 @@ pub struct Node {
     pub owner_id: Uuid,
     pub parent_id: Option<Uuid>,
     pub name: String,
-    pub kind: String,
+    pub kind: FileKind,
     pub size: i64,
     pub content_type: Option<String>,
     pub object_key: Option<String>,
     pub etag: Option<String>,
-    pub state: String,
+    pub state: FileState,
     pub tier: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -32,7 +33,7 @@ pub struct Node {
 
 impl Node {
     pub fn is_folder(&self) -> bool {
-        self.kind == KIND_FOLDER
+        self.kind == FileKind::Folder
     }
 }
 
@@ -63,10 +64,10 @@ pub struct Entry {
     pub id: Uuid,
     pub parent_id: Option<Uuid>,
     pub name: String,
-    pub kind: String,
+    pub kind: FileKind,
     pub size: i64,
     pub content_type: Option<String>,
-    pub state: String,
+    pub state: FileState,
     pub etag: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -122,12 +123,12 @@ pub struct NewNode<'a> {
     pub owner_id: Uuid,
     pub parent_id: Option<Uuid>,
     pub name: &'a str,
-    pub kind: &'a str,
+    pub kind: FileKind,
     pub size: i64,
     pub content_type: Option<&'a str>,
     pub object_key: Option<&'a str>,
     pub etag: Option<&'a str>,
-    pub state: &'a str,
+    pub state: FileState,
 }
 
 fn is_unique_violation(e: &DbErr) -> bool {
@@ -210,7 +211,7 @@ pub async fn list_kind(
     db: &impl ConnectionTrait,
     owner: Uuid,
     parent: Option<Uuid>,
-    kind: &str,
+    kind: FileKind,
     after: Option<&str>,
     limit: u64,
 ) -> Result<Vec<Entry>, DbErr> {
@@ -235,8 +236,8 @@ pub async fn list_kind(
         // once for all values after a few runs, and that generic plan, not knowing
         // which kind, walks the whole folder by name to find its (few) subfolders.
         .filter(Expr::col(C::Kind).eq(Expr::cust(match kind {
-            KIND_FOLDER => "'folder'",
-            _ => "'file'",
+            FileKind::Folder => "'folder'",
+            FileKind::File => "'file'",
         })));
     if let Some(name) = after {
         q = q.filter(C::Name.gt(name));
@@ -333,12 +334,12 @@ pub async fn activate(
     etag: Option<&str>,
 ) -> Result<bool, DbErr> {
     let res = files::Entity::update_many()
-        .col_expr(files::Column::State, Expr::value(STATE_ACTIVE))
+        .col_expr(files::Column::State, Expr::value(FileState::Active))
         .col_expr(files::Column::Size, Expr::value(size))
         .col_expr(files::Column::Etag, Expr::value(etag.map(str::to_owned)))
         .col_expr(files::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(files::Column::Id.eq(id))
-        .filter(files::Column::State.eq(STATE_PENDING))
+        .filter(files::Column::State.eq(FileState::Pending))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -364,7 +365,7 @@ pub async fn delete_subtree(
     root: Uuid,
 ) -> Result<Vec<Node>, DbErr> {
     let mut deleted = Vec::new();
-    for only in [Some(KIND_FILE), None] {
+    for only in [Some(FileKind::File), None] {
         let kind = only.map_or(String::new(), |k| format!("kind = '{k}' AND "));
         let sql = format!(
             "{SUBTREE_CTE} DELETE FROM files WHERE {kind}id IN (SELECT id FROM sub) RETURNING *"
@@ -381,7 +382,7 @@ pub async fn delete_subtree(
 pub async fn delete_pending(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
     let res = files::Entity::delete_many()
         .filter(files::Column::Id.eq(id))
-        .filter(files::Column::State.eq(STATE_PENDING))
+        .filter(files::Column::State.eq(FileState::Pending))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -392,7 +393,7 @@ pub async fn grants(
     db: &impl ConnectionTrait,
     owner: Uuid,
     grantee: Uuid,
-) -> Result<Vec<(Uuid, String)>, DbErr> {
+) -> Result<Vec<(Uuid, Permission)>, DbErr> {
     Ok(shares::Entity::find()
         .filter(shares::Column::OwnerId.eq(owner))
         .filter(shares::Column::GranteeId.eq(grantee))
@@ -404,7 +405,7 @@ pub async fn grants(
 }
 
 /// Every object key a file row points at, with the row's state (for the storage check).
-pub async fn object_keys(db: &impl ConnectionTrait) -> Result<Vec<(String, String)>, DbErr> {
+pub async fn object_keys(db: &impl ConnectionTrait) -> Result<Vec<(String, FileState)>, DbErr> {
     Ok(files::Entity::find()
         .filter(files::Column::ObjectKey.is_not_null())
         .all(db)

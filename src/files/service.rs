@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::download::{content_disposition, served_content_type};
 use super::names::display_name;
-use super::repo::{self, Entry, NewNode, Node, KIND_FILE, KIND_FOLDER, STATE_ACTIVE};
+use super::repo::{self, Entry, FileKind, FileState, NewNode, Node};
 use super::FileError;
 use crate::cache::TtlCache;
 use crate::files::access::{self, Access};
@@ -28,13 +28,13 @@ use crate::storage::{GetOptions, ObjectStore};
 /// Where a listing resumes: the kind and name of the last item returned.
 #[derive(Serialize, Deserialize)]
 struct Cursor {
-    k: String,
+    k: FileKind,
     n: String,
 }
 
 fn encode_cursor(node: &Entry) -> String {
     let c = Cursor {
-        k: node.kind.clone(),
+        k: node.kind,
         n: node.name.clone(),
     };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
@@ -43,11 +43,7 @@ fn encode_cursor(node: &Entry) -> String {
 fn decode_cursor(s: &str) -> Result<Cursor, FileError> {
     let bad = || FileError::Invalid("The cursor is not valid.".into());
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if c.k != KIND_FILE && c.k != KIND_FOLDER {
-        return Err(bad());
-    }
-    Ok(c)
+    serde_json::from_slice(&bytes).map_err(|_| bad())
 }
 
 /// A page of a folder: entries, and the cursor of the next page.
@@ -125,7 +121,7 @@ impl FileService {
         if node.is_folder() {
             return Err(FileError::NotAFile);
         }
-        if node.state != STATE_ACTIVE {
+        if node.state != FileState::Active {
             return Err(FileError::NotReady);
         }
         self.remember(&node, cached);
@@ -196,12 +192,12 @@ impl FileService {
             owner_id: owner,
             parent_id: parent,
             name: &name,
-            kind: KIND_FOLDER,
+            kind: FileKind::Folder,
             size: 0,
             content_type: None,
             object_key: None,
             etag: None,
-            state: STATE_ACTIVE,
+            state: FileState::Active,
         };
         let txn = self.gate.begin(&self.db).await?;
         let inserted = match self.lock_parent(&*txn, owner, parent).await? {
@@ -257,8 +253,8 @@ impl FileService {
         let cursor = cursor.map(decode_cursor).transpose()?;
         let want = crate::page::rows_for(limit);
         let items = match &cursor {
-            Some(c) if c.k == KIND_FILE => {
-                repo::list_kind(&self.db, user, folder, KIND_FILE, Some(&c.n), want).await?
+            Some(c) if c.k == FileKind::File => {
+                repo::list_kind(&self.db, user, folder, FileKind::File, Some(&c.n), want).await?
             }
             _ => {
                 let after = cursor.as_ref().map(|c| c.n.as_str());

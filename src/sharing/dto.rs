@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use super::repo::Link;
 use super::service::{ShareView, SharedItem};
+use crate::entity::shares::Permission;
 use crate::files::dto::FileResponse;
-use crate::files::repo::Entry;
+use crate::files::repo::{Entry, FileKind, FileState};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +20,7 @@ pub struct CreateShareRequest {
     pub username: String,
     /// `read` (list, download) or `write` (also upload, rename, move and delete inside;
     /// folders only).
-    #[schema(example = "read")]
+    #[schema(value_type = Permission, example = "read")]
     pub permission: String,
 }
 
@@ -30,8 +31,7 @@ pub struct ShareResponse {
     pub file_id: Uuid,
     #[schema(example = "bob")]
     pub username: String,
-    #[schema(example = "read")]
-    pub permission: String,
+    pub permission: Permission,
     /// True when the share is on a folder above this item.
     pub inherited: bool,
     pub created_at: DateTime<Utc>,
@@ -61,8 +61,7 @@ pub struct SharedWithMeItem {
     /// Who shared it.
     #[schema(example = "alice")]
     pub owner: String,
-    #[schema(example = "read")]
-    pub permission: String,
+    pub permission: Permission,
     pub shared_at: DateTime<Utc>,
     pub file: FileResponse,
 }
@@ -172,12 +171,10 @@ pub struct BrowseQuery {
 pub struct PublicItem {
     pub id: Uuid,
     pub name: String,
-    /// `file` or `folder`.
-    pub kind: String,
+    pub kind: FileKind,
     pub size: i64,
     pub content_type: Option<String>,
-    /// `pending` while uploading, then `active`.
-    pub state: String,
+    pub state: FileState,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -199,8 +196,7 @@ impl From<Entry> for PublicItem {
 pub struct LinkInfo {
     #[schema(example = "results.tar.gz")]
     pub name: String,
-    /// `file` or `folder`.
-    pub kind: String,
+    pub kind: FileKind,
     /// Bytes (0 for folders).
     pub size: i64,
     pub content_type: Option<String>,

@@ -19,6 +19,7 @@ use crate::files::repo::Node;
 use crate::http::context::{ClientIp, Origin};
 use crate::http::ratelimit::RateLimits;
 use crate::tasks::dto::{TaskAccepted, TaskResponse};
+use crate::tasks::TaskState;
 
 /// The header that carries a link's password on `GET /s/{token}` (folder listings).
 pub const PASSWORD_HEADER: &str = "x-link-password";
@@ -136,7 +137,7 @@ async fn link_info(
     let (link, target) = open(&v, &token, false).await?;
     let mut info = LinkInfo {
         name: target.name.clone(),
-        kind: target.kind.clone(),
+        kind: target.kind,
         size: target.size,
         content_type: target.content_type.clone(),
         expires_at: link.expires_at,
@@ -254,7 +255,7 @@ async fn archive(
     v.audit.record(event).await;
     Ok(HttpResponse::Accepted().json(TaskAccepted {
         task_id: task,
-        state: crate::tasks::QUEUED.into(),
+        state: TaskState::Queued,
     }))
 }
 

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::entity::shares::Permission;
 use crate::entity::{share_links, shares, users};
 
 /// A per-user share as the rest of the code sees one.
@@ -17,7 +18,7 @@ pub struct Share {
     pub file_id: Uuid,
     pub owner_id: Uuid,
     pub grantee_id: Uuid,
-    pub permission: String,
+    pub permission: Permission,
     pub created_at: DateTime<Utc>,
 }
 
@@ -40,7 +41,7 @@ pub async fn upsert(
     file_id: Uuid,
     owner: Uuid,
     grantee: Uuid,
-    permission: &str,
+    permission: Permission,
 ) -> Result<(Share, bool), DbErr> {
     let existing = find(db, file_id, grantee).await?;
     let model = shares::ActiveModel {
@@ -48,7 +49,7 @@ pub async fn upsert(
         file_id: Set(file_id),
         owner_id: Set(owner),
         grantee_id: Set(grantee),
-        permission: Set(permission.to_owned()),
+        permission: Set(permission),
         created_at: Set(existing
             .as_ref()
             .map(|s| s.created_at)

@@ -19,8 +19,8 @@ use crate::auth::password::{check_policy, PasswordHasher};
 use crate::auth::repo as users;
 use crate::auth::service::normalize_username;
 use crate::db::WriteGate;
-use crate::files::access::{self, Access, READ, WRITE};
-use crate::files::repo::{self as files, Node, STATE_ACTIVE};
+use crate::files::access::{self, Access, Permission};
+use crate::files::repo::{self as files, FileState, Node};
 use crate::files::service::{Download, FileService, Page};
 use crate::files::FileError;
 use crate::tasks::dto::TaskResponse;
@@ -128,12 +128,12 @@ impl ShareService {
         permission: &str,
     ) -> Result<(Share, bool), FileError> {
         let node = self.owned(owner, id).await?;
-        if permission != READ && permission != WRITE {
+        let Some(permission) = crate::entity::parse::<Permission>(permission) else {
             return Err(FileError::Invalid(
                 "permission must be `read` or `write`.".into(),
             ));
-        }
-        if permission == WRITE && !node.is_folder() {
+        };
+        if permission == Permission::Write && !node.is_folder() {
             return Err(FileError::Invalid(
                 "Write shares are for folders; share a file for reading.".into(),
             ));
@@ -214,7 +214,7 @@ impl ShareService {
         req: LinkRequest,
     ) -> Result<(Link, String), FileError> {
         let node = self.owned(owner, id).await?;
-        if !node.is_folder() && node.state != STATE_ACTIVE {
+        if !node.is_folder() && node.state != FileState::Active {
             return Err(FileError::NotReady);
         }
         if req.expires_at.is_some_and(|e| e <= Utc::now()) {
@@ -381,7 +381,7 @@ impl ShareService {
         if node.is_folder() {
             return Err(FileError::NotAFile);
         }
-        if node.state != STATE_ACTIVE {
+        if node.state != FileState::Active {
             return Err(FileError::NotReady);
         }
         if !self.count(link).await? {

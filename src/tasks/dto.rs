@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::TaskState;
+
 /// How far a zip task got; written by the worker as the task's `progress`.
 #[derive(Serialize, Deserialize, ToSchema, Default)]
 pub struct TaskProgress {
@@ -29,9 +31,7 @@ pub struct TaskResponse {
     pub id: Uuid,
     #[schema(example = "zip")]
     pub kind: String,
-    /// `queued`, `running`, `done`, `failed` or `expired` (done, archive deleted).
-    #[schema(example = "running")]
-    pub state: String,
+    pub state: TaskStatus,
     pub attempts: i32,
     pub progress: TaskProgress,
     /// When done: where to download the result.
@@ -43,7 +43,30 @@ pub struct TaskResponse {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct TaskAccepted {
     pub task_id: Uuid,
-    pub state: String,
+    pub state: TaskState,
+}
+
+/// A task's state as the API shows it: the stored state, or `expired` for a finished
+/// archive that was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Expired,
+}
+
+impl From<TaskState> for TaskStatus {
+    fn from(s: TaskState) -> TaskStatus {
+        match s {
+            TaskState::Queued => TaskStatus::Queued,
+            TaskState::Running => TaskStatus::Running,
+            TaskState::Done => TaskStatus::Done,
+            TaskState::Failed => TaskStatus::Failed,
+        }
+    }
 }
 
 /// What a finished zip task stores as its result (not an API type: the API presents it

@@ -9,10 +9,7 @@ pub mod worker;
 
 use uuid::Uuid;
 
-pub const QUEUED: &str = "queued";
-pub const RUNNING: &str = "running";
-pub const DONE: &str = "done";
-pub const FAILED: &str = "failed";
+pub use crate::entity::tasks::TaskState;
 
 /// Task kinds.
 pub const KIND_ZIP: &str = "zip";
@@ -26,7 +23,7 @@ pub struct Task {
     pub kind: String,
     pub payload: serde_json::Value,
     pub owner_id: Option<Uuid>,
-    pub state: String,
+    pub state: TaskState,
     pub attempts: i32,
     pub max_attempts: i32,
     pub progress: Option<serde_json::Value>,

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{now_ms, Task, DONE, FAILED, QUEUED, RUNNING};
+use super::{now_ms, Task, TaskState};
 use crate::entity::tasks::{self, Column as C};
 
 pub struct NewTask<'a> {
@@ -27,7 +27,7 @@ pub async fn enqueue(db: &impl ConnectionTrait, new: NewTask<'_>) -> Result<Uuid
         kind: Set(new.kind.to_owned()),
         payload: Set(new.payload.to_string()),
         owner_id: Set(new.owner_id),
-        state: Set(QUEUED.to_owned()),
+        state: Set(TaskState::Queued.to_owned()),
         attempts: Set(0),
         max_attempts: Set(new.max_attempts),
         run_after_ms: Set(new.run_after_ms),
@@ -99,7 +99,7 @@ fn owned_by(id: Uuid, worker: &str) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(C::Id.eq(id))
         .add(C::LeaseOwner.eq(worker))
-        .add(C::State.eq(RUNNING))
+        .add(C::State.eq(TaskState::Running))
 }
 
 /// Extends the lease; false when the task is no longer ours.
@@ -147,7 +147,7 @@ pub async fn finish(
     result: &serde_json::Value,
 ) -> Result<bool, DbErr> {
     let mut update = tasks::Entity::update_many()
-        .col_expr(C::State, Expr::value(DONE))
+        .col_expr(C::State, Expr::value(TaskState::Done))
         .col_expr(C::Result, Expr::value(result.to_string()))
         .col_expr(C::Error, Expr::value(Option::<String>::None));
     for (col, value) in end_lease() {
@@ -173,9 +173,9 @@ pub async fn fail(
     let mut update = tasks::Entity::update_many().col_expr(C::Error, Expr::value(error));
     update = match retry_after_ms {
         Some(at) => update
-            .col_expr(C::State, Expr::value(QUEUED))
+            .col_expr(C::State, Expr::value(TaskState::Queued))
             .col_expr(C::RunAfterMs, Expr::value(at)),
-        None => update.col_expr(C::State, Expr::value(FAILED)),
+        None => update.col_expr(C::State, Expr::value(TaskState::Failed)),
     };
     for (col, value) in end_lease() {
         update = update.col_expr(col, value);
@@ -191,7 +191,7 @@ pub async fn fail(
 /// Gives an unfinished task back (shutdown): queued at once, the attempt not counted.
 pub async fn release(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Result<bool, DbErr> {
     let mut update = tasks::Entity::update_many()
-        .col_expr(C::State, Expr::value(QUEUED))
+        .col_expr(C::State, Expr::value(TaskState::Queued))
         .col_expr(C::RunAfterMs, Expr::value(now_ms()))
         .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1));
     for (col, value) in end_lease() {
@@ -245,7 +245,7 @@ pub async fn find_for_link(
 pub async fn pending_of_kind(db: &impl ConnectionTrait, kind: &str) -> Result<Vec<Task>, DbErr> {
     Ok(tasks::Entity::find()
         .filter(C::Kind.eq(kind))
-        .filter(C::State.is_in([QUEUED, RUNNING]))
+        .filter(C::State.is_in([TaskState::Queued, TaskState::Running]))
         .all(db)
         .await?
         .into_iter()

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::reserve::Reservation;
 use super::UploadService;
 use crate::files::names::display_name;
-use crate::files::repo::{Node, STATE_ACTIVE};
+use crate::files::repo::{FileState, Node};
 use crate::files::service::Change;
 use crate::files::FileError;
 use crate::storage::keys;
@@ -23,7 +23,7 @@ impl UploadService {
         if src.is_folder() {
             return Err(FileError::NotAFile);
         }
-        if src.state != STATE_ACTIVE {
+        if src.state != FileState::Active {
             return Err(FileError::NotReady);
         }
         let (owner, parent) = match change.parent {

@@ -12,7 +12,7 @@ use super::finish::purge_of;
 use super::repo;
 use super::UploadService;
 use crate::files::access;
-use crate::files::repo::{self as files, Node, STATE_ACTIVE};
+use crate::files::repo::{self as files, FileState, Node};
 use crate::files::FileError;
 use crate::quotas::repo as quotas;
 use crate::tasks::now_ms;
@@ -66,7 +66,7 @@ impl UploadService {
         }
         let stored: Vec<&Node> = deleted
             .iter()
-            .filter(|n| !n.is_folder() && n.state == STATE_ACTIVE)
+            .filter(|n| !n.is_folder() && n.state == FileState::Active)
             .collect();
         if !stored.is_empty() {
             let bytes = stored.iter().map(|n| n.size).sum();

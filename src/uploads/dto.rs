@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::repo::UploadState;
 use crate::files::dto::FileResponse;
 
 #[derive(Deserialize, ToSchema)]
@@ -40,8 +41,7 @@ pub struct PresignedRequest {
 pub struct UploadResponse {
     pub upload_id: Uuid,
     pub file: FileResponse,
-    /// `open`, `completed` or `aborted`.
-    pub state: String,
+    pub state: UploadState,
     /// `single` (one PUT to `put`) or `multipart` (ask for part URLs).
     #[schema(example = "single")]
     pub mode: String,
@@ -91,7 +91,7 @@ pub struct StoredPartResponse {
 pub struct UploadStatusResponse {
     pub upload_id: Uuid,
     pub file_id: Option<Uuid>,
-    pub state: String,
+    pub state: UploadState,
     pub mode: String,
     pub size: i64,
     pub part_size: Option<i64>,

@@ -8,7 +8,7 @@ use chrono::Utc;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::repo::{self, Upload, ABORTED, COMPLETED};
+use super::repo::{self, Upload, UploadState};
 use super::service::UploadService;
 use crate::files::repo::{self as files, Node};
 use crate::files::FileError;
@@ -21,9 +21,9 @@ impl UploadService {
     #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
     pub async fn complete(&self, user: Uuid, id: Uuid) -> Result<Node, FileError> {
         let upload = self.find(user, id).await?;
-        match upload.state.as_str() {
-            COMPLETED => self.file_of(&upload).await,
-            ABORTED => Err(FileError::UploadAborted),
+        match upload.state {
+            UploadState::Completed => self.file_of(&upload).await,
+            UploadState::Aborted => Err(FileError::UploadAborted),
             _ => self.complete_open(&upload).await,
         }
     }
@@ -58,7 +58,7 @@ impl UploadService {
         }
         let txn = self.gate.begin(&self.db).await?;
         let closed = quotas::lock(&*txn, upload.user_id).await?
-            && repo::close(&*txn, upload.id, COMPLETED).await?;
+            && repo::close(&*txn, upload.id, UploadState::Completed).await?;
         // The pending file goes with its upload whenever that is aborted, in the same
         // transaction: an upload still open has its file.
         let activated = closed
@@ -95,8 +95,8 @@ impl UploadService {
     /// complete, an abort, the delete of its folder) as they left it.
     async fn answer_closed(&self, upload: &Upload) -> Result<Node, FileError> {
         let now = repo::find_owned(&self.db, upload.user_id, upload.id).await?;
-        match now.as_ref().map(|u| u.state.as_str()) {
-            Some(COMPLETED) => self.file_of(upload).await,
+        match now.as_ref().map(|u| u.state) {
+            Some(UploadState::Completed) => self.file_of(upload).await,
             _ => {
                 // Its purge is queued; remove the bytes now as well.
                 self.store.delete(&upload.object_key).await?;
@@ -116,9 +116,9 @@ impl UploadService {
     #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
     pub async fn abort(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
         let upload = self.find(user, id).await?;
-        match upload.state.as_str() {
-            ABORTED => Ok(()),
-            COMPLETED => Err(FileError::UploadCompleted),
+        match upload.state {
+            UploadState::Aborted => Ok(()),
+            UploadState::Completed => Err(FileError::UploadCompleted),
             _ => self.close_aborted(&upload).await,
         }
     }
@@ -131,7 +131,7 @@ impl UploadService {
         let late = purge::late_sweep_at(self.presign_ttl().await?);
         let txn = self.gate.begin(&self.db).await?;
         if quotas::lock(&*txn, upload.user_id).await?
-            && repo::close(&*txn, upload.id, ABORTED).await?
+            && repo::close(&*txn, upload.id, UploadState::Aborted).await?
         {
             quotas::release(&*txn, upload.user_id, upload.declared_size, 1).await?;
             if let Some(file_id) = upload.file_id {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::entity::uploads;
 use crate::files::repo as files;
 
-pub use crate::entity::uploads::{ABORTED, COMPLETED, OPEN};
+pub use crate::entity::uploads::UploadState;
 
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -22,7 +22,7 @@ pub struct Upload {
     pub part_size: Option<i64>,
     pub part_count: i32,
     pub expires_at: DateTime<Utc>,
-    pub state: String,
+    pub state: UploadState,
     /// Who started it when that is not `user_id`, the owner billed for it.
     pub created_by: Option<Uuid>,
 }
@@ -77,7 +77,7 @@ pub async fn find_open_for_file(
 ) -> Result<Option<Upload>, DbErr> {
     Ok(uploads::Entity::find()
         .filter(uploads::Column::FileId.eq(file_id))
-        .filter(uploads::Column::State.eq(OPEN))
+        .filter(uploads::Column::State.eq(UploadState::Open))
         .one(db)
         .await?
         .map(Upload::from))
@@ -105,7 +105,7 @@ pub async fn expired_open(
 ) -> Result<Vec<Upload>, DbErr> {
     use sea_orm::QueryOrder;
     Ok(uploads::Entity::find()
-        .filter(uploads::Column::State.eq(OPEN))
+        .filter(uploads::Column::State.eq(UploadState::Open))
         .filter(uploads::Column::ExpiresAt.lt(now))
         .order_by_asc(uploads::Column::ExpiresAt)
         .limit(limit)
@@ -131,9 +131,9 @@ pub async fn abort_open_under(
     let values = [
         root.into(),
         owner.into(),
-        ABORTED.into(),
+        UploadState::Aborted.into(),
         Utc::now().into(),
-        OPEN.into(),
+        UploadState::Open.into(),
     ];
     let stmt = crate::db::statement(db.get_database_backend(), &sql, values);
     Ok(uploads::Entity::find()
@@ -146,12 +146,12 @@ pub async fn abort_open_under(
 }
 
 /// Moves an open upload to `to`; true for exactly one caller.
-pub async fn close(db: &impl ConnectionTrait, id: Uuid, to: &str) -> Result<bool, DbErr> {
+pub async fn close(db: &impl ConnectionTrait, id: Uuid, to: UploadState) -> Result<bool, DbErr> {
     let res = uploads::Entity::update_many()
         .col_expr(uploads::Column::State, Expr::value(to))
         .col_expr(uploads::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(uploads::Column::Id.eq(id))
-        .filter(uploads::Column::State.eq(OPEN))
+        .filter(uploads::Column::State.eq(UploadState::Open))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -160,7 +160,7 @@ pub async fn close(db: &impl ConnectionTrait, id: Uuid, to: &str) -> Result<bool
 /// Keys of open uploads (objects that may legitimately exist without an active file).
 pub async fn open_keys(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
     Ok(uploads::Entity::find()
-        .filter(uploads::Column::State.eq(OPEN))
+        .filter(uploads::Column::State.eq(UploadState::Open))
         .all(db)
         .await?
         .into_iter()

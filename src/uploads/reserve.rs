@@ -22,10 +22,10 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::repo::{Upload, OPEN};
+use super::repo::{Upload, UploadState};
 use crate::db::WriteGate;
 use crate::entity::{files, uploads, users};
-use crate::files::repo::{parent_key, Node, KIND_FILE, KIND_FOLDER, STATE_PENDING};
+use crate::files::repo::{parent_key, FileKind, FileState, Node};
 use crate::quotas::repo::{self as quotas, Usage};
 
 /// Most starts one group commits (15 parameters each: within every backend's limit).
@@ -221,7 +221,7 @@ async fn folders_of(
         .column(files::Column::Id)
         .column(files::Column::OwnerId)
         .filter(files::Column::Id.is_in(parents))
-        .filter(files::Column::Kind.eq(KIND_FOLDER))
+        .filter(files::Column::Kind.eq(FileKind::Folder))
         .into_tuple()
         .all(db)
         .await?;
@@ -265,12 +265,12 @@ fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
         owner_id: r.owner,
         parent_id: r.parent,
         name: r.name.clone(),
-        kind: KIND_FILE.to_owned(),
+        kind: FileKind::File.to_owned(),
         size: r.size,
         content_type: Some(r.content_type.clone()),
         object_key: Some(r.object_key.clone()),
         etag: None,
-        state: STATE_PENDING.to_owned(),
+        state: FileState::Pending.to_owned(),
         tier: "primary".to_owned(),
         created_at: now,
         updated_at: now,
@@ -286,7 +286,7 @@ fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
         part_size: r.part_size,
         part_count: r.part_count,
         expires_at: r.expires_at,
-        state: OPEN.to_owned(),
+        state: UploadState::Open.to_owned(),
         created_by: r.created_by,
     };
     (file, upload)
@@ -299,12 +299,12 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[(Node, Upload)]) -> Resu
         parent_id: Set(f.parent_id),
         parent_key: Set(parent_key(f.owner_id, f.parent_id)),
         name: Set(f.name.clone()),
-        kind: Set(f.kind.clone()),
+        kind: Set(f.kind),
         size: Set(f.size),
         content_type: Set(f.content_type.clone()),
         object_key: Set(f.object_key.clone()),
         etag: Set(None),
-        state: Set(f.state.clone()),
+        state: Set(f.state),
         tier: Set(f.tier.clone()),
         created_at: Set(f.created_at),
         updated_at: Set(f.updated_at),
@@ -324,7 +324,7 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[(Node, Upload)]) -> Resu
         part_size: Set(u.part_size),
         part_count: Set(u.part_count),
         expires_at: Set(u.expires_at),
-        state: Set(u.state.clone()),
+        state: Set(u.state),
         created_by: Set(u.created_by),
         created_at: Set(f.created_at),
         updated_at: Set(f.created_at),

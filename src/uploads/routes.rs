@@ -105,7 +105,7 @@ async fn start(
     let body = UploadResponse {
         upload_id: upload.id,
         file: FileResponse::from(started.file),
-        state: upload.state.clone(),
+        state: upload.state,
         mode: mode(&upload),
         size: upload.declared_size,
         part_size: upload.part_size,

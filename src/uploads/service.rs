@@ -13,12 +13,12 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::plan::{part_len, part_plan};
-use super::repo::{self, Upload, COMPLETED, OPEN};
+use super::repo::{self, Upload, UploadState};
 use super::reserve::{Reservation, Reserved, Reserver};
 use crate::config::UploadSettings;
 use crate::files::access::{self, Access};
 use crate::files::names::display_name;
-use crate::files::repo::{self as files, Node, STATE_PENDING};
+use crate::files::repo::{self as files, FileState, Node};
 use crate::files::service::FileService;
 use crate::files::FileError;
 use crate::http::media_type::{content_type, content_type_allowed};
@@ -196,7 +196,7 @@ impl UploadService {
         let existing = files::find_by_name(&self.db, r.owner, r.parent, &r.name)
             .await?
             .ok_or(FileError::NameTaken)?;
-        if existing.state != STATE_PENDING {
+        if existing.state != FileState::Pending {
             return Err(FileError::NameTaken);
         }
         let upload = repo::find_open_for_file(&self.db, existing.id)
@@ -287,9 +287,9 @@ impl UploadService {
     }
 
     fn require_open(upload: &Upload) -> Result<(), FileError> {
-        match upload.state.as_str() {
-            OPEN => Ok(()),
-            COMPLETED => Err(FileError::UploadCompleted),
+        match upload.state {
+            UploadState::Open => Ok(()),
+            UploadState::Completed => Err(FileError::UploadCompleted),
             _ => Err(FileError::UploadAborted),
         }
     }
@@ -377,7 +377,7 @@ impl UploadService {
 
     pub async fn status(&self, user: Uuid, id: Uuid) -> Result<Status, FileError> {
         let upload = self.find(user, id).await?;
-        if upload.state != OPEN {
+        if upload.state != UploadState::Open {
             return Ok(Status {
                 upload,
                 parts_done: Vec::new(),

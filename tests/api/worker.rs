@@ -165,7 +165,7 @@ async fn a_task_whose_worker_dies_is_retried_after_its_lease_and_finishes() {
     let handle = tokio::spawn(async move { dying.try_execute_task().await });
     wait_for_first_run(&runs).await;
     handle.abort();
-    assert_eq!(task(&app, id).await.state, "running");
+    assert_eq!(task(&app, id).await.state.as_str(), "running");
 
     let rescuer = worker(&app, Counting::hanging_first(runs.clone()));
     assert_eq!(
@@ -646,7 +646,7 @@ async fn a_stopping_worker_releases_the_task_in_hand_after_its_grace() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(w.run_until_stopped(stopped));
     wait_for_first_run(&runs).await;
-    assert_eq!(task(&app, id).await.state, "running");
+    assert_eq!(task(&app, id).await.state.as_str(), "running");
     stop.send(true).expect("stop");
     tokio::time::timeout(Duration::from_secs(5), running)
         .await

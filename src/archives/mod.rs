@@ -14,3 +14,45 @@ pub mod zip;
 pub fn archive_key(task_id: uuid::Uuid) -> String {
     format!("archives/{task_id}.zip")
 }
+
+/// Why an archive could not be planned; knows nothing of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("archive larger than {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("archive with more than {max} files")]
+    TooManyFiles { max: u64 },
+    /// What the file tree refused, or the database or store failing.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+}
+
+impl From<sea_orm::DbErr> for ArchiveError {
+    fn from(e: sea_orm::DbErr) -> ArchiveError {
+        ArchiveError::File(e.into())
+    }
+}
+
+impl From<crate::storage::StorageError> for ArchiveError {
+    fn from(e: crate::storage::StorageError) -> ArchiveError {
+        ArchiveError::File(e.into())
+    }
+}
+
+impl From<ArchiveError> for crate::error::AppError {
+    fn from(e: ArchiveError) -> crate::error::AppError {
+        use crate::error::AppError;
+        match e {
+            ArchiveError::TooLarge { max } => AppError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "ARCHIVE_TOO_LARGE",
+                format!("An archive may hold at most {max} bytes."),
+            ),
+            ArchiveError::TooManyFiles { max } => AppError::unprocessable(
+                "ARCHIVE_TOO_MANY_FILES",
+                format!("An archive may hold at most {max} files."),
+            ),
+            ArchiveError::File(e) => e.into(),
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Planning an archive: which objects, under which entry names, within which limits.
 
+use super::ArchiveError;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -64,7 +65,7 @@ impl ArchiveService {
     }
 
     /// Every active file below `folder`, with its path segments from the folder down.
-    async fn files_below(&self, folder: &Node) -> Result<Vec<(Vec<String>, Node)>, FileError> {
+    async fn files_below(&self, folder: &Node) -> Result<Vec<(Vec<String>, Node)>, ArchiveError> {
         let user = folder.owner_id;
         let mut out = Vec::new();
         // Folders of the current level, by id, with their path segments.
@@ -96,8 +97,8 @@ impl ArchiveService {
         Ok(out)
     }
 
-    fn too_many(&self) -> FileError {
-        FileError::ArchiveTooManyFiles {
+    fn too_many(&self) -> ArchiveError {
+        ArchiveError::TooManyFiles {
             max: self.cfg.max_entries,
         }
     }
@@ -108,11 +109,9 @@ impl ArchiveService {
         user: Uuid,
         ids: &[Uuid],
         name: Option<&str>,
-    ) -> Result<Uuid, FileError> {
+    ) -> Result<Uuid, ArchiveError> {
         if ids.is_empty() {
-            return Err(FileError::Invalid(
-                "Name at least one file or folder.".into(),
-            ));
+            return Err(FileError::Invalid("Name at least one file or folder.".into()).into());
         }
         let mut nodes = Vec::with_capacity(ids.len());
         for id in ids {
@@ -122,7 +121,7 @@ impl ArchiveService {
     }
 
     /// The "download all" of a folder behind a share link.
-    pub async fn create_for_link(&self, link: Uuid, folder: Node) -> Result<Uuid, FileError> {
+    pub async fn create_for_link(&self, link: Uuid, folder: Node) -> Result<Uuid, ArchiveError> {
         let name = folder.name.clone();
         self.enqueue(vec![folder], Some(&name), None, Some(link))
             .await
@@ -134,7 +133,7 @@ impl ArchiveService {
         name: Option<&str>,
         owner: Option<Uuid>,
         link_id: Option<Uuid>,
-    ) -> Result<Uuid, FileError> {
+    ) -> Result<Uuid, ArchiveError> {
         let mut selected: Vec<(Vec<String>, Node)> = Vec::new();
         for node in nodes {
             if node.is_folder() {
@@ -142,20 +141,20 @@ impl ArchiveService {
             } else if node.state == FileState::Active {
                 selected.push((vec![node.name.clone()], node));
             } else {
-                return Err(FileError::NotReady);
+                return Err(FileError::NotReady.into());
             }
             if selected.len() as u64 > self.cfg.max_entries {
                 return Err(self.too_many());
             }
         }
         if selected.is_empty() {
-            return Err(FileError::Invalid(
-                "There is no file to put in the archive.".into(),
-            ));
+            return Err(
+                FileError::Invalid("There is no file to put in the archive.".into()).into(),
+            );
         }
         let total_bytes: u64 = selected.iter().map(|(_, n)| n.size.max(0) as u64).sum();
         if total_bytes > self.cfg.max_bytes {
-            return Err(FileError::ArchiveTooLarge {
+            return Err(ArchiveError::TooLarge {
                 max: self.cfg.max_bytes,
             });
         }

@@ -1,6 +1,7 @@
 //! What a task's owner, or a share link's holder, sees of an archive task: its state
 //! and progress and, once the bundle is built, a presigned download of it.
 
+use super::ArchiveError;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -16,7 +17,7 @@ use crate::tasks::{repo, Task, TaskState};
 
 impl ArchiveService {
     /// A task of `owner`, with a download when it is a finished archive.
-    pub async fn task(&self, owner: Uuid, id: Uuid) -> Result<TaskResponse, FileError> {
+    pub async fn task(&self, owner: Uuid, id: Uuid) -> Result<TaskResponse, ArchiveError> {
         let task = repo::find_owned(&self.db, owner, id)
             .await?
             .ok_or(FileError::NotFound)?;
@@ -30,7 +31,7 @@ impl ArchiveService {
         link: Uuid,
         id: Uuid,
         ttl: Duration,
-    ) -> Result<TaskResponse, FileError> {
+    ) -> Result<TaskResponse, ArchiveError> {
         let task = repo::find_for_link(&self.db, link, id)
             .await?
             .ok_or(FileError::NotFound)?;
@@ -39,7 +40,7 @@ impl ArchiveService {
     }
 
     /// A task as the API shows it; a finished archive comes with a GET that lives `ttl`.
-    async fn describe(&self, task: &Task, ttl: Duration) -> Result<TaskResponse, FileError> {
+    async fn describe(&self, task: &Task, ttl: Duration) -> Result<TaskResponse, ArchiveError> {
         let progress = task
             .progress
             .as_ref()

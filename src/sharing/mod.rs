@@ -8,3 +8,49 @@ pub mod routes;
 pub mod service;
 
 pub use service::ShareService;
+
+/// Why a share or link operation failed; knows nothing of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error("no such user")]
+    UnknownUser,
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Archive(#[from] crate::archives::ArchiveError),
+    /// What the file tree refused, or the database or store failing.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+}
+
+impl From<sea_orm::DbErr> for ShareError {
+    fn from(e: sea_orm::DbErr) -> ShareError {
+        ShareError::File(e.into())
+    }
+}
+
+impl From<crate::storage::StorageError> for ShareError {
+    fn from(e: crate::storage::StorageError) -> ShareError {
+        ShareError::File(e.into())
+    }
+}
+
+impl From<crate::page::BadLimit> for ShareError {
+    fn from(e: crate::page::BadLimit) -> ShareError {
+        ShareError::File(e.into())
+    }
+}
+
+impl From<ShareError> for crate::error::AppError {
+    fn from(e: ShareError) -> crate::error::AppError {
+        use crate::error::AppError;
+        match e {
+            ShareError::UnknownUser => {
+                AppError::unprocessable("UNKNOWN_USER", "There is no user by that name.")
+            }
+            ShareError::Auth(e) => e.into(),
+            ShareError::Archive(e) => e.into(),
+            ShareError::File(e) => e.into(),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! is a random token of which only the hash is kept, redeemed under its expiry,
 //! password and download limit.
 
+use super::ShareError;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -114,7 +115,7 @@ impl ShareService {
     }
 
     /// A node `owner` owns (grantees get 403, strangers 404).
-    async fn owned(&self, owner: Uuid, id: Uuid) -> Result<Node, FileError> {
+    async fn owned(&self, owner: Uuid, id: Uuid) -> Result<Node, ShareError> {
         Ok(access::require(&self.db, owner, id, Access::Owner).await?.0)
     }
 
@@ -126,25 +127,24 @@ impl ShareService {
         id: Uuid,
         username: &str,
         permission: &str,
-    ) -> Result<(Share, bool), FileError> {
+    ) -> Result<(Share, bool), ShareError> {
         let node = self.owned(owner, id).await?;
         let Some(permission) = crate::entity::parse::<Permission>(permission) else {
-            return Err(FileError::Invalid(
-                "permission must be `read` or `write`.".into(),
-            ));
+            return Err(FileError::Invalid("permission must be `read` or `write`.".into()).into());
         };
         if permission == Permission::Write && !node.is_folder() {
             return Err(FileError::Invalid(
                 "Write shares are for folders; share a file for reading.".into(),
-            ));
+            )
+            .into());
         }
-        let name = normalize_username(username).map_err(|_| FileError::UnknownUser)?;
+        let name = normalize_username(username).map_err(|_| ShareError::UnknownUser)?;
         let grantee = users::find_user_by_username(&self.db, &name)
             .await?
             .filter(|u| !u.disabled)
-            .ok_or(FileError::UnknownUser)?;
+            .ok_or(ShareError::UnknownUser)?;
         if grantee.id == owner {
-            return Err(FileError::Invalid("You cannot share with yourself.".into()));
+            return Err(FileError::Invalid("You cannot share with yourself.".into()).into());
         }
         let txn = self.gate.begin(&self.db).await?;
         let out = repo::upsert(&*txn, node.id, owner, grantee.id, permission).await?;
@@ -153,7 +153,7 @@ impl ShareService {
     }
 
     /// Who has access to `id`: shares on it and on every folder above it.
-    pub async fn shares(&self, owner: Uuid, id: Uuid) -> Result<Vec<ShareView>, FileError> {
+    pub async fn shares(&self, owner: Uuid, id: Uuid) -> Result<Vec<ShareView>, ShareError> {
         let node = self.owned(owner, id).await?;
         let chain = access::chain(&self.db, &node).await?;
         Ok(repo::on_nodes(&self.db, &chain)
@@ -168,7 +168,7 @@ impl ShareService {
     }
 
     /// Ends `username`'s share of `id`; returns the grantee's id.
-    pub async fn unshare(&self, owner: Uuid, id: Uuid, username: &str) -> Result<Uuid, FileError> {
+    pub async fn unshare(&self, owner: Uuid, id: Uuid, username: &str) -> Result<Uuid, ShareError> {
         let node = self.owned(owner, id).await?;
         let name = normalize_username(username).map_err(|_| FileError::NotFound)?;
         let grantee = users::find_user_by_username(&self.db, &name)
@@ -178,7 +178,7 @@ impl ShareService {
         let gone = repo::delete(&*txn, node.id, grantee.id).await?;
         txn.commit().await?;
         if !gone {
-            return Err(FileError::NotFound);
+            return Err(FileError::NotFound.into());
         }
         Ok(grantee.id)
     }
@@ -189,7 +189,7 @@ impl ShareService {
         user: Uuid,
         limit: u64,
         after: Option<Uuid>,
-    ) -> Result<Vec<SharedItem>, FileError> {
+    ) -> Result<Vec<SharedItem>, ShareError> {
         let rows = repo::granted_to(&self.db, user, after, limit).await?;
         let ids: Vec<Uuid> = rows.iter().map(|(s, _)| s.file_id).collect();
         let mut nodes: std::collections::HashMap<Uuid, Node> = files::find_many(&self.db, &ids)
@@ -212,15 +212,13 @@ impl ShareService {
         owner: Uuid,
         id: Uuid,
         req: LinkRequest,
-    ) -> Result<(Link, String), FileError> {
+    ) -> Result<(Link, String), ShareError> {
         let node = self.owned(owner, id).await?;
         if !node.is_folder() && node.state != FileState::Active {
-            return Err(FileError::NotReady);
+            return Err(FileError::NotReady.into());
         }
         if req.expires_at.is_some_and(|e| e <= Utc::now()) {
-            return Err(FileError::Invalid(
-                "expires_at must be in the future.".into(),
-            ));
+            return Err(FileError::Invalid("expires_at must be in the future.".into()).into());
         }
         if req
             .max_downloads
@@ -228,7 +226,8 @@ impl ShareService {
         {
             return Err(FileError::Invalid(format!(
                 "max_downloads must be between 1 and {MAX_DOWNLOAD_LIMIT}."
-            )));
+            ))
+            .into());
         }
         let password_hash = match &req.password {
             Some(p) => {
@@ -256,18 +255,18 @@ impl ShareService {
         Ok((link, token))
     }
 
-    pub async fn links(&self, owner: Uuid, id: Uuid) -> Result<Vec<Link>, FileError> {
+    pub async fn links(&self, owner: Uuid, id: Uuid) -> Result<Vec<Link>, ShareError> {
         let node = self.owned(owner, id).await?;
         Ok(repo::links_of(&self.db, node.id).await?)
     }
 
-    pub async fn revoke_link(&self, owner: Uuid, id: Uuid, link: Uuid) -> Result<(), FileError> {
+    pub async fn revoke_link(&self, owner: Uuid, id: Uuid, link: Uuid) -> Result<(), ShareError> {
         let node = self.owned(owner, id).await?;
         let txn = self.gate.begin(&self.db).await?;
         let revoked = repo::revoke_link(&*txn, node.id, link).await?;
         txn.commit().await?;
         if !revoked {
-            return Err(FileError::NotFound);
+            return Err(FileError::NotFound.into());
         }
         Ok(())
     }
@@ -309,7 +308,7 @@ impl ShareService {
         &self,
         link: &Link,
         password: Option<&SecretString>,
-    ) -> Result<Result<(), Refusal>, FileError> {
+    ) -> Result<Result<(), Refusal>, ShareError> {
         let Some(hash) = link.password_hash.as_deref() else {
             return Ok(Ok(()));
         };
@@ -324,24 +323,24 @@ impl ShareService {
     }
 
     /// A folder at or below the link's target folder.
-    async fn folder_below(&self, target: &Node, id: Option<Uuid>) -> Result<Node, FileError> {
+    async fn folder_below(&self, target: &Node, id: Option<Uuid>) -> Result<Node, ShareError> {
         let Some(id) = id.filter(|id| *id != target.id) else {
             return Ok(target.clone());
         };
         let node = self.node_below(target, id).await?;
         if !node.is_folder() {
-            return Err(FileError::NotAFolder);
+            return Err(FileError::NotAFolder.into());
         }
         Ok(node)
     }
 
     /// A node below the link's target folder; anything else is not found.
-    async fn node_below(&self, target: &Node, id: Uuid) -> Result<Node, FileError> {
+    async fn node_below(&self, target: &Node, id: Uuid) -> Result<Node, ShareError> {
         let node = files::find_owned(&self.db, target.owner_id, id)
             .await?
             .ok_or(FileError::NotFound)?;
         if !target.is_folder() || !access::is_within(&self.db, &node, target.id).await? {
-            return Err(FileError::NotFound);
+            return Err(FileError::NotFound.into());
         }
         Ok(node)
     }
@@ -353,11 +352,12 @@ impl ShareService {
         folder: Option<Uuid>,
         limit: Option<u64>,
         cursor: Option<&str>,
-    ) -> Result<Page, FileError> {
+    ) -> Result<Page, ShareError> {
         let folder = self.folder_below(target, folder).await?;
-        self.files
+        Ok(self
+            .files
             .list_in(folder.owner_id, Some(folder.id), limit, cursor)
-            .await
+            .await?)
     }
 
     /// Redeems one download: the file (the target, or a file below a folder target) is
@@ -367,22 +367,22 @@ impl ShareService {
         link: &Link,
         target: &Node,
         file: Option<Uuid>,
-    ) -> Result<Option<(Node, Download)>, FileError> {
+    ) -> Result<Option<(Node, Download)>, ShareError> {
         let node = match file {
             None if target.is_folder() => {
                 return Err(FileError::Invalid(
                     "This link is to a folder: name the file_id to download, or ask for the whole folder as a zip.".into(),
-                ))
+                ).into())
             }
             None => target.clone(),
             Some(id) if id == target.id && !target.is_folder() => target.clone(),
             Some(id) => self.node_below(target, id).await?,
         };
         if node.is_folder() {
-            return Err(FileError::NotAFile);
+            return Err(FileError::NotAFile.into());
         }
         if node.state != FileState::Active {
-            return Err(FileError::NotReady);
+            return Err(FileError::NotReady.into());
         }
         if !self.count(link).await? {
             return Ok(None);
@@ -395,7 +395,7 @@ impl ShareService {
     }
 
     /// Counts one download atomically; `false` when the link ran out meanwhile.
-    async fn count(&self, link: &Link) -> Result<bool, FileError> {
+    async fn count(&self, link: &Link) -> Result<bool, ShareError> {
         let txn = self.gate.begin(&self.db).await?;
         let counted = repo::count_download(&*txn, link.id).await?;
         txn.commit().await?;
@@ -407,9 +407,9 @@ impl ShareService {
         &self,
         link: &Link,
         target: &Node,
-    ) -> Result<Option<Uuid>, FileError> {
+    ) -> Result<Option<Uuid>, ShareError> {
         if !target.is_folder() {
-            return Err(FileError::NotAFolder);
+            return Err(FileError::NotAFolder.into());
         }
         if !self.count(link).await? {
             return Ok(None);
@@ -421,14 +421,17 @@ impl ShareService {
                 let txn = self.gate.begin(&self.db).await?;
                 repo::uncount_download(&*txn, link.id).await?;
                 txn.commit().await?;
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
     /// A "download all" task of `link`; its download lives [`LINK_PRESIGN_TTL`].
-    pub async fn link_task(&self, link: Uuid, task: Uuid) -> Result<TaskResponse, FileError> {
-        self.archives.link_task(link, task, LINK_PRESIGN_TTL).await
+    pub async fn link_task(&self, link: Uuid, task: Uuid) -> Result<TaskResponse, ShareError> {
+        Ok(self
+            .archives
+            .link_task(link, task, LINK_PRESIGN_TTL)
+            .await?)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `POST /files/{id}/copy`: a server-side copy to a new key, reserved and completed like
 //! an upload, so the copy is counted exactly once or not at all.
 
+use super::UploadError;
 use chrono::Utc;
 use tracing::instrument;
 use uuid::Uuid;
@@ -18,20 +19,20 @@ impl UploadService {
     /// of the destination. Without `parent_id` the copy lands beside the source (which
     /// needs write access there); `parent_id: null` is the caller's own root.
     #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
-    pub async fn copy(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
+    pub async fn copy(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, UploadError> {
         let src = self.files.get(user, id).await?;
         if src.is_folder() {
-            return Err(FileError::NotAFile);
+            return Err(FileError::NotAFile.into());
         }
         if src.state != FileState::Active {
-            return Err(FileError::NotReady);
+            return Err(FileError::NotReady.into());
         }
         let (owner, parent) = match change.parent {
             Some(parent) => (self.files.writable_parent(user, parent).await?, parent),
             None => match src.parent_id {
                 Some(p) => (self.files.writable_parent(user, Some(p)).await?, Some(p)),
                 None if src.owner_id == user => (user, None),
-                None => return Err(FileError::Forbidden),
+                None => return Err(FileError::Forbidden.into()),
             },
         };
         let name = match &change.name {
@@ -62,13 +63,13 @@ impl UploadService {
             self.close_aborted(&upload).await?;
             // The source was deleted (and purged) meanwhile.
             return Err(match e.is_not_found() {
-                true => FileError::NotFound,
+                true => FileError::NotFound.into(),
                 false => e.into(),
             });
         }
         match self.complete_open(&upload).await {
             // The folder it was copied into went away meanwhile, taking the copy along.
-            Err(FileError::UploadAborted) => Err(FileError::NotFound),
+            Err(UploadError::Aborted) => Err(FileError::NotFound.into()),
             done => done,
         }
     }

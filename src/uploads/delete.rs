@@ -1,6 +1,7 @@
 //! `DELETE /files/{id}`: a file, or a folder with everything below it, and with them
 //! the usage they held and the uploads still open inside.
 
+use super::UploadError;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -25,7 +26,7 @@ impl UploadService {
     /// objects is queued — once now, and once more after the presigned URLs that may
     /// still create them have expired.
     #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
-    pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
+    pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), UploadError> {
         let root = self.files.get(user, id).await?;
         self.files.require_modify(user, &root).await?;
         let ttl = self.presign_ttl().await?;
@@ -44,10 +45,10 @@ impl UploadService {
         user: Uuid,
         root: &Node,
         ttl: Duration,
-    ) -> Result<Vec<Node>, FileError> {
+    ) -> Result<Vec<Node>, UploadError> {
         let owner = root.owner_id;
         if !quotas::lock(txn, owner).await? {
-            return Err(FileError::NotFound);
+            return Err(FileError::NotFound.into());
         }
         if owner != user {
             // A grantee's right depends on where the node is now.
@@ -55,14 +56,14 @@ impl UploadService {
                 .await?
                 .ok_or(FileError::NotFound)?;
             if !access::may_modify(txn, user, &now).await? {
-                return Err(FileError::Forbidden);
+                return Err(FileError::Forbidden.into());
             }
         }
         // Uploads first: deleting their files would unlink them.
         let aborted = repo::abort_open_under(txn, owner, root.id).await?;
         let deleted = files::delete_subtree(txn, owner, root.id).await?;
         if deleted.is_empty() {
-            return Err(FileError::NotFound);
+            return Err(FileError::NotFound.into());
         }
         let stored: Vec<&Node> = deleted
             .iter()

@@ -4,6 +4,7 @@
 //! [`crate::quotas::repo::lock`]) that moves the upload out of `open` — which succeeds
 //! for exactly one caller — so a reservation turns into usage or is released once.
 
+use super::UploadError;
 use chrono::Utc;
 use tracing::instrument;
 use uuid::Uuid;
@@ -19,21 +20,21 @@ use crate::tasks::worker::Periodic;
 impl UploadService {
     /// Completes the upload: the store must hold exactly the declared bytes.
     #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
-    pub async fn complete(&self, user: Uuid, id: Uuid) -> Result<Node, FileError> {
+    pub async fn complete(&self, user: Uuid, id: Uuid) -> Result<Node, UploadError> {
         let upload = self.find(user, id).await?;
         match upload.state {
             UploadState::Completed => self.file_of(&upload).await,
-            UploadState::Aborted => Err(FileError::UploadAborted),
+            UploadState::Aborted => Err(UploadError::Aborted),
             _ => self.complete_open(&upload).await,
         }
     }
 
     /// Completes an open upload if the store holds exactly its declared bytes.
-    pub(crate) async fn complete_open(&self, upload: &Upload) -> Result<Node, FileError> {
+    pub(crate) async fn complete_open(&self, upload: &Upload) -> Result<Node, UploadError> {
         if let Some(mp) = upload.multipart_upload_id.as_deref() {
             let (parts, missing) = self.stored_parts(upload).await?;
             if !missing.is_empty() {
-                return Err(FileError::UploadIncomplete { missing });
+                return Err(UploadError::Incomplete { missing });
             }
             if let Err(e) = self
                 .store
@@ -45,13 +46,13 @@ impl UploadService {
             }
         }
         let Some(meta) = self.store.head(&upload.object_key).await? else {
-            return Err(FileError::UploadIncomplete {
+            return Err(UploadError::Incomplete {
                 missing: Vec::new(),
             });
         };
         if meta.size != upload.declared_size as u64 {
             self.close_aborted(upload).await?;
-            return Err(FileError::SizeMismatch {
+            return Err(UploadError::SizeMismatch {
                 declared: upload.declared_size as u64,
                 actual: meta.size,
             });
@@ -73,7 +74,7 @@ impl UploadService {
             // An open upload without its pending file cannot be completed: end it.
             txn.rollback().await?;
             self.close_aborted(upload).await?;
-            return Err(FileError::UploadAborted);
+            return Err(UploadError::Aborted);
         }
         if !closed {
             txn.rollback().await?;
@@ -93,32 +94,32 @@ impl UploadService {
 
     /// Answers a complete that found the upload closed by someone else (a concurrent
     /// complete, an abort, the delete of its folder) as they left it.
-    async fn answer_closed(&self, upload: &Upload) -> Result<Node, FileError> {
+    async fn answer_closed(&self, upload: &Upload) -> Result<Node, UploadError> {
         let now = repo::find_owned(&self.db, upload.user_id, upload.id).await?;
         match now.as_ref().map(|u| u.state) {
             Some(UploadState::Completed) => self.file_of(upload).await,
             _ => {
                 // Its purge is queued; remove the bytes now as well.
                 self.store.delete(&upload.object_key).await?;
-                Err(FileError::UploadAborted)
+                Err(UploadError::Aborted)
             }
         }
     }
 
-    async fn file_of(&self, upload: &Upload) -> Result<Node, FileError> {
+    async fn file_of(&self, upload: &Upload) -> Result<Node, UploadError> {
         let file_id = upload.file_id.ok_or(FileError::NotFound)?;
         files::find_owned(&self.db, upload.user_id, file_id)
             .await?
-            .ok_or(FileError::NotFound)
+            .ok_or(FileError::NotFound.into())
     }
 
     /// Aborts an open upload; aborting an aborted upload is a no-op.
     #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
-    pub async fn abort(&self, user: Uuid, id: Uuid) -> Result<(), FileError> {
+    pub async fn abort(&self, user: Uuid, id: Uuid) -> Result<(), UploadError> {
         let upload = self.find(user, id).await?;
         match upload.state {
             UploadState::Aborted => Ok(()),
-            UploadState::Completed => Err(FileError::UploadCompleted),
+            UploadState::Completed => Err(UploadError::Completed),
             _ => self.close_aborted(&upload).await,
         }
     }
@@ -127,7 +128,7 @@ impl UploadService {
     /// removed and a purge of its bytes queued, in one transaction; then the store is
     /// cleaned at once as well. The purge runs after the upload's presigned URLs
     /// expired, so it also removes what a client PUT in the meantime.
-    pub async fn close_aborted(&self, upload: &Upload) -> Result<(), FileError> {
+    pub async fn close_aborted(&self, upload: &Upload) -> Result<(), UploadError> {
         let late = purge::late_sweep_at(self.presign_ttl().await?);
         let txn = self.gate.begin(&self.db).await?;
         if quotas::lock(&*txn, upload.user_id).await?
@@ -157,18 +158,18 @@ impl UploadService {
     /// Ends open uploads past their expiry: completed when the store holds the declared
     /// bytes, aborted (reservation released) otherwise. Safe with several workers: every
     /// ending is a conditional update. Returns (completed, aborted).
-    pub async fn reconcile_expired(&self, limit: u64) -> Result<(usize, usize), FileError> {
+    pub async fn reconcile_expired(&self, limit: u64) -> Result<(usize, usize), UploadError> {
         let (mut completed, mut aborted) = (0, 0);
         for upload in repo::expired_open(&self.db, Utc::now(), limit).await? {
             match self.complete_open(&upload).await {
                 Ok(_) => completed += 1,
-                Err(FileError::UploadIncomplete { .. }) => {
+                Err(UploadError::Incomplete { .. }) => {
                     self.close_aborted(&upload).await?;
                     aborted += 1;
                 }
-                Err(FileError::SizeMismatch { .. }) => aborted += 1,
+                Err(UploadError::SizeMismatch { .. }) => aborted += 1,
                 // Ended meanwhile by its client or another worker.
-                Err(FileError::UploadAborted) => {}
+                Err(UploadError::Aborted) => {}
                 Err(e) => {
                     tracing::warn!(upload.id = %upload.id, error = %e, "reconciliation left the upload open")
                 }

@@ -12,3 +12,85 @@ pub mod routes;
 pub mod service;
 
 pub use service::UploadService;
+
+use actix_web::http::StatusCode;
+
+use crate::error::AppError;
+use crate::files::FileError;
+
+/// Why an upload, copy or delete failed; knows nothing of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    #[error("upload larger than {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("{0}")]
+    ContentType(String),
+    #[error("the object store does not hold the whole upload yet")]
+    Incomplete { missing: Vec<u32> },
+    #[error("declared {declared} bytes, the store holds {actual}")]
+    SizeMismatch { declared: u64, actual: u64 },
+    #[error("the upload was aborted")]
+    Aborted,
+    #[error("the upload is already complete")]
+    Completed,
+    #[error("the upload expired")]
+    Expired,
+    /// What the file tree refused (not found, name taken, ...), or the database or
+    /// store failing.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+impl From<sea_orm::DbErr> for UploadError {
+    fn from(e: sea_orm::DbErr) -> UploadError {
+        UploadError::File(e.into())
+    }
+}
+
+impl From<crate::storage::StorageError> for UploadError {
+    fn from(e: crate::storage::StorageError) -> UploadError {
+        UploadError::File(e.into())
+    }
+}
+
+impl From<UploadError> for AppError {
+    fn from(e: UploadError) -> AppError {
+        let msg = e.to_string();
+        match e {
+            UploadError::QuotaExceeded => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "QUOTA_EXCEEDED",
+                "This would exceed your storage quota (bytes or number of files).",
+            ),
+            UploadError::TooLarge { max } => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "UPLOAD_TOO_LARGE",
+                format!("Uploads are limited to {max} bytes."),
+            ),
+            UploadError::ContentType(d) => AppError::unprocessable("CONTENT_TYPE_NOT_ALLOWED", d),
+            UploadError::Incomplete { missing } if !missing.is_empty() => AppError::conflict(
+                "UPLOAD_INCOMPLETE",
+                format!("The store lacks parts {missing:?}; upload them, then complete again."),
+            ),
+            UploadError::Incomplete { .. } => AppError::conflict(
+                "UPLOAD_INCOMPLETE",
+                "The store does not hold the object yet; PUT it, then complete again.",
+            ),
+            UploadError::SizeMismatch { .. } => AppError::unprocessable(
+                "SIZE_MISMATCH",
+                format!("{msg}; the object was deleted and the reservation released."),
+            ),
+            UploadError::Aborted => AppError::conflict("UPLOAD_ABORTED", "The upload was aborted."),
+            UploadError::Completed => {
+                AppError::conflict("UPLOAD_COMPLETED", "The upload is already complete.")
+            }
+            UploadError::Expired => AppError::conflict(
+                "UPLOAD_EXPIRED",
+                "The upload expired; complete it if its bytes are stored, or start again.",
+            ),
+            UploadError::File(e) => e.into(),
+        }
+    }
+}

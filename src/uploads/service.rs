@@ -1,6 +1,7 @@
 //! The upload rules: reserve quota and record the pending file in one transaction, sign
 //! URLs, verify what the store holds on completion, release the reservation on abort.
 
+use super::UploadError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,19 +116,19 @@ impl UploadService {
     }
 
     #[instrument(skip_all, fields(upload.size = req.size), err(level = "info", Display))]
-    pub async fn start(&self, user: Uuid, req: StartUpload) -> Result<Started, FileError> {
+    pub async fn start(&self, user: Uuid, req: StartUpload) -> Result<Started, UploadError> {
         let name = display_name(&req.name)?;
         let rules = self.runtime.get().await?;
         if req.size > rules.max_upload_bytes {
-            return Err(FileError::UploadTooLarge {
+            return Err(UploadError::TooLarge {
                 max: rules.max_upload_bytes,
             });
         }
         let ct = content_type(req.content_type.as_deref()).ok_or_else(|| {
-            FileError::ContentType("The content type is not a valid media type.".into())
+            UploadError::ContentType("The content type is not a valid media type.".into())
         })?;
         if !content_type_allowed(&rules.allowed_content_types, &ct) {
-            return Err(FileError::ContentType(format!(
+            return Err(UploadError::ContentType(format!(
                 "Uploads of type {ct} are not allowed here."
             )));
         }
@@ -138,12 +139,12 @@ impl UploadService {
             Some(parent) => {
                 let (folder, _) = access::require(&self.db, user, parent, Access::Write).await?;
                 if !folder.is_folder() {
-                    return Err(FileError::NotAFolder);
+                    return Err(FileError::NotAFolder.into());
                 }
                 folder.owner_id
             }
         };
-        let size = i64::try_from(req.size).map_err(|_| FileError::UploadTooLarge {
+        let size = i64::try_from(req.size).map_err(|_| UploadError::TooLarge {
             max: rules.max_upload_bytes,
         })?;
         let multipart = req.size > self.cfg.multipart_threshold;
@@ -169,8 +170,8 @@ impl UploadService {
                 self.finish_start(upload, file, false, rules.presign_ttl())
                     .await
             }
-            Reserved::QuotaExceeded => Err(FileError::QuotaExceeded),
-            Reserved::ParentGone => Err(FileError::NotFound),
+            Reserved::QuotaExceeded => Err(UploadError::QuotaExceeded),
+            Reserved::ParentGone => Err(FileError::NotFound.into()),
             Reserved::NameTaken => self.replay(user, &reservation).await,
         }
     }
@@ -181,23 +182,23 @@ impl UploadService {
     pub(crate) async fn reserve_copy(
         &self,
         reservation: Reservation,
-    ) -> Result<(Node, Upload), FileError> {
+    ) -> Result<(Node, Upload), UploadError> {
         match self.reserver.reserve(reservation).await? {
             Reserved::Created(file, upload) => Ok((file, upload)),
-            Reserved::QuotaExceeded => Err(FileError::QuotaExceeded),
-            Reserved::ParentGone => Err(FileError::NotFound),
-            Reserved::NameTaken => Err(FileError::NameTaken),
+            Reserved::QuotaExceeded => Err(UploadError::QuotaExceeded),
+            Reserved::ParentGone => Err(FileError::NotFound.into()),
+            Reserved::NameTaken => Err(FileError::NameTaken.into()),
         }
     }
 
     /// A start whose name is taken by an identical open upload of the same user, not
     /// yet expired, is a retry: answer with that upload again.
-    async fn replay(&self, user: Uuid, r: &Reservation) -> Result<Started, FileError> {
+    async fn replay(&self, user: Uuid, r: &Reservation) -> Result<Started, UploadError> {
         let existing = files::find_by_name(&self.db, r.owner, r.parent, &r.name)
             .await?
             .ok_or(FileError::NameTaken)?;
         if existing.state != FileState::Pending {
-            return Err(FileError::NameTaken);
+            return Err(FileError::NameTaken.into());
         }
         let upload = repo::find_open_for_file(&self.db, existing.id)
             .await?
@@ -207,7 +208,7 @@ impl UploadService {
             || upload.content_type != r.content_type
             || upload.expires_at <= Utc::now()
         {
-            return Err(FileError::NameTaken);
+            return Err(FileError::NameTaken.into());
         }
         let ttl = self.presign_ttl().await?;
         self.finish_start(upload, existing, true, ttl).await
@@ -219,7 +220,7 @@ impl UploadService {
         file: Node,
         replayed: bool,
         ttl: Duration,
-    ) -> Result<Started, FileError> {
+    ) -> Result<Started, UploadError> {
         if upload.part_size.is_some() {
             if upload.multipart_upload_id.is_none() {
                 let id = match self
@@ -267,7 +268,7 @@ impl UploadService {
 
     /// An upload `user` is billed for or started. A grantee who started it must still
     /// be allowed to write where it lands.
-    pub(super) async fn find(&self, user: Uuid, id: Uuid) -> Result<Upload, FileError> {
+    pub(super) async fn find(&self, user: Uuid, id: Uuid) -> Result<Upload, UploadError> {
         let upload = repo::find_owned(&self.db, user, id)
             .await?
             .ok_or(FileError::NotFound)?;
@@ -280,17 +281,17 @@ impl UploadService {
                 Some(p) => {
                     access::require(&self.db, user, p, Access::Write).await?;
                 }
-                None => return Err(FileError::Forbidden),
+                None => return Err(FileError::Forbidden.into()),
             }
         }
         Ok(upload)
     }
 
-    fn require_open(upload: &Upload) -> Result<(), FileError> {
+    fn require_open(upload: &Upload) -> Result<(), UploadError> {
         match upload.state {
             UploadState::Open => Ok(()),
-            UploadState::Completed => Err(FileError::UploadCompleted),
-            _ => Err(FileError::UploadAborted),
+            UploadState::Completed => Err(UploadError::Completed),
+            _ => Err(UploadError::Aborted),
         }
     }
 
@@ -301,33 +302,34 @@ impl UploadService {
         user: Uuid,
         id: Uuid,
         numbers: &[u32],
-    ) -> Result<(Vec<PartUrl>, DateTime<Utc>), FileError> {
+    ) -> Result<(Vec<PartUrl>, DateTime<Utc>), UploadError> {
         let upload = self.find(user, id).await?;
         Self::require_open(&upload)?;
         // URLs are handed out only while the upload is open and not expired, so none
         // outlives the upload's expiry by more than one presign lifetime.
         if upload.expires_at <= Utc::now() {
-            return Err(FileError::UploadExpired);
+            return Err(UploadError::Expired);
         }
         let (Some(part_size), Some(mp)) = (upload.part_size, upload.multipart_upload_id.as_deref())
         else {
-            return Err(FileError::Invalid(
-                "This is a single-part upload; PUT to its URL.".into(),
-            ));
+            return Err(
+                FileError::Invalid("This is a single-part upload; PUT to its URL.".into()).into(),
+            );
         };
         if numbers.is_empty() || numbers.len() > MAX_PART_BATCH {
             return Err(FileError::Invalid(format!(
                 "Ask for 1 to {MAX_PART_BATCH} parts at a time."
-            )));
+            ))
+            .into());
         }
         let count = upload.part_count as u32;
         let ttl = self.presign_ttl().await?;
         let mut urls = Vec::with_capacity(numbers.len());
         for &n in numbers {
             if n == 0 || n > count {
-                return Err(FileError::Invalid(format!(
-                    "Part numbers run from 1 to {count}."
-                )));
+                return Err(
+                    FileError::Invalid(format!("Part numbers run from 1 to {count}.")).into(),
+                );
             }
             let size = part_len(
                 upload.declared_size as u64,
@@ -375,7 +377,7 @@ impl UploadService {
         Ok((done, missing))
     }
 
-    pub async fn status(&self, user: Uuid, id: Uuid) -> Result<Status, FileError> {
+    pub async fn status(&self, user: Uuid, id: Uuid) -> Result<Status, UploadError> {
         let upload = self.find(user, id).await?;
         if upload.state != UploadState::Open {
             return Ok(Status {
@@ -398,7 +400,7 @@ impl UploadService {
     }
 
     /// The open upload behind a pending file, if any.
-    pub async fn open_upload_of(&self, file_id: Uuid) -> Result<Option<Upload>, FileError> {
+    pub async fn open_upload_of(&self, file_id: Uuid) -> Result<Option<Upload>, UploadError> {
         Ok(repo::find_open_for_file(&self.db, file_id).await?)
     }
 }

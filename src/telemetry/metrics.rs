@@ -24,6 +24,10 @@ struct Latency {
 /// never the raw path, so the label set stays small.
 type HttpKey = (&'static str, String, u16);
 
+/// Latencies by route pattern, then by method and status: a request finds its series
+/// by the `&str` it has, and a route's name is copied once, when first seen.
+type ByRoute = HashMap<String, HashMap<(&'static str, u16), Latency>>;
+
 /// Counters of one label.
 type Counter = Mutex<BTreeMap<&'static str, u64>>;
 
@@ -35,7 +39,7 @@ fn bump(counter: &Counter, label: &'static str) {
 
 #[derive(Default)]
 pub struct Metrics {
-    http: Mutex<HashMap<HttpKey, Latency>>,
+    http: Mutex<ByRoute>,
     presigns: Counter,
     auth_failures: Counter,
     rate_limited: Counter,
@@ -63,7 +67,13 @@ impl Metrics {
         let Ok(mut http) = self.http.lock() else {
             return;
         };
-        let entry = http.entry((method, route.to_owned(), status)).or_default();
+        if !http.contains_key(route) {
+            http.insert(route.to_owned(), HashMap::new());
+        }
+        let Some(series) = http.get_mut(route) else {
+            return;
+        };
+        let entry = series.entry((method, status)).or_default();
         entry.count += 1;
         entry.sum += secs;
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
@@ -98,7 +108,11 @@ impl Metrics {
         let http = self.http.lock().map(|h| {
             let mut rows: Vec<(HttpKey, [u64; BUCKETS.len()], u64, f64)> = h
                 .iter()
-                .map(|(k, v)| (k.clone(), v.buckets, v.count, v.sum))
+                .flat_map(|(route, series)| {
+                    series.iter().map(|((method, status), v)| {
+                        ((*method, route.clone(), *status), v.buckets, v.count, v.sum)
+                    })
+                })
                 .collect();
             rows.sort_by(|a, b| a.0.cmp(&b.0));
             rows

@@ -183,7 +183,7 @@ async fn connect_with(
     if settings.is_sqlite() {
         configure_sqlite();
     }
-    if let Some(path) = sqlite_path(&settings.database_url).map(std::path::Path::new) {
+    if let Some(path) = sqlite_path(settings.database_url.as_str()).map(std::path::Path::new) {
         let cannot =
             |e: std::io::Error| DbErr::Custom(format!("cannot create {}: {e}", path.display()));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -191,7 +191,7 @@ async fn connect_with(
         }
         crate::secrets::create_private_file(path).map_err(cannot)?;
     }
-    let mut opts = ConnectOptions::new(settings.database_url.clone());
+    let mut opts = ConnectOptions::new(settings.database_url.0.clone());
     opts.max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))

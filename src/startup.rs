@@ -81,10 +81,8 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         settings,
     } = base;
     let policy = AuthPolicy {
-        refresh_ttl: chrono::Duration::from_std(settings.refresh_token_ttl)
-            .unwrap_or(chrono::Duration::days(14)),
-        refresh_absolute_ttl: chrono::Duration::from_std(settings.refresh_token_absolute_ttl)
-            .unwrap_or(chrono::Duration::days(30)),
+        refresh_ttl: settings.refresh_token_ttl,
+        refresh_absolute_ttl: settings.refresh_token_absolute_ttl,
         user_cache_ttl: settings.cache_ttl,
         cookie_refresh_before: settings.cookie_refresh_before,
     };

@@ -77,9 +77,7 @@ impl ArchiveService {
                         tracing::info!(task.id = %task.id, presign = "get", "archive URL issued");
                         body.download = Some(TaskDownload {
                             url,
-                            expires_at: Utc::now()
-                                + chrono::Duration::from_std(ttl)
-                                    .unwrap_or(chrono::Duration::minutes(10)),
+                            expires_at: Utc::now() + ttl,
                             archive_expires_at,
                             size: result.size,
                         });

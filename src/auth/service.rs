@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use regex::Regex;
 use sea_orm::DatabaseConnection;
 
@@ -89,8 +89,8 @@ pub struct Session {
 }
 
 pub struct AuthPolicy {
-    pub refresh_ttl: Duration,
-    pub refresh_absolute_ttl: Duration,
+    pub refresh_ttl: std::time::Duration,
+    pub refresh_absolute_ttl: std::time::Duration,
     /// How long a user row may be served from memory to authenticate a request.
     pub user_cache_ttl: std::time::Duration,
     /// A cookie session's access token is renewed when it has less than this left.

@@ -350,8 +350,7 @@ impl FileService {
         tracing::info!(file.id = %node.id, presign = "get", "download URL issued");
         Ok(Download {
             url,
-            expires_at: Utc::now()
-                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(1)),
+            expires_at: Utc::now() + ttl,
         })
     }
 }

@@ -112,7 +112,7 @@ impl UploadService {
     }
 
     fn expires_at(ttl: Duration) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10))
+        Utc::now() + ttl
     }
 
     #[instrument(skip_all, fields(upload.size = req.size), err(level = "info", Display))]

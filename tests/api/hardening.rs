@@ -151,7 +151,7 @@ async fn the_data_directory_and_the_database_file_are_private() {
     let _app = spawn_app_with(move |s| {
         s.data_dir = data2;
         if s.is_sqlite() {
-            s.database_url = format!("sqlite://{}?mode=rwc", db2.display());
+            s.database_url = format!("sqlite://{}?mode=rwc", db2.display()).into();
         }
     })
     .await;

@@ -151,7 +151,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings {
         port: 0,
         data_dir: dir.0.clone(),
-        database_url,
+        database_url: database_url.into(),
         workers: 1,
         db_max_connections: 5,
         jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),

@@ -1,0 +1,84 @@
+//! Reading settings from variables: defaults, checks, secrets from files, redaction.
+
+use super::*;
+use std::collections::HashMap;
+
+fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::from_lookup(move |k| map.get(k).cloned())
+}
+
+#[test]
+fn defaults_use_sqlite_under_data_dir() {
+    let s = from(&[]).expect("defaults are valid");
+    assert_eq!(s.database_url, "sqlite://./data/coffer.db?mode=rwc");
+    assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+    assert!(s.s3.endpoint.is_none());
+}
+
+#[test]
+fn production_refuses_short_secret() {
+    let short = from(&[("COFFER_ENV", "production"), ("COFFER_JWT_SECRET", "short")]);
+    assert!(
+        matches!(short, Err(ConfigError::Invalid { ref name, .. }) if name == "COFFER_JWT_SECRET")
+    );
+    let missing = from(&[("COFFER_ENV", "production")]);
+    assert!(missing.is_err());
+    let ok = from(&[
+        ("COFFER_ENV", "production"),
+        ("COFFER_JWT_SECRET", &"x".repeat(32)),
+    ]);
+    assert!(ok.is_ok());
+}
+
+#[test]
+fn presign_ttl_is_capped_at_seven_days() {
+    assert!(from(&[("COFFER_PRESIGN_TTL_SECONDS", "604801")]).is_err());
+    assert!(from(&[("COFFER_PRESIGN_TTL_SECONDS", "604800")]).is_ok());
+    assert!(from(&[("COFFER_MULTIPART_THRESHOLD_BYTES", "1000")]).is_err());
+}
+
+#[test]
+fn access_token_ttl_is_capped() {
+    assert!(from(&[("COFFER_ACCESS_TOKEN_TTL_SECONDS", "601")]).is_err());
+    assert!(from(&[("COFFER_ACCESS_TOKEN_TTL_SECONDS", "600")]).is_ok());
+}
+
+#[test]
+fn secrets_come_from_files() {
+    let dir = std::env::temp_dir().join(format!("coffer-cfg-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("secret");
+    std::fs::write(&path, format!("{}\n", "k".repeat(40))).expect("write secret");
+    let s = from(&[("COFFER_JWT_SECRET_FILE", path.to_str().expect("utf-8 path"))]).expect("valid");
+    assert_eq!(
+        s.jwt_secret.expect("secret").expose_secret(),
+        "k".repeat(40)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn trusted_proxies_parse_addresses_and_networks() {
+    let s = from(&[("COFFER_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16")]).expect("valid");
+    assert_eq!(s.trusted_proxies.len(), 2);
+    assert!(from(&[("COFFER_TRUSTED_PROXIES", "nonsense")]).is_err());
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    let s = from(&[
+        (
+            "COFFER_JWT_SECRET",
+            "super-secret-value-that-is-long-enough",
+        ),
+        ("DATABASE_URL", "postgres://u:hunter2@db/coffer"),
+    ])
+    .expect("valid");
+    let dbg = format!("{s:?}");
+    assert!(!dbg.contains("super-secret"));
+    assert!(!dbg.contains("hunter2"));
+}

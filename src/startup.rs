@@ -72,6 +72,35 @@ struct Base {
     settings: Arc<Settings>,
 }
 
+fn auth_policy(settings: &Settings) -> AuthPolicy {
+    AuthPolicy {
+        refresh_ttl: settings.refresh_token_ttl,
+        refresh_absolute_ttl: settings.refresh_token_absolute_ttl,
+        user_cache_ttl: settings.cache_ttl,
+        cookie_refresh_before: settings.cookie_refresh_before,
+    }
+}
+
+/// The audit writer and the rate limits, both counting into `metrics`.
+fn audit_and_limits(base: &Base, metrics: &Arc<Metrics>) -> (AuditLog, Arc<RateLimits>) {
+    let s = &base.settings;
+    let audit = AuditLog::spawn(
+        base.db.clone(),
+        base.gate.clone(),
+        metrics.clone(),
+        s.audit_backlog,
+    );
+    let limits = Arc::new(RateLimits::new(
+        s.rate_limit_auth,
+        s.rate_limit_user,
+        s.rate_limit_public,
+        s.rate_limit_link_password,
+        metrics.clone(),
+    ));
+    spawn_limit_shrinker(limits.clone());
+    (audit, limits)
+}
+
 /// Builds every service of the API over `base`.
 async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError> {
     let Base {
@@ -80,12 +109,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         store,
         settings,
     } = base;
-    let policy = AuthPolicy {
-        refresh_ttl: settings.refresh_token_ttl,
-        refresh_absolute_ttl: settings.refresh_token_absolute_ttl,
-        user_cache_ttl: settings.cache_ttl,
-        cookie_refresh_before: settings.cookie_refresh_before,
-    };
+    let policy = auth_policy(settings);
     let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
     let runtime = Runtime::new(db.clone(), settings);
     let auth = AuthService::new(
@@ -97,20 +121,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         runtime.clone(),
     );
     let metrics = Arc::new(Metrics::new());
-    let audit = AuditLog::spawn(
-        db.clone(),
-        gate.clone(),
-        metrics.clone(),
-        settings.audit_backlog,
-    );
-    let limits = Arc::new(RateLimits::new(
-        settings.rate_limit_auth,
-        settings.rate_limit_user,
-        settings.rate_limit_public,
-        settings.rate_limit_link_password,
-        metrics.clone(),
-    ));
-    spawn_limit_shrinker(limits.clone());
+    let (audit, limits) = audit_and_limits(base, &metrics);
     let files = FileService::new(
         db.clone(),
         gate.clone(),

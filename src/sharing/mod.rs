@@ -6,6 +6,7 @@ pub mod public;
 pub mod repo;
 pub mod routes;
 pub mod service;
+mod tokens;
 
 pub use service::ShareService;
 

@@ -2,19 +2,16 @@
 //! is a random token of which only the hash is kept, redeemed under its expiry,
 //! password and download limit.
 
-use super::ShareError;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::repo::{self, Link, NewLink, Share};
+use super::tokens::{new_token, plausible_token, token_hash};
+use super::ShareError;
 use crate::archives::service::ArchiveService;
 use crate::auth::password::{check_policy, PasswordHasher};
 use crate::auth::repo as users;
@@ -28,8 +25,6 @@ use crate::tasks::dto::TaskResponse;
 
 /// How long the presigned GET behind a redeemed link lives.
 pub const LINK_PRESIGN_TTL: Duration = Duration::from_secs(60);
-/// Random bytes in a link token (256 bits).
-const TOKEN_BYTES: usize = 32;
 /// Largest download limit a link may carry.
 pub const MAX_DOWNLOAD_LIMIT: i64 = 1_000_000_000;
 
@@ -78,23 +73,6 @@ pub struct ShareService {
     hasher: PasswordHasher,
     files: FileService,
     archives: ArchiveService,
-}
-
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-fn new_token() -> String {
-    let mut bytes = [0u8; TOKEN_BYTES];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Whether `s` could be a token at all (checked before any database work).
-fn plausible_token(s: &str) -> bool {
-    s.len() == 43
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl ShareService {
@@ -432,23 +410,5 @@ impl ShareService {
             .archives
             .link_task(link, task, LINK_PRESIGN_TTL)
             .await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_carry_256_bits_and_only_look_like_tokens() {
-        let a = new_token();
-        let b = new_token();
-        assert_ne!(a, b);
-        assert!(plausible_token(&a), "{a}");
-        assert_eq!(URL_SAFE_NO_PAD.decode(&a).expect("base64url").len(), 32);
-        assert!(!plausible_token("short"));
-        assert!(!plausible_token(&format!("{}!", &a[..42])));
-        assert_eq!(token_hash(&a).len(), 64);
-        assert_ne!(token_hash(&a), token_hash(&b));
     }
 }

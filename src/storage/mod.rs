@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod embedded;
 pub mod keys;
+mod list_parts;
 pub mod s3;
 pub mod sigv4;
 

@@ -1,6 +1,5 @@
 //! The rust-s3 implementation of [`ObjectStore`].
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +9,8 @@ use s3::creds::Credentials;
 use s3::serde_types::Part;
 use s3::{Bucket, BucketConfiguration, Region};
 
-use super::sigv4::{PresignRequest, Presigner};
+use super::sigv4::{ttl_secs, PresignRequest, Presigner};
 use super::{ByteStream, GetOptions, ObjectMeta, ObjectStore, StorageError, StoredPart};
-use crate::config::MAX_PRESIGN_TTL;
 
 /// How to reach a bucket.
 #[derive(Clone)]
@@ -30,7 +28,7 @@ pub struct S3Config {
 
 pub struct S3Store {
     /// Used for requests the server makes itself.
-    bucket: Box<Bucket>,
+    pub(super) bucket: Box<Bucket>,
     /// Signs URLs for the public endpoint.
     signer: Presigner,
     /// Signs requests the server sends itself with an unsigned payload (archive parts):
@@ -68,7 +66,7 @@ fn bucket_for(cfg: &S3Config, endpoint: &str) -> Result<Box<Bucket>, StorageErro
 
 /// rust-s3's error: an answer with a failing status keeps its status (so a 4xx is not
 /// taken for a store that is down); anything else is a request without an answer.
-fn request_err(e: s3::error::S3Error) -> StorageError {
+pub(super) fn request_err(e: s3::error::S3Error) -> StorageError {
     match e {
         // A 200 carrying an error document (S3 answers CopyObject and multipart
         // completion that way, e.g. SlowDown) stays a failed request.
@@ -79,12 +77,7 @@ fn request_err(e: s3::error::S3Error) -> StorageError {
     }
 }
 
-/// Seconds for a presign: at least 1, at most S3's 7 days.
-fn ttl_secs(ttl: Duration) -> u32 {
-    ttl.min(MAX_PRESIGN_TTL).as_secs().max(1) as u32
-}
-
-fn status_err(status: u16, body: &[u8]) -> StorageError {
+pub(super) fn status_err(status: u16, body: &[u8]) -> StorageError {
     StorageError::Status {
         status,
         message: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
@@ -92,7 +85,7 @@ fn status_err(status: u16, body: &[u8]) -> StorageError {
 }
 
 /// Object keys are built by the server; rust-s3 wants them with a leading slash.
-fn path(key: &str) -> String {
+pub(super) fn path(key: &str) -> String {
     format!("/{key}")
 }
 
@@ -152,83 +145,6 @@ impl S3Store {
             }),
         }
     }
-
-    /// One page of ListParts, through a short-lived presigned GET (rust-s3 has no ListParts).
-    async fn list_parts_page(
-        &self,
-        key: &str,
-        upload_id: &str,
-        marker: Option<u32>,
-    ) -> Result<(Vec<StoredPart>, Option<u32>), StorageError> {
-        let mut query = HashMap::from([("uploadId".to_owned(), upload_id.to_owned())]);
-        if let Some(m) = marker {
-            query.insert("part-number-marker".to_owned(), m.to_string());
-        }
-        let url = self
-            .bucket
-            .presign_get(path(key), 60, Some(query))
-            .await
-            .map_err(request_err)?;
-        let res = self
-            .bucket
-            .http_client()
-            .get(url)
-            .send()
-            .await
-            .map_err(StorageError::request)?;
-        let status = res.status().as_u16();
-        let body = res.bytes().await.map_err(StorageError::request)?;
-        if !(200..300).contains(&status) {
-            return Err(status_err(status, &body));
-        }
-        parse_list_parts(&String::from_utf8_lossy(&body))
-    }
-}
-
-/// A ListPartsResult page, as far as Coffer reads it.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListPartsPage {
-    #[serde(default)]
-    is_truncated: bool,
-    /// Text, not a number: some stores send it empty on the last page.
-    #[serde(default)]
-    next_part_number_marker: Option<String>,
-    #[serde(default, rename = "Part")]
-    parts: Vec<ListedPart>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListedPart {
-    part_number: u32,
-    /// s3s-fs omits part ETags (and ignores them on completion).
-    #[serde(default, rename = "ETag")]
-    etag: String,
-    size: u64,
-}
-
-/// Parses a ListPartsResult page: its parts and the marker of the next page.
-fn parse_list_parts(xml: &str) -> Result<(Vec<StoredPart>, Option<u32>), StorageError> {
-    let page: ListPartsPage = quick_xml::de::from_str(xml).map_err(|e| {
-        StorageError::Malformed(format!("ListParts ({e}): {}", &xml[..xml.len().min(600)]))
-    })?;
-    let next = match page.is_truncated {
-        true => page
-            .next_part_number_marker
-            .and_then(|m| m.trim().parse().ok()),
-        false => None,
-    };
-    let parts = page
-        .parts
-        .into_iter()
-        .map(|p| StoredPart {
-            number: p.part_number,
-            etag: p.etag,
-            size: p.size,
-        })
-        .collect();
-    Ok((parts, next))
 }
 
 #[async_trait]
@@ -518,61 +434,5 @@ impl ObjectStore for S3Store {
                 .collect())
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_list_parts_pages() {
-        let xml = r#"<?xml version="1.0"?><ListPartsResult><IsTruncated>true</IsTruncated>
-            <NextPartNumberMarker>2</NextPartNumberMarker>
-            <Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag><Size>5242880</Size></Part>
-            <Part><ETag>"b2"</ETag><Size>7</Size><PartNumber>2</PartNumber></Part></ListPartsResult>"#;
-        let (parts, next) = parse_list_parts(xml).expect("parse");
-        assert_eq!(next, Some(2));
-        assert_eq!(
-            parts,
-            vec![
-                StoredPart {
-                    number: 1,
-                    etag: "\"a1\"".into(),
-                    size: 5242880
-                },
-                StoredPart {
-                    number: 2,
-                    etag: "\"b2\"".into(),
-                    size: 7
-                },
-            ]
-        );
-        let (parts, next) =
-            parse_list_parts("<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>")
-                .expect("parse");
-        assert!(parts.is_empty() && next.is_none());
-        let (parts, _) = parse_list_parts(
-            "<ListPartsResult><Part><PartNumber>4</PartNumber><Size>9</Size></Part></ListPartsResult>",
-        )
-        .expect("parse");
-        assert_eq!(parts[0].etag, "");
-        assert!(
-            parse_list_parts("<ListPartsResult><Part><Size>9</Size></Part></ListPartsResult>")
-                .is_err()
-        );
-        assert!(parse_list_parts("<ListPartsResult><Part>").is_err());
-        let (_, next) = parse_list_parts(
-            "<ListPartsResult><IsTruncated>false</IsTruncated>\
-             <NextPartNumberMarker></NextPartNumberMarker></ListPartsResult>",
-        )
-        .expect("an empty marker on the last page");
-        assert!(next.is_none());
-    }
-
-    #[test]
-    fn presign_ttl_is_capped() {
-        assert_eq!(ttl_secs(Duration::from_secs(30 * 24 * 3600)), 604_800);
-        assert_eq!(ttl_secs(Duration::ZERO), 1);
     }
 }

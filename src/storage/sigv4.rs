@@ -267,10 +267,22 @@ impl Presigner {
     }
 }
 
+/// Seconds for a presign: at least 1, at most S3's 7 days.
+pub fn ttl_secs(ttl: std::time::Duration) -> u32 {
+    ttl.min(crate::config::MAX_PRESIGN_TTL).as_secs().max(1) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn presign_ttl_is_capped() {
+        use std::time::Duration;
+        assert_eq!(ttl_secs(Duration::from_secs(30 * 24 * 3600)), 604_800);
+        assert_eq!(ttl_secs(Duration::ZERO), 1);
+    }
 
     /// The example from AWS's "Authenticating Requests: Using Query Parameters" page.
     #[test]

@@ -127,7 +127,8 @@ const WAL_LIMIT_FRAMES: i64 = 4_096;
 /// checkpoints off, and this task runs a `PASSIVE` checkpoint every 250 ms instead,
 /// which never blocks a writer; only a WAL past [`WAL_LIMIT_FRAMES`] is truncated, with
 /// this process's writers waiting at the gate meanwhile.
-pub fn spawn_checkpointer(db: DatabaseConnection, gate: WriteGate) {
+pub fn spawn_checkpointer(db: &Db) {
+    let (db, gate) = (db.conn.clone(), db.gate.clone());
     if db.get_database_backend() != DbBackend::Sqlite {
         return;
     }
@@ -259,6 +260,35 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://localhost/db"), None);
+    }
+}
+
+/// The database as services hold it: the connection, and the gate every write
+/// transaction of this process queues at (SQLite; nothing on PostgreSQL).
+#[derive(Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+    gate: WriteGate,
+}
+
+impl Db {
+    pub fn new(conn: DatabaseConnection) -> Db {
+        let gate = WriteGate::for_connection(&conn);
+        Db { conn, gate }
+    }
+
+    /// For reads (and for writes that are one statement).
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub fn gate(&self) -> &WriteGate {
+        &self.gate
+    }
+
+    /// Begins a write transaction: see [`WriteGate::begin`].
+    pub async fn write(&self) -> Result<WriteTxn, DbErr> {
+        self.gate.begin(&self.conn).await
     }
 }
 

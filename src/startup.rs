@@ -21,7 +21,7 @@ use crate::auth::service::AuthPolicy;
 use crate::auth::tokens::TokenKeys;
 use crate::auth::AuthService;
 use crate::config::Settings;
-use crate::db::WriteGate;
+use crate::db::Db;
 use crate::error;
 use crate::files::service::FileService;
 use crate::http::middleware::{request_context, security_headers, RequestConfig};
@@ -66,8 +66,7 @@ pub struct Application {
 
 /// The database, the store and the settings every service is built on.
 struct Base {
-    db: DatabaseConnection,
-    gate: WriteGate,
+    db: Db,
     store: Arc<dyn ObjectStore>,
     settings: Arc<Settings>,
 }
@@ -84,12 +83,7 @@ fn auth_policy(settings: &Settings) -> AuthPolicy {
 /// The audit writer and the rate limits, both counting into `metrics`.
 fn audit_and_limits(base: &Base, metrics: &Arc<Metrics>) -> (AuditLog, Arc<RateLimits>) {
     let s = &base.settings;
-    let audit = AuditLog::spawn(
-        base.db.clone(),
-        base.gate.clone(),
-        metrics.clone(),
-        s.audit_backlog,
-    );
+    let audit = AuditLog::spawn(base.db.clone(), metrics.clone(), s.audit_backlog);
     let limits = Arc::new(RateLimits::new(
         s.rate_limit_auth,
         s.rate_limit_user,
@@ -105,56 +99,41 @@ fn audit_and_limits(base: &Base, metrics: &Arc<Metrics>) -> (AuditLog, Arc<RateL
 async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError> {
     let Base {
         db,
-        gate,
         store,
         settings,
     } = base;
+    let conn = db.conn();
     let policy = auth_policy(settings);
     let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-    let runtime = Runtime::new(db.clone(), settings);
-    let auth = AuthService::new(
-        db.clone(),
-        gate.clone(),
-        hasher.clone(),
-        keys,
-        policy,
-        runtime.clone(),
-    );
+    let runtime = Runtime::new(conn.clone(), settings);
+    let auth = AuthService::new(db.clone(), hasher.clone(), keys, policy, runtime.clone());
     let metrics = Arc::new(Metrics::new());
     let (audit, limits) = audit_and_limits(base, &metrics);
     let files = FileService::new(
         db.clone(),
-        gate.clone(),
         store.clone(),
         runtime.clone(),
         settings.cache_ttl,
     );
     let uploads = UploadService::new(
         db.clone(),
-        crate::db::connect_relaxed(settings, db).await?,
-        gate.clone(),
+        crate::db::connect_relaxed(settings, conn).await?,
         store.clone(),
         settings.uploads.clone(),
         runtime.clone(),
         files.clone(),
     );
     let archives = ArchiveService::new(
-        db.clone(),
+        conn.clone(),
         store.clone(),
         runtime.clone(),
         settings.archives.clone(),
         settings.worker.max_attempts,
     );
-    let shares = ShareService::new(
-        db.clone(),
-        gate.clone(),
-        hasher,
-        files.clone(),
-        archives.clone(),
-    );
-    let admin = AdminService::new(db.clone(), gate.clone(), auth.clone(), runtime);
+    let shares = ShareService::new(db.clone(), hasher, files.clone(), archives.clone());
+    let admin = AdminService::new(db.clone(), auth.clone(), runtime);
     let ops = OpsService::new(
-        db.clone(),
+        conn.clone(),
         store.clone(),
         audit.clone(),
         metrics.clone(),
@@ -166,7 +145,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         files: web::Data::new(files),
         archives: web::Data::new(archives),
         shares: web::Data::new(shares),
-        quotas: web::Data::new(QuotaService::new(db.clone())),
+        quotas: web::Data::new(QuotaService::new(conn.clone())),
         admin: web::Data::new(admin),
         ops: web::Data::new(ops),
         audit: web::Data::new(audit),
@@ -195,18 +174,17 @@ impl Application {
             settings.access_token_ttl,
         );
         // One gate for every write transaction of this process (a no-op on PostgreSQL).
-        let gate = WriteGate::for_connection(&db);
-        crate::db::spawn_checkpointer(db.clone(), gate.clone());
+        let db = Db::new(db);
+        crate::db::spawn_checkpointer(&db);
         let base = Base {
             db,
-            gate,
             store: Arc::new(store),
             settings: Arc::new(settings),
         };
         let state = services(&base, keys).await?;
-        bootstrap_admin(&base.db, &state.auth, &base.settings).await?;
+        bootstrap_admin(base.db.conn(), &state.auth, &base.settings).await?;
         let worker = crate::worker_app::compose(
-            base.db.clone(),
+            base.db.conn().clone(),
             base.store.clone(),
             state.uploads.get_ref().clone(),
             &base.settings,
@@ -245,7 +223,7 @@ impl Application {
 
     /// The database connection (tests inspect rows).
     pub fn db(&self) -> DatabaseConnection {
-        self.base.db.clone()
+        self.base.db.conn().clone()
     }
 
     /// The object store (tests put and inspect objects).

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::archives::handler::ZipHandler;
 use crate::config::Settings;
-use crate::db::WriteGate;
+use crate::db::Db;
 use crate::files::service::FileService;
 use crate::runtime::Runtime;
 use crate::storage::{ObjectStore, StorageError};
@@ -38,12 +38,11 @@ impl WorkerApp {
     pub async fn build(settings: &Settings) -> Result<WorkerApp, WorkerStartError> {
         let db = crate::db::connect(settings).await?;
         let store = crate::storage::connect::connect(settings)?;
-        let gate = WriteGate::for_connection(&db);
-        crate::db::spawn_checkpointer(db.clone(), gate.clone());
-        let runtime = Runtime::new(db.clone(), settings);
+        let db = Db::new(db);
+        crate::db::spawn_checkpointer(&db);
+        let runtime = Runtime::new(db.conn().clone(), settings);
         let files = FileService::new(
             db.clone(),
-            gate.clone(),
             store.clone(),
             runtime.clone(),
             settings.cache_ttl,
@@ -51,15 +50,14 @@ impl WorkerApp {
         // The worker starts no uploads: the relaxed pool of upload starts is not needed.
         let uploads = UploadService::new(
             db.clone(),
-            db.clone(),
-            gate,
+            db.conn().clone(),
             store.clone(),
             settings.uploads.clone(),
             runtime,
             files,
         );
         Ok(WorkerApp {
-            worker: compose(db, store, uploads, settings),
+            worker: compose(db.conn().clone(), store, uploads, settings),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The admin rules: who may be changed how, what deleting a user leaves for the worker,
 //! and the settings changed at run time. Handlers only map these to HTTP.
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use uuid::Uuid;
 
 use super::dto::{StatsResponse, UpdateUserRequest};
@@ -10,7 +10,7 @@ use super::Role;
 use crate::audit::repo::{self as audit, Filter, StoredEvent};
 use crate::auth::repo as users;
 use crate::auth::AuthService;
-use crate::db::WriteGate;
+use crate::db::Db;
 use crate::entity::{files, users::Model as UserRow};
 use crate::error::AppError;
 use crate::page::{page_limit, rows_for, BadLimit, Page};
@@ -67,29 +67,20 @@ pub struct UserDeletion {
 
 #[derive(Clone)]
 pub struct AdminService {
-    db: DatabaseConnection,
-    gate: WriteGate,
+    db: Db,
     auth: AuthService,
     runtime: Runtime,
 }
 
 impl AdminService {
-    pub fn new(
-        db: DatabaseConnection,
-        gate: WriteGate,
-        auth: AuthService,
-        runtime: Runtime,
-    ) -> AdminService {
-        AdminService {
-            db,
-            gate,
-            auth,
-            runtime,
-        }
+    pub fn new(db: Db, auth: AuthService, runtime: Runtime) -> AdminService {
+        AdminService { db, auth, runtime }
     }
 
     pub async fn user(&self, id: Uuid) -> Result<UserRow, AdminError> {
-        repo::user(&self.db, id).await?.ok_or(AdminError::NotFound)
+        repo::user(self.db.conn(), id)
+            .await?
+            .ok_or(AdminError::NotFound)
     }
 
     /// Users by username, those whose name contains `q` if given.
@@ -100,7 +91,7 @@ impl AdminService {
         limit: Option<u64>,
     ) -> Result<Page<UserRow, String>, AdminError> {
         let limit = page_limit(limit)?;
-        let rows = repo::list_users(&self.db, q, cursor, rows_for(limit)).await?;
+        let rows = repo::list_users(self.db.conn(), q, cursor, rows_for(limit)).await?;
         Ok(Page::from_rows(rows, limit, |u| u.username.clone()))
     }
 
@@ -135,7 +126,7 @@ impl AdminService {
             quota_objects: body.quota_objects,
             disabled: body.disabled,
         };
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         repo::update_user(&*txn, before.id, &change).await?;
         if change.disabled == Some(true) {
             if let Some(user) = users::find_user(&*txn, before.id).await? {
@@ -160,7 +151,7 @@ impl AdminService {
             return Err(invalid("You cannot delete yourself; ask another admin."));
         }
         let ttl = self.runtime.get().await?.presign_ttl();
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let removed = repo::delete_user(&*txn, user.id).await?;
         let multipart = removed
             .multipart
@@ -198,7 +189,7 @@ impl AdminService {
                 "top must be between 1 and {MAX_TOP_USERS}."
             )));
         }
-        let db = &self.db;
+        let db = self.db.conn();
         let t = repo::totals(db).await?;
         let open_uploads = repo::open_uploads(db).await?;
         let top_users = repo::top_users(db, top).await?;
@@ -234,7 +225,7 @@ impl AdminService {
     ) -> Result<(SettingsPatch, RuntimeSettings), AdminError> {
         let patch = patch.normalized();
         patch.validate().map_err(AdminError::Invalid)?;
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         self.runtime.store(&*txn, &patch, admin).await?;
         txn.commit().await?;
         self.runtime.invalidate();
@@ -244,13 +235,13 @@ impl AdminService {
     /// A user's sessions, newest first.
     pub async fn sessions(&self, id: Uuid) -> Result<Vec<Family>, AdminError> {
         let user = self.user(id).await?;
-        Ok(repo::families(&self.db, user.id).await?)
+        Ok(repo::families(self.db.conn(), user.id).await?)
     }
 
     /// Ends one live session of a user.
     pub async fn revoke_session(&self, id: Uuid, family: Uuid) -> Result<(), AdminError> {
         let user = self.user(id).await?;
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let n = users::revoke_family(&*txn, user.id, family).await?;
         txn.commit().await?;
         if n == 0 {
@@ -261,10 +252,10 @@ impl AdminService {
 
     /// Ends every session of a user, access tokens included.
     pub async fn revoke_sessions(&self, id: Uuid) -> Result<(), AdminError> {
-        let user = users::find_user(&self.db, id)
+        let user = users::find_user(self.db.conn(), id)
             .await?
             .ok_or(AdminError::NotFound)?;
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         users::revoke_everything(&*txn, &user, None).await?;
         txn.commit().await?;
         self.auth.forget_user(user.id);
@@ -278,7 +269,7 @@ impl AdminService {
         limit: Option<u64>,
     ) -> Result<Page<StoredEvent, Uuid>, AdminError> {
         let limit = page_limit(limit)?;
-        let rows = audit::query(&self.db, filter, rows_for(limit)).await?;
+        let rows = audit::query(self.db.conn(), filter, rows_for(limit)).await?;
         Ok(Page::from_rows(rows, limit, |e| e.id))
     }
 }

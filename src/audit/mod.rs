@@ -17,7 +17,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::WriteGate;
+use crate::db::{Db, WriteGate};
 use crate::http::context::Origin;
 use crate::telemetry::metrics::Metrics;
 
@@ -113,14 +113,9 @@ struct Backpressure {
 impl AuditLog {
     /// Starts the writer on the current runtime. It drains what is queued and stops
     /// when the last `AuditLog` is dropped.
-    pub fn spawn(
-        db: DatabaseConnection,
-        gate: WriteGate,
-        metrics: Arc<Metrics>,
-        backlog: usize,
-    ) -> AuditLog {
+    pub fn spawn(db: Db, metrics: Arc<Metrics>, backlog: usize) -> AuditLog {
         let (tx, rx) = mpsc::channel(backlog.max(1));
-        tokio::spawn(write_loop(db, gate, rx));
+        tokio::spawn(write_loop(db.conn().clone(), db.gate().clone(), rx));
         AuditLog {
             tx,
             stats: Arc::default(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 use sea_orm::DatabaseConnection;
 
-use crate::db::WriteGate;
+use crate::db::Db;
 use secrecy::SecretString;
 use tracing::instrument;
 use uuid::Uuid;
@@ -99,8 +99,7 @@ pub struct AuthPolicy {
 
 #[derive(Clone)]
 pub struct AuthService {
-    db: DatabaseConnection,
-    gate: WriteGate,
+    db: Db,
     hasher: PasswordHasher,
     keys: Arc<TokenKeys>,
     policy: Arc<AuthPolicy>,
@@ -113,8 +112,7 @@ pub struct AuthService {
 
 impl AuthService {
     pub fn new(
-        db: DatabaseConnection,
-        gate: WriteGate,
+        db: Db,
         hasher: PasswordHasher,
         keys: TokenKeys,
         policy: AuthPolicy,
@@ -122,7 +120,6 @@ impl AuthService {
     ) -> AuthService {
         AuthService {
             runtime,
-            gate,
             db,
             hasher,
             keys: Arc::new(keys),
@@ -161,7 +158,7 @@ impl AuthService {
         role: Option<Role>,
     ) -> Result<User, AuthError> {
         create_account(
-            &self.db,
+            self.db.conn(),
             &self.hasher,
             &self.runtime,
             NewAccount {
@@ -183,7 +180,7 @@ impl AuthService {
     ) -> Result<Session, AuthError> {
         // An invalid name cannot exist; still do the same work as for a wrong password.
         let user = match normalize_username(username) {
-            Ok(name) => repo::find_user_by_username(&self.db, &name).await?,
+            Ok(name) => repo::find_user_by_username(self.db.conn(), &name).await?,
             Err(_) => None,
         };
         let ok = self
@@ -201,7 +198,7 @@ impl AuthService {
             return Err(AuthError::AccountDisabled);
         }
         let now = Utc::now();
-        repo::touch_last_login(&self.db, user.id, now).await?;
+        repo::touch_last_login(self.db.conn(), user.id, now).await?;
         let user = User {
             last_login: Some(now),
             ..user
@@ -209,7 +206,7 @@ impl AuthService {
         let family = Uuid::new_v4();
         let absolute = now + self.policy.refresh_absolute_ttl;
         let (session, _) = self
-            .new_session(&self.db, user, family, absolute, &client)
+            .new_session(self.db.conn(), user, family, absolute, &client)
             .await?;
         tracing::info!(user.id = %session.user.id, "login");
         Ok(session)
@@ -218,7 +215,7 @@ impl AuthService {
     /// Rotates a refresh token. A token presented twice revokes its whole family.
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Session, AuthError> {
-        let record = repo::find_refresh_by_hash(&self.db, &hash_token(token))
+        let record = repo::find_refresh_by_hash(self.db.conn(), &hash_token(token))
             .await?
             .ok_or(AuthError::InvalidRefreshToken)?;
         if record.revoked_at.is_some() {
@@ -231,13 +228,13 @@ impl AuthService {
         if now >= record.expires_at || now >= record.absolute_expires_at {
             return Err(AuthError::RefreshTokenExpired);
         }
-        let user = repo::find_user(&self.db, record.user_id)
+        let user = repo::find_user(self.db.conn(), record.user_id)
             .await?
             .ok_or(AuthError::InvalidRefreshToken)?;
         if user.disabled {
             return Err(AuthError::AccountDisabled);
         }
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         if !repo::claim_refresh(&*txn, record.id, now).await? {
             // Someone used it between our read and our claim.
             txn.rollback().await?;
@@ -258,7 +255,7 @@ impl AuthService {
     }
 
     async fn reuse_detected(&self, record: &repo::RefreshRecord) -> AuthError {
-        match repo::revoke_family(&self.db, record.user_id, record.family_id).await {
+        match repo::revoke_family(self.db.conn(), record.user_id, record.family_id).await {
             Ok(n) => tracing::warn!(
                 security.event = "refresh_token_reuse",
                 user.id = %record.user_id,
@@ -321,7 +318,7 @@ impl AuthService {
             Some(user) => user,
             None => {
                 let user = Arc::new(
-                    repo::find_user(&self.db, claims.sub)
+                    repo::find_user(self.db.conn(), claims.sub)
                         .await?
                         .ok_or(AuthError::InvalidAccessToken)?,
                 );
@@ -368,14 +365,14 @@ impl AuthService {
 
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn logout(&self, user: &User, session: Uuid) -> Result<(), AuthError> {
-        repo::revoke_family(&self.db, user.id, session).await?;
+        repo::revoke_family(self.db.conn(), user.id, session).await?;
         tracing::info!(user.id = %user.id, "logout");
         Ok(())
     }
 
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn logout_all(&self, user: &User) -> Result<(), AuthError> {
-        repo::revoke_everything(&self.db, user, None).await?;
+        repo::revoke_everything(self.db.conn(), user, None).await?;
         self.forget_user(user.id);
         tracing::info!(user.id = %user.id, "logout from every session");
         Ok(())
@@ -397,7 +394,7 @@ impl AuthService {
         }
         check_policy(new)?;
         let hash = self.hasher.hash(new).await?;
-        repo::revoke_everything(&self.db, user, Some(hash)).await?;
+        repo::revoke_everything(self.db.conn(), user, Some(hash)).await?;
         self.forget_user(user.id);
         tracing::info!(user.id = %user.id, "password changed; every session revoked");
         Ok(())

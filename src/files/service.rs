@@ -7,9 +7,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 
-use crate::db::WriteGate;
+use crate::db::Db;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use uuid::Uuid;
@@ -62,8 +62,7 @@ pub struct Change {
 
 #[derive(Clone)]
 pub struct FileService {
-    db: DatabaseConnection,
-    gate: WriteGate,
+    db: Db,
     store: Arc<dyn ObjectStore>,
     /// The presign TTL, as admins set it.
     runtime: Runtime,
@@ -73,14 +72,12 @@ pub struct FileService {
 
 impl FileService {
     pub fn new(
-        db: DatabaseConnection,
-        gate: WriteGate,
+        db: Db,
         store: Arc<dyn ObjectStore>,
         runtime: Runtime,
         cache_ttl: Duration,
     ) -> FileService {
         FileService {
-            gate,
             db,
             store,
             runtime,
@@ -95,11 +92,19 @@ impl FileService {
         let (node, cached) = match self.cache.get(&id) {
             Some(node) => (node, true),
             None => (
-                Arc::new(repo::find(&self.db, id).await?.ok_or(FileError::NotFound)?),
+                Arc::new(
+                    repo::find(self.db.conn(), id)
+                        .await?
+                        .ok_or(FileError::NotFound)?,
+                ),
                 false,
             ),
         };
-        if node.owner_id != actor && access::access_to(&self.db, actor, &node).await?.is_none() {
+        if node.owner_id != actor
+            && access::access_to(self.db.conn(), actor, &node)
+                .await?
+                .is_none()
+        {
             return Err(FileError::NotFound);
         }
         Ok((node, cached))
@@ -145,12 +150,14 @@ impl FileService {
 
     /// A node `actor` may read.
     pub async fn get(&self, actor: Uuid, id: Uuid) -> Result<Node, FileError> {
-        Ok(access::require(&self.db, actor, id, Access::Read).await?.0)
+        Ok(access::require(self.db.conn(), actor, id, Access::Read)
+            .await?
+            .0)
     }
 
     /// A folder on which `actor` has at least `need`.
     async fn folder(&self, actor: Uuid, id: Uuid, need: Access) -> Result<Node, FileError> {
-        let (node, _) = access::require(&self.db, actor, id, need).await?;
+        let (node, _) = access::require(self.db.conn(), actor, id, need).await?;
         if !node.is_folder() {
             return Err(FileError::NotAFolder);
         }
@@ -172,7 +179,7 @@ impl FileService {
 
     /// Whether `actor` may rename, move or delete `node`; `Forbidden` if not.
     pub async fn require_modify(&self, actor: Uuid, node: &Node) -> Result<(), FileError> {
-        if access::may_modify(&self.db, actor, node).await? {
+        if access::may_modify(self.db.conn(), actor, node).await? {
             Ok(())
         } else {
             Err(FileError::Forbidden)
@@ -199,7 +206,7 @@ impl FileService {
             etag: None,
             state: FileState::Active,
         };
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let inserted = match self.lock_parent(&*txn, owner, parent).await? {
             true => repo::insert(&*txn, new).await?.ok_or(FileError::NameTaken),
             false => Err(FileError::NotFound),
@@ -254,11 +261,19 @@ impl FileService {
         let want = crate::page::rows_for(limit);
         let items = match &cursor {
             Some(c) if c.k == FileKind::File => {
-                repo::list_kind(&self.db, user, folder, FileKind::File, Some(&c.n), want).await?
+                repo::list_kind(
+                    self.db.conn(),
+                    user,
+                    folder,
+                    FileKind::File,
+                    Some(&c.n),
+                    want,
+                )
+                .await?
             }
             _ => {
                 let after = cursor.as_ref().map(|c| c.n.as_str());
-                repo::list_from_folders(&self.db, user, folder, after, want).await?
+                repo::list_from_folders(self.db.conn(), user, folder, after, want).await?
             }
         };
         Ok(Page::from_rows(items, limit, encode_cursor))
@@ -287,7 +302,7 @@ impl FileService {
                 }
             }
         }
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let moved = self.move_locked(&*txn, &node, &name, parent).await;
         txn.end(moved).await?;
         self.cache.invalidate(&id);

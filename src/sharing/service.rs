@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -16,7 +15,7 @@ use crate::archives::service::ArchiveService;
 use crate::auth::password::{check_policy, PasswordHasher};
 use crate::auth::repo as users;
 use crate::auth::service::normalize_username;
-use crate::db::WriteGate;
+use crate::db::Db;
 use crate::files::access::{self, Access, Permission};
 use crate::files::repo::{self as files, FileState, Node};
 use crate::files::service::{Download, FileService, Page};
@@ -68,8 +67,7 @@ impl Refusal {
 
 #[derive(Clone)]
 pub struct ShareService {
-    db: DatabaseConnection,
-    gate: WriteGate,
+    db: Db,
     hasher: PasswordHasher,
     files: FileService,
     archives: ArchiveService,
@@ -77,15 +75,13 @@ pub struct ShareService {
 
 impl ShareService {
     pub fn new(
-        db: DatabaseConnection,
-        gate: WriteGate,
+        db: Db,
         hasher: PasswordHasher,
         files: FileService,
         archives: ArchiveService,
     ) -> ShareService {
         ShareService {
             db,
-            gate,
             hasher,
             files,
             archives,
@@ -94,7 +90,9 @@ impl ShareService {
 
     /// A node `owner` owns (grantees get 403, strangers 404).
     async fn owned(&self, owner: Uuid, id: Uuid) -> Result<Node, ShareError> {
-        Ok(access::require(&self.db, owner, id, Access::Owner).await?.0)
+        Ok(access::require(self.db.conn(), owner, id, Access::Owner)
+            .await?
+            .0)
     }
 
     /// Shares `id` with `username`, or changes the permission of an existing share.
@@ -117,14 +115,14 @@ impl ShareService {
             .into());
         }
         let name = normalize_username(username).map_err(|_| ShareError::UnknownUser)?;
-        let grantee = users::find_user_by_username(&self.db, &name)
+        let grantee = users::find_user_by_username(self.db.conn(), &name)
             .await?
             .filter(|u| !u.disabled)
             .ok_or(ShareError::UnknownUser)?;
         if grantee.id == owner {
             return Err(FileError::Invalid("You cannot share with yourself.".into()).into());
         }
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let out = repo::upsert(&*txn, node.id, owner, grantee.id, permission).await?;
         txn.commit().await?;
         Ok(out)
@@ -133,8 +131,8 @@ impl ShareService {
     /// Who has access to `id`: shares on it and on every folder above it.
     pub async fn shares(&self, owner: Uuid, id: Uuid) -> Result<Vec<ShareView>, ShareError> {
         let node = self.owned(owner, id).await?;
-        let chain = access::chain(&self.db, &node).await?;
-        Ok(repo::on_nodes(&self.db, &chain)
+        let chain = access::chain(self.db.conn(), &node).await?;
+        Ok(repo::on_nodes(self.db.conn(), &chain)
             .await?
             .into_iter()
             .map(|(share, grantee)| ShareView {
@@ -149,10 +147,10 @@ impl ShareService {
     pub async fn unshare(&self, owner: Uuid, id: Uuid, username: &str) -> Result<Uuid, ShareError> {
         let node = self.owned(owner, id).await?;
         let name = normalize_username(username).map_err(|_| FileError::NotFound)?;
-        let grantee = users::find_user_by_username(&self.db, &name)
+        let grantee = users::find_user_by_username(self.db.conn(), &name)
             .await?
             .ok_or(FileError::NotFound)?;
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let gone = repo::delete(&*txn, node.id, grantee.id).await?;
         txn.commit().await?;
         if !gone {
@@ -168,13 +166,14 @@ impl ShareService {
         limit: u64,
         after: Option<Uuid>,
     ) -> Result<Vec<SharedItem>, ShareError> {
-        let rows = repo::granted_to(&self.db, user, after, limit).await?;
+        let rows = repo::granted_to(self.db.conn(), user, after, limit).await?;
         let ids: Vec<Uuid> = rows.iter().map(|(s, _)| s.file_id).collect();
-        let mut nodes: std::collections::HashMap<Uuid, Node> = files::find_many(&self.db, &ids)
-            .await?
-            .into_iter()
-            .map(|n| (n.id, n))
-            .collect();
+        let mut nodes: std::collections::HashMap<Uuid, Node> =
+            files::find_many(self.db.conn(), &ids)
+                .await?
+                .into_iter()
+                .map(|n| (n.id, n))
+                .collect();
         Ok(rows
             .into_iter()
             .filter_map(|(share, owner)| {
@@ -216,7 +215,7 @@ impl ShareService {
         };
         let token = new_token();
         let hash = token_hash(&token);
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let link = repo::insert_link(
             &*txn,
             NewLink {
@@ -235,12 +234,12 @@ impl ShareService {
 
     pub async fn links(&self, owner: Uuid, id: Uuid) -> Result<Vec<Link>, ShareError> {
         let node = self.owned(owner, id).await?;
-        Ok(repo::links_of(&self.db, node.id).await?)
+        Ok(repo::links_of(self.db.conn(), node.id).await?)
     }
 
     pub async fn revoke_link(&self, owner: Uuid, id: Uuid, link: Uuid) -> Result<(), ShareError> {
         let node = self.owned(owner, id).await?;
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let revoked = repo::revoke_link(&*txn, node.id, link).await?;
         txn.commit().await?;
         if !revoked {
@@ -255,7 +254,7 @@ impl ShareService {
         if !plausible_token(token) {
             return Err(Refusal::Gone);
         }
-        let link = repo::find_link_by_hash(&self.db, &token_hash(token))
+        let link = repo::find_link_by_hash(self.db.conn(), &token_hash(token))
             .await
             .map_err(|_| Refusal::Gone)?
             .filter(|l| {
@@ -267,14 +266,14 @@ impl ShareService {
             })
             .ok_or(Refusal::Gone)?;
         // A disabled owner's links stop working with the rest of their account.
-        let owner_ok = users::find_user(&self.db, link.owner_id)
+        let owner_ok = users::find_user(self.db.conn(), link.owner_id)
             .await
             .map_err(|_| Refusal::Gone)?
             .is_some_and(|u| !u.disabled);
         if !owner_ok {
             return Err(Refusal::Gone);
         }
-        let node = files::find(&self.db, link.file_id)
+        let node = files::find(self.db.conn(), link.file_id)
             .await
             .map_err(|_| Refusal::Gone)?
             .ok_or(Refusal::Gone)?;
@@ -314,10 +313,10 @@ impl ShareService {
 
     /// A node below the link's target folder; anything else is not found.
     async fn node_below(&self, target: &Node, id: Uuid) -> Result<Node, ShareError> {
-        let node = files::find_owned(&self.db, target.owner_id, id)
+        let node = files::find_owned(self.db.conn(), target.owner_id, id)
             .await?
             .ok_or(FileError::NotFound)?;
-        if !target.is_folder() || !access::is_within(&self.db, &node, target.id).await? {
+        if !target.is_folder() || !access::is_within(self.db.conn(), &node, target.id).await? {
             return Err(FileError::NotFound.into());
         }
         Ok(node)
@@ -374,7 +373,7 @@ impl ShareService {
 
     /// Counts one download atomically; `false` when the link ran out meanwhile.
     async fn count(&self, link: &Link) -> Result<bool, ShareError> {
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let counted = repo::count_download(&*txn, link.id).await?;
         txn.commit().await?;
         Ok(counted)
@@ -396,7 +395,7 @@ impl ShareService {
             Ok(task) => Ok(Some(task)),
             Err(e) => {
                 // Nothing was delivered: give the download back.
-                let txn = self.gate.begin(&self.db).await?;
+                let txn = self.db.write().await?;
                 repo::uncount_download(&*txn, link.id).await?;
                 txn.commit().await?;
                 Err(e.into())

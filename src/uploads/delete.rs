@@ -30,7 +30,7 @@ impl UploadService {
         let root = self.files.get(user, id).await?;
         self.files.require_modify(user, &root).await?;
         let ttl = self.presign_ttl().await?;
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let deleted = self.delete_locked(&*txn, user, &root, ttl).await;
         let deleted = txn.end(deleted).await?;
         for node in &deleted {

@@ -57,7 +57,7 @@ impl UploadService {
                 actual: meta.size,
             });
         }
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         let closed = quotas::lock(&*txn, upload.user_id).await?
             && repo::close(&*txn, upload.id, UploadState::Completed).await?;
         // The pending file goes with its upload whenever that is aborted, in the same
@@ -95,7 +95,7 @@ impl UploadService {
     /// Answers a complete that found the upload closed by someone else (a concurrent
     /// complete, an abort, the delete of its folder) as they left it.
     async fn answer_closed(&self, upload: &Upload) -> Result<Node, UploadError> {
-        let now = repo::find_owned(&self.db, upload.user_id, upload.id).await?;
+        let now = repo::find_owned(self.db.conn(), upload.user_id, upload.id).await?;
         match now.as_ref().map(|u| u.state) {
             Some(UploadState::Completed) => self.file_of(upload).await,
             _ => {
@@ -108,7 +108,7 @@ impl UploadService {
 
     async fn file_of(&self, upload: &Upload) -> Result<Node, UploadError> {
         let file_id = upload.file_id.ok_or(FileError::NotFound)?;
-        files::find_owned(&self.db, upload.user_id, file_id)
+        files::find_owned(self.db.conn(), upload.user_id, file_id)
             .await?
             .ok_or(FileError::NotFound.into())
     }
@@ -130,7 +130,7 @@ impl UploadService {
     /// expired, so it also removes what a client PUT in the meantime.
     pub async fn close_aborted(&self, upload: &Upload) -> Result<(), UploadError> {
         let late = purge::late_sweep_at(self.presign_ttl().await?);
-        let txn = self.gate.begin(&self.db).await?;
+        let txn = self.db.write().await?;
         if quotas::lock(&*txn, upload.user_id).await?
             && repo::close(&*txn, upload.id, UploadState::Aborted).await?
         {
@@ -160,7 +160,7 @@ impl UploadService {
     /// ending is a conditional update. Returns (completed, aborted).
     pub async fn reconcile_expired(&self, limit: u64) -> Result<(usize, usize), UploadError> {
         let (mut completed, mut aborted) = (0, 0);
-        for upload in repo::expired_open(&self.db, Utc::now(), limit).await? {
+        for upload in repo::expired_open(self.db.conn(), Utc::now(), limit).await? {
             match self.complete_open(&upload).await {
                 Ok(_) => completed += 1,
                 Err(UploadError::Incomplete { .. }) => {

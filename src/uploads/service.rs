@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
-use crate::db::WriteGate;
+use crate::db::Db;
 use crate::runtime::Runtime;
 use tracing::instrument;
 use uuid::Uuid;
@@ -66,8 +66,7 @@ pub struct Status {
 
 #[derive(Clone)]
 pub struct UploadService {
-    pub(super) db: DatabaseConnection,
-    pub(super) gate: WriteGate,
+    pub(super) db: Db,
     /// Commits upload starts in groups.
     reserver: Reserver,
     pub(super) store: Arc<dyn ObjectStore>,
@@ -82,9 +81,8 @@ impl UploadService {
     /// `relaxed` commits the upload starts: see [`crate::db::connect_relaxed`]. Starts
     /// the group committer on the current runtime.
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         relaxed: DatabaseConnection,
-        gate: WriteGate,
         store: Arc<dyn ObjectStore>,
         cfg: UploadSettings,
         runtime: Runtime,
@@ -93,8 +91,7 @@ impl UploadService {
         UploadService {
             runtime,
             files,
-            reserver: Reserver::spawn(relaxed, gate.clone()),
-            gate,
+            reserver: Reserver::spawn(relaxed, db.gate().clone()),
             db,
             store,
             cfg: Arc::new(cfg),
@@ -137,7 +134,8 @@ impl UploadService {
         let owner = match req.parent_id {
             None => user,
             Some(parent) => {
-                let (folder, _) = access::require(&self.db, user, parent, Access::Write).await?;
+                let (folder, _) =
+                    access::require(self.db.conn(), user, parent, Access::Write).await?;
                 if !folder.is_folder() {
                     return Err(FileError::NotAFolder.into());
                 }
@@ -194,13 +192,13 @@ impl UploadService {
     /// A start whose name is taken by an identical open upload of the same user, not
     /// yet expired, is a retry: answer with that upload again.
     async fn replay(&self, user: Uuid, r: &Reservation) -> Result<Started, UploadError> {
-        let existing = files::find_by_name(&self.db, r.owner, r.parent, &r.name)
+        let existing = files::find_by_name(self.db.conn(), r.owner, r.parent, &r.name)
             .await?
             .ok_or(FileError::NameTaken)?;
         if existing.state != FileState::Pending {
             return Err(FileError::NameTaken.into());
         }
-        let upload = repo::find_open_for_file(&self.db, existing.id)
+        let upload = repo::find_open_for_file(self.db.conn(), existing.id)
             .await?
             .ok_or(FileError::NameTaken)?;
         if upload.uploader() != user
@@ -235,7 +233,7 @@ impl UploadService {
                         return Err(e.into());
                     }
                 };
-                repo::set_multipart_id(&self.db, upload.id, &id).await?;
+                repo::set_multipart_id(self.db.conn(), upload.id, &id).await?;
                 upload.multipart_upload_id = Some(id);
             }
             return Ok(Started {
@@ -269,17 +267,19 @@ impl UploadService {
     /// An upload `user` is billed for or started. A grantee who started it must still
     /// be allowed to write where it lands.
     pub(super) async fn find(&self, user: Uuid, id: Uuid) -> Result<Upload, UploadError> {
-        let upload = repo::find_owned(&self.db, user, id)
+        let upload = repo::find_owned(self.db.conn(), user, id)
             .await?
             .ok_or(FileError::NotFound)?;
         if upload.user_id != user {
             let parent = match upload.file_id {
-                Some(f) => files::find(&self.db, f).await?.and_then(|n| n.parent_id),
+                Some(f) => files::find(self.db.conn(), f)
+                    .await?
+                    .and_then(|n| n.parent_id),
                 None => None,
             };
             match parent {
                 Some(p) => {
-                    access::require(&self.db, user, p, Access::Write).await?;
+                    access::require(self.db.conn(), user, p, Access::Write).await?;
                 }
                 None => return Err(FileError::Forbidden.into()),
             }
@@ -401,6 +401,6 @@ impl UploadService {
 
     /// The open upload behind a pending file, if any.
     pub async fn open_upload_of(&self, file_id: Uuid) -> Result<Option<Upload>, UploadError> {
-        Ok(repo::find_open_for_file(&self.db, file_id).await?)
+        Ok(repo::find_open_for_file(self.db.conn(), file_id).await?)
     }
 }

@@ -37,6 +37,13 @@ pub struct PurgePayload {
     pub prefix: Option<String>,
 }
 
+/// What a finished purge records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurgeResult {
+    /// Objects deleted (or already gone).
+    pub deleted: usize,
+}
+
 impl PurgePayload {
     pub fn keys(keys: Vec<String>) -> PurgePayload {
         PurgePayload {
@@ -110,6 +117,8 @@ impl Handler for PurgeHandler {
         for key in &keys {
             ctx.store.delete(key).await?;
         }
-        Ok(serde_json::json!({ "deleted": keys.len() }))
+        Ok(serde_json::to_value(PurgeResult {
+            deleted: keys.len(),
+        })?)
     }
 }

@@ -4,11 +4,15 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use coffer::auth::dto::TokenResponse;
 use coffer::config::{LogFormat, RateLimit, Settings};
+use coffer::files::dto::FileResponse;
 use coffer::startup::Application;
+use coffer::uploads::dto::UploadResponse;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;
+use serde::Deserialize as _;
 use serde_json::{json, Value};
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
@@ -298,16 +302,10 @@ impl TestApp {
 }
 
 pub async fn tokens_of(res: Response) -> Tokens {
-    let body: Value = res.json().await.expect("json");
+    let body: TokenResponse = res.json().await.expect("a token response");
     Tokens {
-        access: body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned(),
-        refresh: body["refresh_token"]
-            .as_str()
-            .expect("refresh_token")
-            .to_owned(),
+        access: body.access_token.expect("access_token"),
+        refresh: body.refresh_token.expect("refresh_token"),
     }
 }
 
@@ -342,6 +340,18 @@ pub struct StartedUpload {
     pub body: Value,
 }
 
+impl StartedUpload {
+    /// The ids read through the API's own response type; the body kept as sent.
+    fn of(body: Value) -> StartedUpload {
+        let typed = UploadResponse::deserialize(&body).expect("an upload response");
+        StartedUpload {
+            upload_id: typed.upload_id.to_string(),
+            file_id: typed.file.id.to_string(),
+            body,
+        }
+    }
+}
+
 impl TestApp {
     pub async fn start_upload(&self, access: &str, body: &Value) -> Response {
         self.post_auth("/api/v1/uploads", access, body).await
@@ -363,11 +373,7 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "start {name}");
         let body: Value = res.json().await.expect("json");
-        StartedUpload {
-            upload_id: body["upload_id"].as_str().expect("upload_id").to_owned(),
-            file_id: body["file"]["id"].as_str().expect("file id").to_owned(),
-            body,
-        }
+        StartedUpload::of(body)
     }
 
     /// Starts an upload of `bytes` and PUTs them through its URL without completing, so
@@ -389,11 +395,7 @@ impl TestApp {
             .expect("head")
             .expect("object stored");
         assert_eq!(meta.size, bytes.len() as u64);
-        StartedUpload {
-            upload_id: started["upload_id"].as_str().expect("upload_id").to_owned(),
-            file_id: started["file"]["id"].as_str().expect("file id").to_owned(),
-            body: started,
-        }
+        StartedUpload::of(started)
     }
 
     /// Whether the store no longer holds `key`.
@@ -535,10 +537,8 @@ pub async fn folder(app: &TestApp, access: &str, name: &str, parent: Option<&str
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    res.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
+    let created: FileResponse = res.json().await.expect("a file response");
+    created.id.to_string()
 }
 
 /// Uploads `bytes` as `name` into folder `parent` and completes it; returns the file id.
@@ -549,7 +549,7 @@ pub async fn upload_into(
     parent: &str,
     bytes: &[u8],
 ) -> String {
-    let started: Value = app
+    let started: UploadResponse = app
         .start_upload(
             access,
             &json!({"name": name, "size": bytes.len(), "parent_id": parent}),
@@ -557,12 +557,13 @@ pub async fn upload_into(
         .await
         .json()
         .await
-        .expect("json");
-    assert!(put_presigned(&started["put"], bytes.to_vec())
+        .expect("an upload response");
+    let put = serde_json::to_value(started.put).expect("put");
+    assert!(put_presigned(&put, bytes.to_vec())
         .await
         .status()
         .is_success());
-    let id = started["upload_id"].as_str().expect("id");
+    let id = started.upload_id;
     let res = app
         .post_auth(
             &format!("/api/v1/uploads/{id}/complete"),
@@ -571,7 +572,7 @@ pub async fn upload_into(
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    started["file"]["id"].as_str().expect("file id").to_owned()
+    started.file.id.to_string()
 }
 
 /// The entries of a zip archive: (name, bytes), in archive order.

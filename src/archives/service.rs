@@ -1,6 +1,5 @@
 //! Planning an archive: which objects, under which entry names, within which limits.
 
-use super::ArchiveError;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::names::{dedupe, entry_name};
+use super::ArchiveError;
 use crate::config::ArchiveSettings;
 use crate::files::access::{self, Access};
 use crate::files::repo::{self as files, FileState, Node};

@@ -1,7 +1,6 @@
 //! What a task's owner, or a share link's holder, sees of an archive task: its state
 //! and progress and, once the bundle is built, a presigned download of it.
 
-use super::ArchiveError;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -9,6 +8,7 @@ use serde::Deserialize as _;
 use uuid::Uuid;
 
 use super::service::ArchiveService;
+use super::ArchiveError;
 use crate::files::download::content_disposition;
 use crate::files::FileError;
 use crate::storage::GetOptions;

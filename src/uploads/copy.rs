@@ -1,12 +1,12 @@
 //! `POST /files/{id}/copy`: a server-side copy to a new key, reserved and completed like
 //! an upload, so the copy is counted exactly once or not at all.
 
-use super::UploadError;
 use chrono::Utc;
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::reserve::Reservation;
+use super::UploadError;
 use super::UploadService;
 use crate::files::names::display_name;
 use crate::files::repo::{FileState, Node};

@@ -1,7 +1,6 @@
 //! `DELETE /files/{id}`: a file, or a folder with everything below it, and with them
 //! the usage they held and the uploads still open inside.
 
-use super::UploadError;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -11,6 +10,7 @@ use uuid::Uuid;
 
 use super::finish::purge_of;
 use super::repo;
+use super::UploadError;
 use super::UploadService;
 use crate::files::access;
 use crate::files::repo::{self as files, FileState, Node};

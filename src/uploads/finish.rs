@@ -4,13 +4,13 @@
 //! [`crate::quotas::repo::lock`]) that moves the upload out of `open` — which succeeds
 //! for exactly one caller — so a reservation turns into usage or is released once.
 
-use super::UploadError;
 use chrono::Utc;
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::repo::{self, Upload, UploadState};
 use super::service::UploadService;
+use super::UploadError;
 use crate::files::repo::{self as files, Node};
 use crate::files::FileError;
 use crate::quotas::repo as quotas;

@@ -1,7 +1,6 @@
 //! The upload rules: reserve quota and record the pending file in one transaction, sign
 //! URLs, verify what the store holds on completion, release the reservation on abort.
 
-use super::UploadError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use uuid::Uuid;
 use super::plan::{part_len, part_plan};
 use super::repo::{self, Upload, UploadState};
 use super::reserve::{Reservation, Reserved, Reserver};
+use super::UploadError;
 use crate::config::UploadSettings;
 use crate::files::access::{self, Access};
 use crate::files::names::display_name;

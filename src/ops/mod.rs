@@ -3,8 +3,14 @@
 
 pub mod routes;
 
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use sea_orm::{DatabaseConnection, DbErr};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -12,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::AuditLog;
 use crate::storage::ObjectStore;
-use crate::telemetry::metrics::{family, gauge, labels, Metrics};
+use crate::telemetry::metrics::{self, Metrics};
 use crate::{admin, tasks};
 
 /// What `/readyz` and `/metrics` read.
@@ -71,119 +77,113 @@ impl OpsService {
         digest(given.unwrap_or("")) == digest(token.expose_secret())
     }
 
-    /// The whole exposition: in-memory counters, then what the database holds now.
+    /// The whole exposition: in-memory counters, then what the store client, the audit
+    /// writer and the database hold now (a registry built for this scrape).
     pub async fn render(&self) -> Result<String, DbErr> {
+        let mut now = Registry::default();
+        self.register_counters(&mut now);
+        self.register_database(&mut now).await?;
         let mut out = String::with_capacity(16 * 1024);
         self.metrics.render(&mut out);
-        self.render_counters(&mut out);
-        self.render_database(&mut out).await?;
+        metrics::render(&mut out, &now);
         Ok(out)
     }
 
     /// Counters kept by the store client and the audit writer.
-    fn render_counters(&self, out: &mut String) {
-        family(
-            out,
-            "coffer_store_errors_total",
-            "counter",
-            "Failed requests to the object store.",
-        );
-        let _ = writeln!(
-            out,
-            "coffer_store_errors_total {}",
-            self.store.error_count()
-        );
-        family(
-            out,
-            "coffer_audit_events_dropped_total",
-            "counter",
-            "Audit events dropped because the writer fell behind.",
-        );
-        let _ = writeln!(
-            out,
-            "coffer_audit_events_dropped_total {}",
-            self.audit.dropped()
-        );
+    fn register_counters(&self, r: &mut Registry) {
         let (waits, waited) = self.audit.waits();
-        family(
-            out,
-            "coffer_audit_waits_total",
-            "counter",
-            "Audit events whose request waited for room in the writer's backlog.",
-        );
-        let _ = writeln!(out, "coffer_audit_waits_total {waits}");
-        family(
-            out,
-            "coffer_audit_wait_seconds_total",
-            "counter",
-            "Time requests spent waiting for room in the audit writer's backlog.",
-        );
-        let _ = writeln!(
-            out,
-            "coffer_audit_wait_seconds_total {}",
-            waited.as_secs_f64()
+        for (name, help, value) in [
+            (
+                "coffer_store_errors",
+                "Failed requests to the object store",
+                self.store.error_count(),
+            ),
+            (
+                "coffer_audit_events_dropped",
+                "Audit events dropped because the writer fell behind",
+                self.audit.dropped(),
+            ),
+            (
+                "coffer_audit_waits",
+                "Audit events whose request waited for room in the writer's backlog",
+                waits,
+            ),
+        ] {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(value);
+            r.register(name, help, counter);
+        }
+        let seconds = Counter::<f64, AtomicU64>::default();
+        seconds.inc_by(waited.as_secs_f64());
+        r.register(
+            "coffer_audit_wait_seconds",
+            "Time requests spent waiting for room in the audit writer's backlog",
+            seconds,
         );
     }
 
     /// Queue depth, accounts and quota totals, as the database holds them now.
-    async fn render_database(&self, out: &mut String) -> Result<(), DbErr> {
-        let name = "coffer_tasks";
-        family(
-            out,
-            name,
-            "gauge",
-            "Tasks by kind and state (queued: the queue depth).",
-        );
-        for (kind, task_state, n) in tasks::repo::count_by_kind_and_state(&self.db).await? {
-            let _ = writeln!(
-                out,
-                "{name}{} {n}",
-                labels(&[("kind", &kind), ("state", &task_state)])
-            );
+    async fn register_database(&self, r: &mut Registry) -> Result<(), DbErr> {
+        let tasks = Family::<TaskLabels, Gauge>::default();
+        for (kind, state, n) in tasks::repo::count_by_kind_and_state(&self.db).await? {
+            tasks.get_or_create(&TaskLabels { kind, state }).set(n);
         }
+        r.register(
+            "coffer_tasks",
+            "Tasks by kind and state (queued: the queue depth)",
+            tasks,
+        );
         let t = admin::repo::totals(&self.db).await?;
         for (name, help, value) in [
-            ("coffer_users", "Accounts.", t.users),
+            ("coffer_users", "Accounts", t.users),
             (
                 "coffer_users_disabled",
-                "Disabled accounts.",
+                "Disabled accounts",
                 t.disabled_users,
             ),
             (
                 "coffer_used_bytes",
-                "Bytes stored, over every user.",
+                "Bytes stored, over every user",
                 t.used_bytes,
             ),
             (
                 "coffer_used_objects",
-                "Objects stored, over every user.",
+                "Objects stored, over every user",
                 t.used_objects,
             ),
             (
                 "coffer_reserved_bytes",
-                "Bytes reserved by open uploads.",
+                "Bytes reserved by open uploads",
                 t.reserved_bytes,
             ),
             (
                 "coffer_reserved_objects",
-                "Objects reserved by open uploads.",
+                "Objects reserved by open uploads",
                 t.reserved_objects,
             ),
             (
                 "coffer_quota_bytes",
-                "Byte quotas, summed over every user.",
+                "Byte quotas, summed over every user",
                 t.quota_bytes,
             ),
             (
                 "coffer_quota_objects",
-                "Object quotas, summed over every user.",
+                "Object quotas, summed over every user",
                 t.quota_objects,
             ),
         ] {
-            gauge(out, name, help, value);
+            let gauge = Gauge::<i64>::default();
+            gauge.set(value);
+            r.register(name, help, gauge);
         }
         Ok(())
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    kind: String,
+    state: String,
 }
 
 fn digest(s: &str) -> [u8; 32] {

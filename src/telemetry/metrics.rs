@@ -1,53 +1,119 @@
-//! The metrics sink: counters and latency histograms kept in memory per process, and
-//! the Prometheus text format (0.0.4) they render to. It imports nothing from the
-//! crate; audit, the rate limits and the request middleware call its methods.
+//! The metrics sink: request counters and latency histograms, presigns, refused
+//! authentications and rate-limited requests, kept in one `prometheus-client` registry
+//! per application (so tests in one process each count their own) and rendered in the
+//! Prometheus text format 0.0.4. It imports nothing from the crate; audit, the rate
+//! limits and the request middleware call its methods.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::collections::HashSet;
+use std::sync::RwLock;
 use std::time::Duration;
+
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Default)]
-struct Latency {
-    /// Observations at or below each bound (not yet cumulative).
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
+/// Route patterns kept at most: the route table is far smaller; beyond this, requests
+/// count under `-` rather than grow the label set.
+const MAX_ROUTES: usize = 1_000;
 
 /// `(method, route pattern, status)`: the route is the pattern (`/api/v1/files/{id}`),
-/// never the raw path, so the label set stays small.
-type HttpKey = (&'static str, String, u16);
-
-/// Latencies by route pattern, then by method and status: a request finds its series
-/// by the `&str` it has, and a route's name is copied once, when first seen.
-type ByRoute = HashMap<String, HashMap<(&'static str, u16), Latency>>;
-
-/// Counters of one label.
-type Counter = Mutex<BTreeMap<&'static str, u64>>;
-
-fn bump(counter: &Counter, label: &'static str) {
-    if let Ok(mut map) = counter.lock() {
-        *map.entry(label).or_default() += 1;
-    }
+/// never the raw path, so the label set stays small. All three are `Copy`: finding a
+/// request's series allocates nothing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: &'static str,
+    route: &'static str,
+    status: u16,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
 pub struct Metrics {
-    http: Mutex<ByRoute>,
-    presigns: Counter,
-    auth_failures: Counter,
-    rate_limited: Counter,
+    registry: Registry,
+    requests: Family<HttpLabels, Counter>,
+    latency: HistogramFamily,
+    presigns: Family<KindLabel, Counter>,
+    auth_failures: Family<ActionLabel, Counter>,
+    rate_limited: Family<LimitLabel, Counter>,
+    /// Route patterns seen, each stored once for the life of the process.
+    routes: RwLock<HashSet<&'static str>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
-        Metrics::default()
+        let mut registry = Registry::default();
+        let requests = Family::<HttpLabels, Counter>::default();
+        let latency = HistogramFamily::new_with_constructor(latency_histogram);
+        let presigns = Family::<KindLabel, Counter>::default();
+        let auth_failures = Family::<ActionLabel, Counter>::default();
+        let rate_limited = Family::<LimitLabel, Counter>::default();
+        // Counters are registered without `_total`: the encoder adds it.
+        registry.register(
+            "coffer_http_requests",
+            "HTTP requests by method, route pattern and status",
+            requests.clone(),
+        );
+        registry.register(
+            "coffer_http_request_duration_seconds",
+            "HTTP request latency by method, route pattern and status",
+            latency.clone(),
+        );
+        registry.register(
+            "coffer_presigns",
+            "Presigned URL batches handed out, by kind (upload, parts, download, archive, link)",
+            presigns.clone(),
+        );
+        registry.register(
+            "coffer_auth_failures",
+            "Refused authentication attempts, by action (login, refresh, register, ...)",
+            auth_failures.clone(),
+        );
+        registry.register(
+            "coffer_rate_limited",
+            "Requests refused by a rate limit, by limit",
+            rate_limited.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            presigns,
+            auth_failures,
+            rate_limited,
+            routes: RwLock::new(HashSet::new()),
+        }
     }
 
     /// One finished HTTP request.
@@ -63,155 +129,78 @@ impl Metrics {
             "OPTIONS" => "OPTIONS",
             _ => "OTHER",
         };
-        let secs = took.as_secs_f64();
-        let Ok(mut http) = self.http.lock() else {
-            return;
+        let labels = HttpLabels {
+            method,
+            route: self.route(route),
+            status,
         };
-        if !http.contains_key(route) {
-            http.insert(route.to_owned(), HashMap::new());
+        self.requests.get_or_create(&labels).inc();
+        self.latency
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// The stored copy of a route pattern: found by the `&str` the request has, copied
+    /// (and leaked, a few dozen bytes per route of the table) the first time it is seen.
+    fn route(&self, route: &str) -> &'static str {
+        if let Some(known) = self.routes.read().ok().and_then(|r| r.get(route).copied()) {
+            return known;
         }
-        let Some(series) = http.get_mut(route) else {
-            return;
+        let Ok(mut routes) = self.routes.write() else {
+            return "-";
         };
-        let entry = series.entry((method, status)).or_default();
-        entry.count += 1;
-        entry.sum += secs;
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            entry.buckets[i] += 1;
+        if let Some(known) = routes.get(route) {
+            return known;
         }
+        if routes.len() >= MAX_ROUTES {
+            return "-";
+        }
+        let stored: &'static str = Box::leak(route.to_owned().into_boxed_str());
+        routes.insert(stored);
+        stored
     }
 
     /// A batch of presigned URLs handed out, by kind (`upload`, `parts`, `download`,
     /// `archive`, `link`).
     pub fn presign(&self, kind: &'static str) {
-        bump(&self.presigns, kind);
+        self.presigns.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// A refused authentication attempt, by action (`login`, `refresh`, ...).
     pub fn auth_failure(&self, action: &'static str) {
-        bump(&self.auth_failures, action);
+        self.auth_failures
+            .get_or_create(&ActionLabel { action })
+            .inc();
     }
 
     /// A request refused by the rate limit of `scope`.
     pub fn rate_limited(&self, scope: &'static str) {
-        bump(&self.rate_limited, scope);
+        self.rate_limited
+            .get_or_create(&LimitLabel { limit: scope })
+            .inc();
     }
 
-    /// The in-memory counters and histograms, in the text format.
+    /// The counters and histograms, in the text format.
     pub fn render(&self, out: &mut String) {
-        family(
-            out,
-            "coffer_http_requests_total",
-            "counter",
-            "HTTP requests by method, route pattern and status.",
-        );
-        let http = self.http.lock().map(|h| {
-            let mut rows: Vec<(HttpKey, [u64; BUCKETS.len()], u64, f64)> = h
-                .iter()
-                .flat_map(|(route, series)| {
-                    series.iter().map(|((method, status), v)| {
-                        ((*method, route.clone(), *status), v.buckets, v.count, v.sum)
-                    })
-                })
-                .collect();
-            rows.sort_by(|a, b| a.0.cmp(&b.0));
-            rows
-        });
-        let http = http.unwrap_or_default();
-        for ((method, route, status), _, count, _) in &http {
-            let labels = labels(&[
-                ("method", method),
-                ("route", route),
-                ("status", &status.to_string()),
-            ]);
-            let _ = writeln!(out, "coffer_http_requests_total{labels} {count}");
-        }
-        let name = "coffer_http_request_duration_seconds";
-        family(
-            out,
-            name,
-            "histogram",
-            "HTTP request latency by method, route pattern and status.",
-        );
-        for ((method, route, status), buckets, count, sum) in &http {
-            let status = status.to_string();
-            let base = [("method", *method), ("route", route), ("status", &status)];
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(buckets) {
-                cumulative += n;
-                let le = bound.to_string();
-                let mut with_le = base.to_vec();
-                with_le.push(("le", &le));
-                let _ = writeln!(out, "{name}_bucket{} {cumulative}", labels(&with_le));
-            }
-            let mut with_le = base.to_vec();
-            with_le.push(("le", "+Inf"));
-            let _ = writeln!(out, "{name}_bucket{} {count}", labels(&with_le));
-            let _ = writeln!(out, "{name}_sum{} {sum}", labels(&base));
-            let _ = writeln!(out, "{name}_count{} {count}", labels(&base));
-        }
-        for (name, help, label, counter) in [
-            (
-                "coffer_presigns_total",
-                "Presigned URL batches handed out, by kind (upload, parts, download, archive, link).",
-                "kind",
-                &self.presigns,
-            ),
-            (
-                "coffer_auth_failures_total",
-                "Refused authentication attempts, by action (login, refresh, register, ...).",
-                "action",
-                &self.auth_failures,
-            ),
-            (
-                "coffer_rate_limited_total",
-                "Requests refused by a rate limit, by limit.",
-                "limit",
-                &self.rate_limited,
-            ),
-        ] {
-            family(out, name, "counter", help);
-            if let Ok(map) = counter.lock() {
-                for (value, n) in map.iter() {
-                    let _ = writeln!(out, "{name}{} {n}", labels(&[(label, value)]));
-                }
-            }
-        }
+        render(out, &self.registry);
     }
 }
 
-/// The `# HELP` and `# TYPE` lines of a metric family.
-pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// `{a="x",b="y"}` with label values escaped as the text format requires.
-pub fn labels(pairs: &[(&str, &str)]) -> String {
-    let mut s = String::from("{");
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let v = v
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
-        let _ = write!(s, "{k}=\"{v}\"");
-    }
-    s.push('}');
-    s
-}
-
-/// A gauge family with one unlabelled sample.
-pub fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
-    family(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {value}");
+/// Appends `registry` to `out` in the Prometheus text format 0.0.4.
+pub fn render(out: &mut String, registry: &Registry) {
+    // Writing into a String cannot fail.
+    let _ = prometheus_text::encode(out, registry);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rendered(m: &Metrics) -> String {
+        let mut out = String::new();
+        m.render(&mut out);
+        out
+    }
 
     #[test]
     fn latency_buckets_are_cumulative_and_end_with_the_count() {
@@ -219,8 +208,7 @@ mod tests {
         for ms in [0, 3, 3, 40, 20_000] {
             m.observe_request("GET", "/a", 200, Duration::from_millis(ms));
         }
-        let mut out = String::new();
-        m.render(&mut out);
+        let out = rendered(&m);
         let bucket = |le: &str| {
             let prefix = format!(
                 "coffer_http_request_duration_seconds_bucket{{method=\"GET\",route=\"/a\",status=\"200\",le=\"{le}\"}} "
@@ -229,11 +217,15 @@ mod tests {
                 .find_map(|l| l.strip_prefix(prefix.as_str()))
                 .map(|v| v.parse::<u64>().unwrap_or(u64::MAX))
         };
-        assert_eq!(bucket("0.001"), Some(1));
+        assert_eq!(bucket("0.001"), Some(1), "{out}");
         assert_eq!(bucket("0.005"), Some(3));
         assert_eq!(bucket("0.05"), Some(4));
         assert_eq!(bucket("10"), Some(4));
         assert_eq!(bucket("+Inf"), Some(5));
+        assert!(out.contains(
+            "coffer_http_request_duration_seconds_count{method=\"GET\",route=\"/a\",status=\"200\"} 5\n"
+        ));
+        assert!(out.contains("# TYPE coffer_http_requests_total counter\n"));
     }
 
     #[test]
@@ -242,8 +234,7 @@ mod tests {
         for method in ["BREW", "PROPFIND", "X"] {
             m.observe_request(method, "-", 405, Duration::ZERO);
         }
-        let mut out = String::new();
-        m.render(&mut out);
+        let out = rendered(&m);
         let line = r#"coffer_http_requests_total{method="OTHER",route="-",status="405"} 3"#;
         assert!(out.lines().any(|l| l == line), "{out}");
         assert_eq!(out.matches("coffer_http_requests_total{").count(), 1);
@@ -251,9 +242,43 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(
-            labels(&[("a", "x\"y\\z\nw"), ("b", "")]),
-            r#"{a="x\"y\\z\nw",b=""}"#
+        let m = Metrics::new();
+        m.observe_request("GET", "x\"y\\z\nw", 200, Duration::ZERO);
+        let out = rendered(&m);
+        let line = r#"coffer_http_requests_total{method="GET",route="x\"y\\z\nw",status="200"} 1"#;
+        assert!(out.lines().any(|l| l == line), "{out}");
+    }
+
+    #[test]
+    fn each_route_is_stored_once_and_the_set_is_bounded() {
+        let m = Metrics::new();
+        let first = m.route("/api/v1/files/{id}");
+        let again = m.route(&String::from("/api/v1/files/{id}"));
+        assert!(std::ptr::eq(first, again));
+        for i in 0..MAX_ROUTES + 5 {
+            m.route(&format!("/r/{i}"));
+        }
+        assert_eq!(m.routes.read().map(|r| r.len()).ok(), Some(MAX_ROUTES));
+        assert_eq!(m.route("/one/more"), "-");
+        assert_eq!(m.route("/api/v1/files/{id}"), "/api/v1/files/{id}");
+    }
+
+    #[test]
+    fn applications_count_apart() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        a.presign("upload");
+        a.presign("upload");
+        b.rate_limited("auth");
+        let (a, b) = (rendered(&a), rendered(&b));
+        assert!(
+            a.contains("coffer_presigns_total{kind=\"upload\"} 2\n"),
+            "{a}"
         );
+        assert!(!a.contains("coffer_rate_limited_total{"));
+        assert!(
+            b.contains("coffer_rate_limited_total{limit=\"auth\"} 1\n"),
+            "{b}"
+        );
+        assert!(!b.contains("coffer_presigns_total{"));
     }
 }

@@ -1,82 +1,18 @@
 use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-/// A file or a folder.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    ToSchema,
-)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
-#[serde(rename_all = "snake_case")]
-pub enum FileKind {
-    #[sea_orm(string_value = "file")]
-    File,
-    #[sea_orm(string_value = "folder")]
-    Folder,
-}
-
-impl FileKind {
-    /// The stored string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileKind::File => "file",
-            FileKind::Folder => "folder",
-        }
+stored_enum! {
+    /// A file or a folder.
+    pub enum FileKind: "String(StringLen::N(8))" {
+        File = "file",
+        Folder = "folder",
     }
 }
 
-impl std::fmt::Display for FileKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `pending` while its upload is open, then `active`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    ToSchema,
-)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
-#[serde(rename_all = "snake_case")]
-pub enum FileState {
-    #[sea_orm(string_value = "pending")]
-    Pending,
-    #[sea_orm(string_value = "active")]
-    Active,
-}
-
-impl FileState {
-    /// The stored string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileState::Pending => "pending",
-            FileState::Active => "active",
-        }
-    }
-}
-
-impl std::fmt::Display for FileState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+stored_enum! {
+    /// `pending` while its upload is open, then `active`.
+    pub enum FileState: "String(StringLen::N(8))" {
+        Pending = "pending",
+        Active = "active",
     }
 }
 

@@ -1,43 +1,10 @@
 use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-/// What a share grants: `read`, or `write` (also create, rename, move, delete inside).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    ToSchema,
-)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    #[sea_orm(string_value = "read")]
-    Read,
-    #[sea_orm(string_value = "write")]
-    Write,
-}
-
-impl Permission {
-    /// The stored string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::Read => "read",
-            Permission::Write => "write",
-        }
-    }
-}
-
-impl std::fmt::Display for Permission {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+stored_enum! {
+    /// What a share grants: `read`, or `write` (also create, rename, move, delete inside).
+    pub enum Permission: "String(StringLen::N(8))" {
+        Read = "read",
+        Write = "write",
     }
 }
 

@@ -1,46 +1,11 @@
 use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-/// An upload holds its reservation while `open`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    ToSchema,
-)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(12))")]
-#[serde(rename_all = "snake_case")]
-pub enum UploadState {
-    #[sea_orm(string_value = "open")]
-    Open,
-    #[sea_orm(string_value = "completed")]
-    Completed,
-    #[sea_orm(string_value = "aborted")]
-    Aborted,
-}
-
-impl UploadState {
-    /// The stored string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UploadState::Open => "open",
-            UploadState::Completed => "completed",
-            UploadState::Aborted => "aborted",
-        }
-    }
-}
-
-impl std::fmt::Display for UploadState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+stored_enum! {
+    /// An upload holds its reservation while `open`.
+    pub enum UploadState: "String(StringLen::N(12))" {
+        Open = "open",
+        Completed = "completed",
+        Aborted = "aborted",
     }
 }
 

@@ -27,17 +27,7 @@ pub enum ArchiveError {
     File(#[from] crate::files::FileError),
 }
 
-impl From<sea_orm::DbErr> for ArchiveError {
-    fn from(e: sea_orm::DbErr) -> ArchiveError {
-        ArchiveError::File(e.into())
-    }
-}
-
-impl From<crate::storage::StorageError> for ArchiveError {
-    fn from(e: crate::storage::StorageError) -> ArchiveError {
-        ArchiveError::File(e.into())
-    }
-}
+crate::files::wraps_file_error!(ArchiveError: sea_orm::DbErr, crate::storage::StorageError);
 
 impl From<ArchiveError> for crate::error::AppError {
     fn from(e: ArchiveError) -> crate::error::AppError {

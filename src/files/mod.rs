@@ -12,6 +12,21 @@ pub mod service;
 use crate::error::AppError;
 use crate::storage::StorageError;
 
+/// `From` for each listed error type into a slice error whose `File` variant wraps
+/// [`FileError`]: `?` on a database or store call then works in the slices built on files.
+macro_rules! wraps_file_error {
+    ($slice:ident: $($source:ty),+ $(,)?) => {
+        $(
+            impl From<$source> for $slice {
+                fn from(e: $source) -> $slice {
+                    $slice::File(e.into())
+                }
+            }
+        )+
+    };
+}
+pub(crate) use wraps_file_error;
+
 /// Why a file or folder operation failed; knows nothing of HTTP. The slices built on
 /// files (uploads, archives, sharing) wrap it in their own errors.
 #[derive(Debug, thiserror::Error)]

@@ -24,23 +24,7 @@ pub enum ShareError {
     File(#[from] crate::files::FileError),
 }
 
-impl From<sea_orm::DbErr> for ShareError {
-    fn from(e: sea_orm::DbErr) -> ShareError {
-        ShareError::File(e.into())
-    }
-}
-
-impl From<crate::storage::StorageError> for ShareError {
-    fn from(e: crate::storage::StorageError) -> ShareError {
-        ShareError::File(e.into())
-    }
-}
-
-impl From<crate::page::BadLimit> for ShareError {
-    fn from(e: crate::page::BadLimit) -> ShareError {
-        ShareError::File(e.into())
-    }
-}
+crate::files::wraps_file_error!(ShareError: sea_orm::DbErr, crate::storage::StorageError, crate::page::BadLimit);
 
 impl From<ShareError> for crate::error::AppError {
     fn from(e: ShareError) -> crate::error::AppError {

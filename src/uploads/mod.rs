@@ -43,17 +43,7 @@ pub enum UploadError {
     File(#[from] FileError),
 }
 
-impl From<sea_orm::DbErr> for UploadError {
-    fn from(e: sea_orm::DbErr) -> UploadError {
-        UploadError::File(e.into())
-    }
-}
-
-impl From<crate::storage::StorageError> for UploadError {
-    fn from(e: crate::storage::StorageError) -> UploadError {
-        UploadError::File(e.into())
-    }
-}
+crate::files::wraps_file_error!(UploadError: sea_orm::DbErr, crate::storage::StorageError);
 
 impl From<UploadError> for AppError {
     fn from(e: UploadError) -> AppError {

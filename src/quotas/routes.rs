@@ -13,7 +13,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(my_usage);
 }
 
-#[derive(Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UsageResponse {
     /// Bytes of completed files.
     pub used_bytes: i64,

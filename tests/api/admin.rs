@@ -177,7 +177,7 @@ async fn quota_changes_apply_and_disabling_ends_every_session_at_once() {
         (body["quota_bytes"].clone(), body["quota_objects"].clone()),
         (json!(1000), json!(2))
     );
-    assert_eq!(app.usage(&alice.access).await["quota_bytes"], 1000);
+    assert_eq!(app.usage(&alice.access).await.quota_bytes, 1000);
     let res = app
         .start_upload(&alice.access, &json!({"name": "big.bin", "size": 1001}))
         .await;

@@ -129,7 +129,7 @@ async fn names_are_validated_and_unique_per_folder() {
         .await;
     assert_error(res, StatusCode::CONFLICT, "NAME_TAKEN").await;
     assert_eq!(
-        app.usage(&t.access).await["reserved_bytes"],
+        app.usage(&t.access).await.reserved_bytes,
         0,
         "a refused start reserves nothing"
     );
@@ -266,7 +266,7 @@ async fn copy_is_server_side_and_counts_against_quota() {
     );
     let usage = app.usage(&t.access).await;
     assert_eq!(
-        (usage["used_bytes"].as_i64(), usage["used_objects"].as_i64()),
+        (Some(usage.used_bytes), Some(usage.used_objects)),
         (Some(2000), Some(2))
     );
 
@@ -280,7 +280,7 @@ async fn copy_is_server_side_and_counts_against_quota() {
     .await;
     assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "QUOTA_EXCEEDED").await;
     assert_eq!(
-        app.usage(&t.access).await["used_bytes"],
+        app.usage(&t.access).await.used_bytes,
         2000,
         "a refused copy changes nothing"
     );
@@ -343,7 +343,7 @@ async fn delete_frees_usage_and_removes_objects_recursively() {
             "application/octet-stream",
         )
         .await;
-    assert_eq!(app.usage(&t.access).await["used_bytes"], 210);
+    assert_eq!(app.usage(&t.access).await.used_bytes, 210);
     let keys: Vec<String> = coffer::entity::files::Entity::find()
         .all(&app.app_state.db)
         .await
@@ -373,13 +373,13 @@ async fn delete_frees_usage_and_removes_objects_recursively() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.run_tasks().await, 2, "the deletes enqueued purges");
     let usage = app.usage(&t.access).await;
-    for field in [
-        "used_bytes",
-        "used_objects",
-        "reserved_bytes",
-        "reserved_objects",
+    for (field, v) in [
+        ("used_bytes", usage.used_bytes),
+        ("used_objects", usage.used_objects),
+        ("reserved_bytes", usage.reserved_bytes),
+        ("reserved_objects", usage.reserved_objects),
     ] {
-        assert_eq!(usage[field], 0, "{field}");
+        assert_eq!(v, 0, "{field}");
     }
     assert!(names(&app, &t.access, "root", 10).await.is_empty());
     for id in [&top, &inner, &single] {

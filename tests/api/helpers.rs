@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use coffer::auth::dto::TokenResponse;
 use coffer::config::{LogFormat, RateLimit, Settings};
-use coffer::files::dto::FileResponse;
+use coffer::files::dto::{DownloadResponse, FileResponse};
+use coffer::quotas::routes::UsageResponse;
 use coffer::startup::Application;
 use coffer::uploads::dto::UploadResponse;
 use reqwest::{Response, StatusCode};
@@ -381,12 +382,10 @@ impl TestApp {
     pub async fn pending_upload(&self, access: &str, body: Value, bytes: &[u8]) -> StartedUpload {
         let res = self.start_upload(access, &body).await;
         assert_eq!(res.status(), StatusCode::CREATED, "start {body}");
-        let started: Value = res.json().await.expect("json");
-        let res = put_presigned(&started["put"], bytes.to_vec()).await;
+        let started = StartedUpload::of(res.json().await.expect("json"));
+        let res = put_presigned(&started.body["put"], bytes.to_vec()).await;
         assert!(res.status().is_success(), "presigned PUT: {}", res.status());
-        let key = self
-            .object_key(started["upload_id"].as_str().expect("upload_id"))
-            .await;
+        let key = self.object_key(&started.upload_id).await;
         let meta = self
             .app_state
             .store
@@ -395,7 +394,7 @@ impl TestApp {
             .expect("head")
             .expect("object stored");
         assert_eq!(meta.size, bytes.len() as u64);
-        StartedUpload::of(started)
+        started
     }
 
     /// Whether the store no longer holds `key`.
@@ -468,15 +467,15 @@ impl TestApp {
             .get_auth(&format!("/api/v1/files/{file_id}/download"), access)
             .await;
         assert_eq!(res.status(), StatusCode::OK, "download URL");
-        let body: Value = res.json().await.expect("json");
+        let body: DownloadResponse = res.json().await.expect("a download response");
         raw_client()
-            .get(body["url"].as_str().expect("url"))
+            .get(&body.url)
             .send()
             .await
             .expect("presigned GET")
     }
 
-    pub async fn usage(&self, access: &str) -> Value {
+    pub async fn usage(&self, access: &str) -> UsageResponse {
         self.get_auth("/api/v1/me/usage", access)
             .await
             .json()

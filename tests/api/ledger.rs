@@ -64,18 +64,19 @@ pub async fn assert_ledger_exact(app: &TestApp, users: &[&Tokens]) {
     assert!(drift.is_empty(), "usage drifted: {drift:?}");
     for t in users {
         let usage = app.usage(&t.access).await;
-        for field in [
-            "used_bytes",
-            "used_objects",
-            "reserved_bytes",
-            "reserved_objects",
+        for (field, v) in [
+            ("used_bytes", usage.used_bytes),
+            ("used_objects", usage.used_objects),
+            ("reserved_bytes", usage.reserved_bytes),
+            ("reserved_objects", usage.reserved_objects),
         ] {
-            let v = usage[field].as_i64().expect("number");
             assert!(v >= 0, "{field} is {v}");
         }
         assert!(
-            usage["used_bytes"].as_i64() <= usage["quota_bytes"].as_i64(),
-            "over quota: {usage}"
+            usage.used_bytes <= usage.quota_bytes,
+            "over quota: {} of {}",
+            usage.used_bytes,
+            usage.quota_bytes
         );
         let prefix = user_prefix(app, &t.access).await;
         let report =
@@ -105,9 +106,9 @@ async fn racing_deletes_of_a_folder_and_its_file_free_the_file_once() {
         );
         let usage = app.usage(&t.access).await;
         assert_eq!(
-            (usage["used_bytes"].as_i64(), usage["used_objects"].as_i64()),
+            (Some(usage.used_bytes), Some(usage.used_objects)),
             (Some(0), Some(0)),
-            "round {round}: {usage}"
+            "round {round}: {usage:?}"
         );
     }
     assert_ledger_exact(&app, &[&t]).await;
@@ -161,8 +162,8 @@ async fn a_copy_into_a_folder_being_deleted_is_404_or_deleted_with_it() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let usage = app.usage(&t.access).await;
     assert_eq!(
-        usage["used_objects"], 1,
-        "only the source is stored: {usage}"
+        usage.used_objects, 1,
+        "only the source is stored: {usage:?}"
     );
     assert_ledger_exact(&app, &[&t]).await;
 }
@@ -213,7 +214,7 @@ async fn uploads_and_folders_created_in_a_folder_being_deleted_leak_nothing() {
             assert_eq!(started.status(), StatusCode::NOT_FOUND, "round {round}");
         }
         let usage = app.usage(&t.access).await;
-        assert_eq!(usage["used_objects"], 0, "round {round}: {usage}");
+        assert_eq!(usage.used_objects, 0, "round {round}: {usage:?}");
     }
     // Into a folder already gone: 404, not 500.
     let dir = folder(&app, &t.access, "gone", None).await;
@@ -265,11 +266,11 @@ async fn a_complete_racing_the_delete_of_its_pending_file_keeps_the_ledger_exact
         assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "round {round}");
         let usage = app.usage(&t.access).await;
         assert_eq!(
-            (usage["used_bytes"].as_i64(), usage["used_objects"].as_i64()),
+            (Some(usage.used_bytes), Some(usage.used_objects)),
             (Some(0), Some(0)),
-            "round {round}: the file is gone, so is its usage: {usage}"
+            "round {round}: the file is gone, so is its usage: {usage:?}"
         );
-        assert_eq!(usage["reserved_objects"], 0, "round {round}: {usage}");
+        assert_eq!(usage.reserved_objects, 0, "round {round}: {usage:?}");
     }
     sweep_late_purges(&app).await;
     assert_ledger_exact(&app, &[&t]).await;

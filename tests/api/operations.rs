@@ -176,10 +176,7 @@ async fn runtime_settings_are_stored_and_apply_on_the_next_request() {
     assert_eq!(res.status(), StatusCode::OK);
     let carol = app.user("carol").await;
     let usage = app.usage(&carol.access).await;
-    assert_eq!(
-        (usage["quota_bytes"].clone(), usage["quota_objects"].clone()),
-        (json!(5000), json!(3))
-    );
+    assert_eq!((usage.quota_bytes, usage.quota_objects), (5000, 3));
     assert_eq!(json_of(app.me(&carol.access).await).await["role"], "admin");
 
     // Stored in the database: another process reading it sees the same.

@@ -46,10 +46,7 @@ async fn a_completed_upload_downloads_identical_bytes() {
     assert_eq!(started.body["put"]["headers"]["Content-Length"], "300000");
     let usage = app.usage(&t.access).await;
     assert_eq!(
-        (
-            usage["reserved_bytes"].as_i64(),
-            usage["reserved_objects"].as_i64()
-        ),
+        (Some(usage.reserved_bytes), Some(usage.reserved_objects)),
         (Some(300_000), Some(1))
     );
 
@@ -75,10 +72,10 @@ async fn a_completed_upload_downloads_identical_bytes() {
     assert_eq!(res.bytes().await.expect("body").to_vec(), bytes);
 
     let usage = app.usage(&t.access).await;
-    assert_eq!(usage["used_bytes"], 300_000);
-    assert_eq!(usage["used_objects"], 1);
-    assert_eq!(usage["reserved_bytes"], 0);
-    assert_eq!(usage["reserved_objects"], 0);
+    assert_eq!(usage.used_bytes, 300_000);
+    assert_eq!(usage.used_objects, 1);
+    assert_eq!(usage.reserved_bytes, 0);
+    assert_eq!(usage.reserved_objects, 0);
 }
 
 #[tokio::test]
@@ -108,10 +105,7 @@ async fn the_store_refuses_a_body_of_the_wrong_length() {
     );
     let usage = app.usage(&t.access).await;
     assert_eq!(
-        (
-            usage["reserved_bytes"].as_i64(),
-            usage["used_bytes"].as_i64()
-        ),
+        (Some(usage.reserved_bytes), Some(usage.used_bytes)),
         (Some(0), Some(0))
     );
 }
@@ -261,7 +255,7 @@ async fn a_multipart_upload_resumes_after_a_dropped_part() {
         .await
         .expect("body");
     assert!(got.to_vec() == bytes, "downloaded bytes differ");
-    assert_eq!(app.usage(&t.access).await["used_bytes"], bytes.len());
+    assert_eq!(app.usage(&t.access).await.used_bytes, bytes.len() as i64);
 }
 
 #[tokio::test]
@@ -307,7 +301,7 @@ async fn part_urls_refuse_bad_numbers_and_single_uploads() {
         abort(&app, &t.access, &id).await.status(),
         StatusCode::NO_CONTENT
     );
-    assert_eq!(app.usage(&t.access).await["reserved_bytes"], 10);
+    assert_eq!(app.usage(&t.access).await.reserved_bytes, 10);
 }
 
 #[tokio::test]
@@ -350,10 +344,7 @@ async fn complete_rejects_upload_when_size_differs() {
     assert!(app.object_gone(&key).await, "the object was deleted");
     let usage = app.usage(&t.access).await;
     assert_eq!(
-        (
-            usage["reserved_bytes"].as_i64(),
-            usage["used_bytes"].as_i64()
-        ),
+        (Some(usage.reserved_bytes), Some(usage.used_bytes)),
         (Some(0), Some(0))
     );
     let res = app
@@ -386,7 +377,7 @@ async fn start_complete_and_abort_are_safe_to_retry() {
     let again: Value = again.json().await.expect("json");
     assert_eq!(again["upload_id"], first["upload_id"]);
     assert_eq!(
-        app.usage(&t.access).await["reserved_bytes"],
+        app.usage(&t.access).await.reserved_bytes,
         5,
         "reserved once"
     );
@@ -408,11 +399,7 @@ async fn start_complete_and_abort_are_safe_to_retry() {
         let res = complete(&app, &t.access, id).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
-    assert_eq!(
-        app.usage(&t.access).await["used_bytes"],
-        5,
-        "committed once"
-    );
+    assert_eq!(app.usage(&t.access).await.used_bytes, 5, "committed once");
     assert_error(
         abort(&app, &t.access, id).await,
         StatusCode::CONFLICT,
@@ -443,10 +430,7 @@ async fn start_complete_and_abort_are_safe_to_retry() {
     assert!(app.object_gone(&key).await, "abort deletes what was sent");
     let usage = app.usage(&t.access).await;
     assert_eq!(
-        (
-            usage["reserved_bytes"].as_i64(),
-            usage["reserved_objects"].as_i64()
-        ),
+        (Some(usage.reserved_bytes), Some(usage.reserved_objects)),
         (Some(0), Some(0))
     );
 }
@@ -506,10 +490,7 @@ async fn start_refuses_bad_input_with_its_error_code() {
     }
     let usage = app.usage(&t.access).await;
     assert_eq!(
-        (
-            usage["reserved_bytes"].as_i64(),
-            usage["reserved_objects"].as_i64()
-        ),
+        (Some(usage.reserved_bytes), Some(usage.reserved_objects)),
         (Some(0), Some(0)),
         "nothing leaked"
     );
@@ -586,11 +567,8 @@ async fn a_thousand_concurrent_starts_at_99_percent_never_pass_the_quota() {
     );
     assert_eq!(refused, 990);
     let usage = app.usage(&t.access).await;
-    assert_eq!(usage["reserved_bytes"], 10_000);
-    assert!(
-        usage["used_bytes"].as_i64().unwrap_or(0) + usage["reserved_bytes"].as_i64().unwrap_or(0)
-            <= 1_000_000
-    );
+    assert_eq!(usage.reserved_bytes, 10_000);
+    assert!(usage.used_bytes + usage.reserved_bytes <= 1_000_000);
 
     for started in &accepted {
         assert!(put_presigned(&started["put"], pattern(1000, 8))
@@ -602,10 +580,7 @@ async fn a_thousand_concurrent_starts_at_99_percent_never_pass_the_quota() {
     }
     let usage = app.usage(&t.access).await;
     assert_eq!(
-        (
-            usage["used_bytes"].as_i64(),
-            usage["reserved_bytes"].as_i64()
-        ),
+        (Some(usage.used_bytes), Some(usage.reserved_bytes)),
         (Some(1_000_000), Some(0))
     );
     let drift = coffer::quotas::service::check_usage(&app.app_state.db)

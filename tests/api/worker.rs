@@ -533,9 +533,9 @@ async fn reconciliation_completes_stored_uploads_and_aborts_the_rest() {
         .await;
     assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     let usage = app.usage(&t.access).await;
-    assert_eq!(usage["used_bytes"], 100);
+    assert_eq!(usage.used_bytes, 100);
     assert_eq!(
-        usage["reserved_bytes"], 10,
+        usage.reserved_bytes, 10,
         "only the fresh upload still holds a reservation"
     );
     let status: Value = app
@@ -718,5 +718,5 @@ async fn reconciliation_completes_a_multipart_upload_whose_parts_all_arrived() {
         got.to_vec() == bytes,
         "the reconciled object downloads identical"
     );
-    assert_eq!(app.usage(&t.access).await["used_bytes"], bytes.len());
+    assert_eq!(app.usage(&t.access).await.used_bytes, bytes.len() as i64);
 }

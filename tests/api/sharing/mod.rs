@@ -130,11 +130,6 @@ async fn expect(res: reqwest::Response, want: u16, what: &str) -> Value {
     body
 }
 
-/// What each actor gets: owner, reader, writer, stranger, anonymous.
-fn row(owner: u16, reader: u16, writer: u16) -> [u16; 5] {
-    [owner, reader, writer, 404, 401]
-}
-
 async fn create_link(app: &TestApp, access: &str, id: &str, body: Value) -> Value {
     let res = app
         .post_auth(&format!("/api/v1/files/{id}/links"), access, &body)

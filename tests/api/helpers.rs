@@ -9,7 +9,7 @@ use coffer::config::{LogFormat, RateLimit, Settings};
 use coffer::files::dto::{DownloadResponse, FileResponse};
 use coffer::quotas::routes::UsageResponse;
 use coffer::startup::Application;
-use coffer::uploads::dto::UploadResponse;
+use coffer::uploads::dto::{PartUrl, PresignedRequest, UploadResponse};
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;
@@ -502,18 +502,23 @@ pub async fn put_presigned(presigned: &Value, body: Vec<u8>) -> Response {
 /// [`put_presigned`], keeping a transport error: a store may answer a refused body
 /// early and close the connection while the client is still writing it.
 pub async fn try_put_presigned(presigned: &Value, body: Vec<u8>) -> reqwest::Result<Response> {
-    let url = presigned["url"].as_str().expect("url");
+    // An upload's `put` or one of its part URLs, read through the API's own types.
+    let (url, headers) = match PresignedRequest::deserialize(presigned) {
+        Ok(p) => (p.url, p.headers),
+        Err(_) => {
+            let p = PartUrl::deserialize(presigned).expect("a presigned request or part URL");
+            (p.url, p.headers)
+        }
+    };
     // The body's real length goes out as Content-Length (explicitly: hyper sends none for
     // an empty body), so a body of the wrong length meets the signed header and fails.
     let mut req = raw_client()
         .put(url)
         .header("content-length", body.len().to_string())
         .body(body);
-    if let Some(headers) = presigned["headers"].as_object() {
-        for (k, v) in headers {
-            if !k.eq_ignore_ascii_case("content-length") {
-                req = req.header(k.as_str(), v.as_str().expect("header value"));
-            }
+    for (k, v) in headers {
+        if !k.eq_ignore_ascii_case("content-length") {
+            req = req.header(k, v);
         }
     }
     req.send().await

@@ -7,50 +7,6 @@ pub fn parse<E: ActiveEnum<Value = String>>(s: &str) -> Option<E> {
     E::try_from_value(&s.to_owned()).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use sea_orm::{ActiveEnum, Iterable};
-
-    use crate::entity::files::{FileKind, FileState};
-    use crate::entity::shares::Permission;
-    use crate::entity::tasks::TaskState;
-    use crate::entity::uploads::UploadState;
-    use crate::entity::users::Role;
-
-    /// Each variant: stored, shown and serialized as the same string, and read back.
-    fn same_everywhere<E>()
-    where
-        E: ActiveEnum<Value = String>
-            + Iterable
-            + serde::Serialize
-            + std::fmt::Display
-            + PartialEq
-            + std::fmt::Debug,
-    {
-        for v in E::iter() {
-            let stored = v.to_value();
-            assert_eq!(v.to_string(), stored);
-            assert_eq!(
-                serde_json::to_value(&v).ok(),
-                Some(serde_json::Value::String(stored.clone()))
-            );
-            assert_eq!(crate::entity::parse::<E>(&stored), Some(v));
-        }
-    }
-
-    #[test]
-    fn enums_store_show_and_serialize_the_same_strings() {
-        same_everywhere::<FileKind>();
-        same_everywhere::<FileState>();
-        same_everywhere::<UploadState>();
-        same_everywhere::<Role>();
-        same_everywhere::<Permission>();
-        same_everywhere::<TaskState>();
-        assert_eq!(TaskState::Queued.as_str(), "queued");
-        assert_eq!(crate::entity::parse::<Role>("root"), None);
-    }
-}
-
 /// A string-valued enum column, written once: the sea-orm active enum stored as the given
 /// strings, the same strings in JSON and in the OpenAPI schema, `as_str` and `Display`.
 macro_rules! stored_enum {
@@ -110,3 +66,47 @@ pub mod shares;
 pub mod tasks;
 pub mod uploads;
 pub mod users;
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ActiveEnum, Iterable};
+
+    use crate::entity::files::{FileKind, FileState};
+    use crate::entity::shares::Permission;
+    use crate::entity::tasks::TaskState;
+    use crate::entity::uploads::UploadState;
+    use crate::entity::users::Role;
+
+    /// Each variant: stored, shown and serialized as the same string, and read back.
+    fn same_everywhere<E>()
+    where
+        E: ActiveEnum<Value = String>
+            + Iterable
+            + serde::Serialize
+            + std::fmt::Display
+            + PartialEq
+            + std::fmt::Debug,
+    {
+        for v in E::iter() {
+            let stored = v.to_value();
+            assert_eq!(v.to_string(), stored);
+            assert_eq!(
+                serde_json::to_value(&v).ok(),
+                Some(serde_json::Value::String(stored.clone()))
+            );
+            assert_eq!(crate::entity::parse::<E>(&stored), Some(v));
+        }
+    }
+
+    #[test]
+    fn enums_store_show_and_serialize_the_same_strings() {
+        same_everywhere::<FileKind>();
+        same_everywhere::<FileState>();
+        same_everywhere::<UploadState>();
+        same_everywhere::<Role>();
+        same_everywhere::<Permission>();
+        same_everywhere::<TaskState>();
+        assert_eq!(TaskState::Queued.as_str(), "queued");
+        assert_eq!(crate::entity::parse::<Role>("root"), None);
+    }
+}

@@ -33,20 +33,8 @@ struct HttpLabels {
     status: u16,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabel {
-    kind: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabel {
-    action: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct LimitLabel {
-    limit: &'static str,
-}
+/// One label, as `(name, value)`: `("kind", "upload")`.
+type OneLabel = [(&'static str, &'static str); 1];
 
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
@@ -58,9 +46,9 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<HttpLabels, Counter>,
     latency: HistogramFamily,
-    presigns: Family<KindLabel, Counter>,
-    auth_failures: Family<ActionLabel, Counter>,
-    rate_limited: Family<LimitLabel, Counter>,
+    presigns: Family<OneLabel, Counter>,
+    auth_failures: Family<OneLabel, Counter>,
+    rate_limited: Family<OneLabel, Counter>,
     /// Route patterns seen, each stored once for the life of the process.
     routes: RwLock<HashSet<&'static str>>,
 }
@@ -76,9 +64,9 @@ impl Metrics {
         let mut registry = Registry::default();
         let requests = Family::<HttpLabels, Counter>::default();
         let latency = HistogramFamily::new_with_constructor(latency_histogram);
-        let presigns = Family::<KindLabel, Counter>::default();
-        let auth_failures = Family::<ActionLabel, Counter>::default();
-        let rate_limited = Family::<LimitLabel, Counter>::default();
+        let presigns = Family::<OneLabel, Counter>::default();
+        let auth_failures = Family::<OneLabel, Counter>::default();
+        let rate_limited = Family::<OneLabel, Counter>::default();
         // Counters are registered without `_total`: the encoder adds it.
         registry.register(
             "coffer_http_requests",
@@ -163,21 +151,19 @@ impl Metrics {
     /// A batch of presigned URLs handed out, by kind (`upload`, `parts`, `download`,
     /// `archive`, `link`).
     pub fn presign(&self, kind: &'static str) {
-        self.presigns.get_or_create(&KindLabel { kind }).inc();
+        self.presigns.get_or_create(&[("kind", kind)]).inc();
     }
 
     /// A refused authentication attempt, by action (`login`, `refresh`, ...).
     pub fn auth_failure(&self, action: &'static str) {
         self.auth_failures
-            .get_or_create(&ActionLabel { action })
+            .get_or_create(&[("action", action)])
             .inc();
     }
 
     /// A request refused by the rate limit of `scope`.
     pub fn rate_limited(&self, scope: &'static str) {
-        self.rate_limited
-            .get_or_create(&LimitLabel { limit: scope })
-            .inc();
+        self.rate_limited.get_or_create(&[("limit", scope)]).inc();
     }
 
     /// The counters and histograms, in the text format.

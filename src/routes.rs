@@ -15,6 +15,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(ops::routes::readyz)
         .service(ops::routes::metrics)
         .service(scope("/api/v1/auth").configure(auth::routes::configure))
+        .service(scope("/api/v1/tokens").configure(auth::api_tokens::routes::configure))
         .service(scope("/api/v1/me").configure(quotas::routes::configure))
         .service(scope("/api/v1/uploads").configure(uploads::routes::configure))
         .service(

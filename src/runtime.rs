@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::cache::TtlCache;
-use crate::config::{Settings, MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE};
+use crate::config::{Settings, MAX_API_TOKEN_DAYS, MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE};
 use crate::entity::settings;
 use crate::entity::users::Role;
 use crate::http::media_type::content_type;
@@ -40,6 +40,8 @@ pub struct RuntimeSettings {
     pub max_upload_bytes: u64,
     /// Lifetime of the presigned URLs handed out, in seconds (at most 7 days).
     pub presign_ttl_seconds: u64,
+    /// Longest lifetime of a new API token, in days.
+    pub api_token_max_days: u32,
 }
 
 impl RuntimeSettings {
@@ -53,6 +55,7 @@ impl RuntimeSettings {
             allowed_content_types: s.uploads.allowed_content_types.clone(),
             max_upload_bytes: s.uploads.max_upload_bytes,
             presign_ttl_seconds: s.uploads.presign_ttl.as_secs(),
+            api_token_max_days: s.api_token_max_days,
         }
     }
 
@@ -102,6 +105,8 @@ pub struct SettingsPatch {
     pub max_upload_bytes: Option<u64>,
     #[schema(minimum = 1, maximum = 604800)]
     pub presign_ttl_seconds: Option<u64>,
+    #[schema(minimum = 1, maximum = 3650)]
+    pub api_token_max_days: Option<u32>,
 }
 
 impl From<&RuntimeSettings> for SettingsPatch {
@@ -114,6 +119,7 @@ impl From<&RuntimeSettings> for SettingsPatch {
             allowed_content_types: Some(s.allowed_content_types.clone()),
             max_upload_bytes: Some(s.max_upload_bytes),
             presign_ttl_seconds: Some(s.presign_ttl_seconds),
+            api_token_max_days: Some(s.api_token_max_days),
         }
     }
 }
@@ -159,6 +165,14 @@ impl SettingsPatch {
         {
             return Err(format!(
                 "presign_ttl_seconds must be between 1 and {max_ttl} (7 days)."
+            ));
+        }
+        if self
+            .api_token_max_days
+            .is_some_and(|d| d == 0 || d > MAX_API_TOKEN_DAYS)
+        {
+            return Err(format!(
+                "api_token_max_days must be between 1 and {MAX_API_TOKEN_DAYS}."
             ));
         }
         if let Some(types) = &self.allowed_content_types {
@@ -322,6 +336,14 @@ mod tests {
             },
             SettingsPatch {
                 max_upload_bytes: Some(0),
+                ..Default::default()
+            },
+            SettingsPatch {
+                api_token_max_days: Some(0),
+                ..Default::default()
+            },
+            SettingsPatch {
+                api_token_max_days: Some(3651),
                 ..Default::default()
             },
             SettingsPatch {

@@ -31,6 +31,10 @@ names=$(python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); asser
 echo "$out" | grep -q '"password_required":true' || { echo "$out"; exit 1; }
 echo "$out" | grep -q '"download_count":1' || { echo "$out"; echo "link download not counted" >&2; exit 1; }
 echo "$out" | grep -q '"inherited":true' || { echo "$out"; exit 1; }
+# API tokens: the token reads usage, is listed without its secret, and fails once revoked.
+echo "$out" | grep -q '"scopes":\["files:read","files:write"\]' || { echo "$out"; echo "token not listed" >&2; exit 1; }
+[ "$(echo "$out" | grep -o '"reserved_bytes"' | wc -l)" -ge 2 ] || { echo "$out"; echo "usage through the token" >&2; exit 1; }
+echo "$out" | grep -q '"error_code":"INVALID_TOKEN"' || { echo "$out"; echo "revoked token still works" >&2; exit 1; }
 # Operating: the quota change, the settings change, the deletion and a scrape.
 echo "$out" | grep -q '"quota_bytes":107374182400' || { echo "$out"; exit 1; }
 echo "$out" | grep -q '"registration_open":false' || { echo "$out"; exit 1; }

@@ -7,6 +7,7 @@ mod m20261122_000002_files_and_uploads;
 mod m20261122_000003_tasks;
 mod m20261122_000004_sharing_and_audit;
 mod m20261122_000005_settings;
+mod m20261201_000006_api_tokens;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_tasks::Migration),
             Box::new(m20261122_000004_sharing_and_audit::Migration),
             Box::new(m20261122_000005_settings::Migration),
+            Box::new(m20261201_000006_api_tokens::Migration),
         ]
     }
 }

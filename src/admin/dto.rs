@@ -145,6 +145,9 @@ pub struct AuditEventResponse {
     #[schema(example = "ok")]
     pub outcome: String,
     pub detail: Option<serde_json::Value>,
+    /// `token:<id>` when the request was made with an API token; absent for a session.
+    #[schema(example = "token:0193…")]
+    pub via: Option<String>,
 }
 
 impl From<StoredEvent> for AuditEventResponse {
@@ -160,6 +163,7 @@ impl From<StoredEvent> for AuditEventResponse {
             target: e.target,
             outcome: e.outcome,
             detail: e.detail,
+            via: e.via,
         }
     }
 }

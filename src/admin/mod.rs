@@ -4,6 +4,7 @@ pub mod dto;
 pub mod repo;
 pub mod routes;
 pub mod service;
+pub mod tokens;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};

@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_sessions)
         .service(revoke_session)
         .service(revoke_sessions)
-        .service(audit_log);
+        .service(audit_log)
+        .configure(super::tokens::configure);
 }
 
 /// Users by username, optionally those whose name contains `q`.

@@ -132,6 +132,7 @@ impl AdminService {
             if let Some(user) = users::find_user(&*txn, before.id).await? {
                 users::revoke_everything(&*txn, &user, None).await?;
             }
+            crate::auth::api_tokens::repo::delete_for_user(&*txn, before.id).await?;
         }
         txn.commit().await?;
         self.auth.forget_user(before.id);

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::dto::CreateArchiveRequest;
 use super::service::ArchiveService;
 use crate::audit::{AuditLog, OK};
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, FilesRead};
 use crate::error::{AppError, ErrorBody};
 use crate::tasks::dto::{TaskAccepted, TaskResponse};
 use crate::tasks::TaskState;
@@ -34,12 +34,12 @@ pub fn configure_tasks(cfg: &mut ServiceConfig) {
         (status = 413, description = "Over the archive size limit (ARCHIVE_TOO_LARGE)", body = ErrorBody),
         (status = 422, description = "Nothing to archive, too many files, or a bad name", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:read"]))
 )]
 #[post("")]
 async fn create_archive(
     archives: web::Data<ArchiveService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesRead>,
     body: web::Json<CreateArchiveRequest>,
 ) -> Result<HttpResponse, AppError> {
     let id = archives
@@ -59,13 +59,13 @@ async fn create_archive(
         (status = 200, description = "The task", body = TaskResponse),
         (status = 404, description = "No such task", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:read"]))
 )]
 #[get("/{id}")]
 async fn get_task(
     archives: web::Data<ArchiveService>,
     audit: web::Data<AuditLog>,
-    auth: AuthUser,
+    auth: AuthUser<FilesRead>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<TaskResponse>, AppError> {
     let body = archives.task(auth.user.id, *id).await?;

@@ -27,7 +27,7 @@ pub const FAILED: &str = "failed";
 
 /// The longest a request waits for room in a full backlog before its event is dropped.
 const MAX_WAIT: Duration = Duration::from_secs(10);
-/// Most events one insert writes (10 parameters each, well within SQLite's and
+/// Most events one insert writes (11 parameters each, well within SQLite's and
 /// PostgreSQL's limits).
 const BATCH: usize = 1000;
 /// How long the writer waits for more events before writing a partial batch.
@@ -46,7 +46,11 @@ pub struct AuditEvent {
     pub action: &'static str,
     pub target: Option<String>,
     pub outcome: &'static str,
-    pub detail: Option<serde_json::Value>,
+    /// Boxed, like `via` shared: most events carry neither, and the event travels by
+    /// value through the writer's channel.
+    pub detail: Option<Box<serde_json::Value>>,
+    /// The credential other than a session the request was made with: `token:<id>`.
+    pub via: Option<Arc<str>>,
 }
 
 impl AuditEvent {
@@ -62,6 +66,7 @@ impl AuditEvent {
             target: None,
             outcome,
             detail: None,
+            via: None,
         }
     }
 
@@ -77,7 +82,7 @@ impl AuditEvent {
     }
 
     pub fn detail(mut self, detail: serde_json::Value) -> AuditEvent {
-        self.detail = Some(detail);
+        self.detail = Some(Box::new(detail));
         self
     }
 }

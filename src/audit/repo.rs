@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::AuditEvent;
 use crate::entity::audit_events;
 
-/// Rows per `INSERT` on SQLite (10 parameters each).
+/// Rows per `INSERT` on SQLite (11 parameters each).
 const ROWS_PER_INSERT: usize = 100;
 
 /// SQLite: multi-row `INSERT`s of [`ROWS_PER_INSERT`] rows in one `IMMEDIATE`
@@ -48,7 +48,8 @@ pub async fn insert_many(
                 .bind(e.action)
                 .bind(e.target.as_deref())
                 .bind(e.outcome)
-                .bind(detail.as_deref());
+                .bind(detail.as_deref())
+                .bind(e.via.as_deref());
         }
         query.execute(&mut *txn).await.map_err(failed)?;
     }
@@ -58,19 +59,19 @@ pub async fn insert_many(
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO audit_events (id, at, actor_id, actor_name, ip, request_id, action, \
-         target, outcome, detail) VALUES ",
+         target, outcome, detail, via) VALUES ",
     );
     for row in 0..rows {
         if row > 0 {
             sql.push(',');
         }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?)");
     }
     sql
 }
 
 /// PostgreSQL: the batch as one `COPY … FROM STDIN` in binary format, several times
-/// cheaper for the server and for us than a multi-row `INSERT` with ten bound
+/// cheaper for the server and for us than a multi-row `INSERT` with eleven bound
 /// parameters a row (the writer has to keep up with every presigned download), and
 /// cheaper than the text format: no ids or times printed here and parsed there, no
 /// escaping. Text fields travel in the client encoding (UTF-8), as in the text format.
@@ -84,7 +85,7 @@ pub async fn copy_many(pool: &sea_orm::sqlx::PgPool, events: &[AuditEvent]) -> R
     let mut copy = pool
         .copy_in_raw(
             "COPY audit_events (id, at, actor_id, actor_name, ip, request_id, action, \
-             target, outcome, detail) FROM STDIN WITH (FORMAT binary)",
+             target, outcome, detail, via) FROM STDIN WITH (FORMAT binary)",
         )
         .await
         .map_err(failed)?;
@@ -101,7 +102,7 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// PostgreSQL counts time in microseconds from 2000-01-01 UTC.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Columns per row, as listed in the `COPY` statement.
-const COPY_COLUMNS: i16 = 10;
+const COPY_COLUMNS: i16 = 11;
 
 /// The rows in `COPY`'s binary format: per row the column count, then per column its
 /// length (-1: null) and bytes; a count of -1 ends the data.
@@ -127,6 +128,7 @@ fn copy_binary(events: &[AuditEvent]) -> Vec<u8> {
             e.target.as_deref(),
             Some(e.outcome),
             detail.as_deref(),
+            e.via.as_deref(),
         ] {
             copy_field(&mut out, text.map(str::as_bytes));
         }
@@ -159,6 +161,7 @@ pub struct StoredEvent {
     pub target: Option<String>,
     pub outcome: String,
     pub detail: Option<serde_json::Value>,
+    pub via: Option<String>,
 }
 
 impl From<audit_events::Model> for StoredEvent {
@@ -174,6 +177,7 @@ impl From<audit_events::Model> for StoredEvent {
             target: m.target,
             outcome: m.outcome,
             detail: m.detail.and_then(|d| serde_json::from_str(&d).ok()),
+            via: m.via,
         }
     }
 }
@@ -270,13 +274,14 @@ mod tests {
     fn copy_rows_carry_every_column_in_binary_form() {
         let mut e = AuditEvent::new("auth.login", "denied");
         e.actor_name = Some("tab\there\\n\nnew\rline é".into());
-        e.detail = Some(serde_json::json!({"why": "a\tb"}));
+        e.detail = Some(Box::new(serde_json::json!({"why": "a\tb"})));
         let mut f = AuditEvent::new("presign.download", "ok").target("file", "x");
         f.actor_id = Some(Uuid::now_v7());
+        f.via = Some("token:t".into());
         let rows = read_rows(&copy_binary(&[e.clone(), f.clone()]));
         assert_eq!(rows.len(), 2);
         let row = &rows[0];
-        assert_eq!(row.len(), 10);
+        assert_eq!(row.len(), 11);
         assert_eq!(row[0].as_deref(), Some(e.id.as_bytes().as_slice()));
         let micros = i64::from_be_bytes(row[1].clone().expect("at").try_into().expect("8"));
         assert_eq!(
@@ -300,6 +305,7 @@ mod tests {
         );
         assert_eq!(rows[1][7].as_deref(), Some(b"file:x".as_slice()));
         assert_eq!(rows[1][9], None, "no detail");
+        assert_eq!(rows[1][10].as_deref(), Some(b"token:t".as_slice()), "via");
         // 2000-01-01T00:00:00Z is zero.
         assert_eq!(
             chrono::DateTime::<Utc>::from_timestamp(946_684_800, 0)

@@ -1,5 +1,9 @@
-//! `AuthUser`: the extractor every authenticated handler takes.
+//! `AuthUser`: the extractor every authenticated handler takes. Its type parameter says
+//! which credentials the endpoint accepts: a session only (the default, so an endpoint
+//! accepts API tokens only where its handler says so), any API token, or an API token
+//! with one scope.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
@@ -7,6 +11,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
+use super::api_tokens::{Scope, TokenGrant, TOKEN_PREFIX};
 use super::cookies;
 use super::repo::User;
 use super::tokens::AccessClaims;
@@ -16,20 +21,82 @@ use crate::error::AppError;
 use crate::http::context::{Origin, RenewedAccess};
 use crate::http::ratelimit::RateLimits;
 
-/// The authenticated caller: token checked, user loaded and enabled, rate limit applied.
-pub struct AuthUser {
-    pub user: Arc<User>,
-    pub claims: Arc<AccessClaims>,
-    /// Where the request came from, for audit events.
-    pub origin: Origin,
+/// Which API tokens an endpoint accepts besides sessions.
+pub enum TokenRule {
+    /// None: sessions only (token management, password change, admin).
+    Never,
+    /// Any token, whatever its scopes (who am I).
+    Any,
+    /// Tokens holding this scope.
+    Scope(Scope),
 }
 
-impl AuthUser {
-    /// An audit event by this user, stamped with the request's origin.
+/// The credentials an endpoint accepts: the type parameter of [`AuthUser`].
+pub trait Accepts {
+    const TOKENS: TokenRule;
+}
+
+macro_rules! accepts {
+    ($($(#[$meta:meta])* $name:ident => $rule:expr;)+) => {$(
+        $(#[$meta])*
+        pub struct $name;
+        impl Accepts for $name {
+            const TOKENS: TokenRule = $rule;
+        }
+    )+};
+}
+
+accepts! {
+    /// A session (access token or cookie) only.
+    SessionOnly => TokenRule::Never;
+    /// A session or any API token.
+    AnyToken => TokenRule::Any;
+    /// A session or an API token with `files:read`.
+    FilesRead => TokenRule::Scope(Scope::FilesRead);
+    /// A session or an API token with `files:write`.
+    FilesWrite => TokenRule::Scope(Scope::FilesWrite);
+    /// A session or an API token with `shares:write`.
+    SharesWrite => TokenRule::Scope(Scope::SharesWrite);
+}
+
+/// What the caller authenticated with.
+pub enum Credential {
+    /// A signed-in session.
+    Session(Arc<AccessClaims>),
+    /// An API token.
+    Token(Arc<TokenGrant>),
+}
+
+/// The authenticated caller: credential checked, user loaded and enabled, rate limit
+/// applied, and the credential accepted by the endpoint (`A`).
+pub struct AuthUser<A: Accepts = SessionOnly> {
+    pub user: Arc<User>,
+    pub credential: Credential,
+    /// Where the request came from, for audit events.
+    pub origin: Origin,
+    accepts: PhantomData<A>,
+}
+
+impl<A: Accepts> AuthUser<A> {
+    /// An audit event by this user, stamped with the request's origin and, for an API
+    /// token, the token it used.
     pub fn event(&self, action: &'static str, outcome: &'static str) -> AuditEvent {
-        self.origin
+        let mut event = self
+            .origin
             .event(action, outcome)
-            .actor(self.user.id, &self.user.username)
+            .actor(self.user.id, &self.user.username);
+        if let Credential::Token(grant) = &self.credential {
+            event.via = Some(grant.via.clone());
+        }
+        event
+    }
+
+    /// The session's claims; `None` for an API token.
+    pub fn session(&self) -> Option<&AccessClaims> {
+        match &self.credential {
+            Credential::Session(claims) => Some(claims),
+            Credential::Token(_) => None,
+        }
     }
 }
 
@@ -39,9 +106,19 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-impl FromRequest for AuthUser {
+/// Whether an endpoint with rule `rule` serves a request made with `grant`.
+fn admits(rule: &TokenRule, grant: &TokenGrant) -> Result<(), AuthError> {
+    match rule {
+        TokenRule::Never => Err(AuthError::TokenNotAccepted),
+        TokenRule::Any => Ok(()),
+        TokenRule::Scope(scope) if grant.allows(*scope) => Ok(()),
+        TokenRule::Scope(scope) => Err(AuthError::TokenScope(*scope)),
+    }
+}
+
+impl<A: Accepts + 'static> FromRequest for AuthUser<A> {
     type Error = AppError;
-    type Future = LocalBoxFuture<'static, Result<AuthUser, AppError>>;
+    type Future = LocalBoxFuture<'static, Result<AuthUser<A>, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
@@ -52,6 +129,7 @@ impl FromRequest for AuthUser {
             ) else {
                 return Err(AppError::Internal("auth service missing".into()));
             };
+            let origin = Origin::of(&req);
             let cookie;
             let (token, from_cookie) = match bearer(&req) {
                 Some(t) => (t, false),
@@ -63,19 +141,28 @@ impl FromRequest for AuthUser {
                     None => return Err(AuthError::InvalidAccessToken.into()),
                 },
             };
-            let (user, claims) = auth.authenticate(token).await?;
+            let (user, credential) = if !from_cookie && token.starts_with(TOKEN_PREFIX) {
+                let ip = origin.ip.map(|ip| ip.to_string());
+                let (user, grant) = auth.authenticate_api_token(token, ip).await?;
+                admits(&A::TOKENS, &grant)?;
+                (user, Credential::Token(grant))
+            } else {
+                let (user, claims) = auth.authenticate(token).await?;
+                if from_cookie && auth.cookie_due(claims.exp) {
+                    let (fresh, exp) = auth.reissue_access(&claims)?;
+                    let max_age = exp - chrono::Utc::now().timestamp();
+                    req.extensions_mut()
+                        .insert(RenewedAccess(cookies::access(fresh, max_age)));
+                }
+                (user, Credential::Session(claims))
+            };
             tracing::Span::current().record("user_id", tracing::field::display(user.id));
             limits.check_user(user.id)?;
-            if from_cookie && auth.cookie_due(claims.exp) {
-                let (fresh, exp) = auth.reissue_access(&claims)?;
-                let max_age = exp - chrono::Utc::now().timestamp();
-                req.extensions_mut()
-                    .insert(RenewedAccess(cookies::access(fresh, max_age)));
-            }
             Ok(AuthUser {
                 user,
-                claims,
-                origin: Origin::of(&req),
+                credential,
+                origin,
+                accepts: PhantomData,
             })
         })
     }

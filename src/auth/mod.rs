@@ -1,6 +1,7 @@
 //! Accounts and tokens: register, login, refresh with rotation and reuse detection,
 //! logout, logout-all, password change.
 
+pub mod api_tokens;
 pub mod cookies;
 pub mod dto;
 pub mod extractor;
@@ -11,7 +12,7 @@ pub mod service;
 pub mod tokens;
 
 pub use crate::entity::users::Role;
-pub use extractor::AuthUser;
+pub use extractor::{AnyToken, AuthUser, FilesRead, FilesWrite, SharesWrite};
 pub use service::AuthService;
 
 /// Why an auth operation failed; knows nothing of HTTP.
@@ -37,6 +38,14 @@ pub enum AuthError {
     RefreshTokenExpired,
     #[error("refresh token reused")]
     RefreshTokenReused { user: uuid::Uuid },
+    #[error("API tokens are not accepted here")]
+    TokenNotAccepted,
+    #[error("the API token lacks the scope {}", .0.as_str())]
+    TokenScope(api_tokens::Scope),
+    #[error("invalid API token request: {0}")]
+    InvalidTokenRequest(String),
+    #[error("too many API tokens")]
+    TooManyTokens,
     #[error("too many password hashes in flight")]
     Busy,
     #[error("database: {0}")]
@@ -79,6 +88,22 @@ impl From<AuthError> for crate::error::AppError {
             AuthError::RefreshTokenReused { .. } => AppError::unauthorized(
                 "REFRESH_TOKEN_REUSED",
                 "The refresh token was already used; the session has been revoked. Log in again.",
+            ),
+            AuthError::TokenNotAccepted => AppError::forbidden(
+                "TOKEN_SCOPE",
+                "API tokens cannot be used here; sign in with a password.",
+            ),
+            AuthError::TokenScope(scope) => AppError::forbidden(
+                "TOKEN_SCOPE",
+                format!("This API token lacks the scope `{}`.", scope.as_str()),
+            ),
+            AuthError::InvalidTokenRequest(d) => AppError::unprocessable("INVALID_REQUEST", d),
+            AuthError::TooManyTokens => AppError::unprocessable(
+                "TOO_MANY_TOKENS",
+                format!(
+                    "At most {} unexpired API tokens per user; revoke one first.",
+                    api_tokens::MAX_TOKENS_PER_USER
+                ),
             ),
             AuthError::Busy => AppError::retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -10,7 +10,7 @@ use super::dto::{
     UserResponse,
 };
 use super::service::{AuthService, ClientInfo, Session};
-use super::{cookies, AuthError, AuthUser};
+use super::{cookies, AnyToken, AuthError, AuthUser};
 use crate::audit::{AuditEvent, AuditLog, DENIED, FAILED, OK};
 use crate::error::{AppError, ErrorBody};
 use crate::http::context::{ClientIp, Origin};
@@ -62,7 +62,10 @@ async fn audited<T>(
             } else {
                 DENIED
             };
-            let mut detail = event.detail.take().unwrap_or_else(|| serde_json::json!({}));
+            let mut detail = event
+                .detail
+                .take()
+                .map_or_else(|| serde_json::json!({}), |d| *d);
             detail["error_code"] = e.code().into();
             audit.record(event.detail(detail)).await;
             Err(e)
@@ -246,7 +249,9 @@ async fn logout(
     audit: web::Data<AuditLog>,
     auth: AuthUser,
 ) -> Result<HttpResponse, AppError> {
-    accounts.logout(&auth.user, auth.claims.sid).await?;
+    // A session-only endpoint: an API token never gets here.
+    let session = auth.session().ok_or(AuthError::TokenNotAccepted)?.sid;
+    accounts.logout(&auth.user, session).await?;
     audit.record(auth.event("auth.logout", OK)).await;
     Ok(signed_out())
 }
@@ -273,10 +278,10 @@ async fn logout_all(
 #[utoipa::path(
     tag = "auth",
     responses((status = 200, description = "The caller", body = UserResponse)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = []))
 )]
 #[get("/me")]
-async fn me(auth: AuthUser) -> web::Json<UserResponse> {
+async fn me(auth: AuthUser<AnyToken>) -> web::Json<UserResponse> {
     web::Json(UserResponse::from(auth.user.as_ref()))
 }
 

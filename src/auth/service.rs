@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::api_tokens::{self, ApiTokens, TokenGrant};
 use super::password::{check_policy, PasswordHasher};
 use super::repo::{self, NewRefresh, NewUser, User};
 use super::tokens::{hash_token, new_refresh_token, AccessClaims, TokenKeys};
@@ -108,6 +109,7 @@ pub struct AuthService {
     /// Tokens whose signature and claims were verified recently; a hit still checks
     /// the time window.
     verified: Arc<TtlCache<String, AccessClaims>>,
+    api_tokens: ApiTokens,
 }
 
 impl AuthService {
@@ -119,6 +121,7 @@ impl AuthService {
         runtime: Runtime,
     ) -> AuthService {
         AuthService {
+            api_tokens: ApiTokens::new(db.clone(), runtime.clone()),
             runtime,
             db,
             hasher,
@@ -131,6 +134,10 @@ impl AuthService {
 
     pub fn keys(&self) -> &TokenKeys {
         &self.keys
+    }
+
+    pub fn api_tokens(&self) -> &ApiTokens {
+        &self.api_tokens
     }
 
     #[instrument(skip_all, err(level = "info", Display))]
@@ -314,22 +321,41 @@ impl AuthService {
         token: &str,
     ) -> Result<(Arc<User>, Arc<AccessClaims>), AuthError> {
         let claims = self.verify(token).ok_or(AuthError::InvalidAccessToken)?;
-        let user = match self.cache.get(&claims.sub) {
-            Some(user) => user,
-            None => {
-                let user = Arc::new(
-                    repo::find_user(self.db.conn(), claims.sub)
-                        .await?
-                        .ok_or(AuthError::InvalidAccessToken)?,
-                );
-                self.cache.put(user.id, user.clone());
-                user
-            }
-        };
+        let user = self.cached_user(claims.sub).await?;
         if user.disabled || claims.ver != user.tokens_valid_after {
             return Err(AuthError::InvalidAccessToken);
         }
         Ok((user, claims))
+    }
+
+    /// Checks an API token (a string starting with `cft_`): it exists (it is looked up
+    /// on every request, so a revocation holds at once everywhere), has not expired,
+    /// and its user is enabled. `ip` is recorded as its last use.
+    pub async fn authenticate_api_token(
+        &self,
+        token: &str,
+        ip: Option<String>,
+    ) -> Result<(Arc<User>, Arc<TokenGrant>), AuthError> {
+        let (user_id, grant) = self.api_tokens.check(token, ip).await?;
+        let user = self.cached_user(user_id).await?;
+        if user.disabled {
+            return Err(AuthError::InvalidAccessToken);
+        }
+        Ok((user, grant))
+    }
+
+    /// The user behind a credential, from memory when recently read.
+    async fn cached_user(&self, id: Uuid) -> Result<Arc<User>, AuthError> {
+        if let Some(user) = self.cache.get(&id) {
+            return Ok(user);
+        }
+        let user = Arc::new(
+            repo::find_user(self.db.conn(), id)
+                .await?
+                .ok_or(AuthError::InvalidAccessToken)?,
+        );
+        self.cache.put(user.id, user.clone());
+        Ok(user)
     }
 
     /// Verifies an access token, from the recent-verification cache when possible.
@@ -394,9 +420,12 @@ impl AuthService {
         }
         check_policy(new)?;
         let hash = self.hasher.hash(new).await?;
-        repo::revoke_everything(self.db.conn(), user, Some(hash)).await?;
+        let txn = self.db.write().await?;
+        repo::revoke_everything(&*txn, user, Some(hash)).await?;
+        api_tokens::repo::delete_for_user(&*txn, user.id).await?;
+        txn.commit().await?;
         self.forget_user(user.id);
-        tracing::info!(user.id = %user.id, "password changed; every session revoked");
+        tracing::info!(user.id = %user.id, "password changed; every session and API token revoked");
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! development). Every variable is listed in `.env.example`. Each section reads and
 //! checks its own variables (`sections.rs`); secrets print redacted in `Debug`.
 
+mod database_url;
 mod sections;
 mod source;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+pub use database_url::DatabaseUrl;
 pub use sections::{
     ArchiveSettings, RateLimit, S3Settings, UploadSettings, WorkerSettings, MAX_PARTS,
     MAX_PRESIGN_TTL, MIN_PART_SIZE,
@@ -30,41 +32,6 @@ pub enum Environment {
 pub enum LogFormat {
     Json,
     Pretty,
-}
-
-/// A database connection URL; `Debug` hides its password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(pub String);
-
-impl DatabaseUrl {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = match url::Url::parse(&self.0) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("redacted"));
-                u.to_string()
-            }
-            _ => self.0.clone(),
-        };
-        f.write_str(&shown)
-    }
-}
-
-impl From<String> for DatabaseUrl {
-    fn from(url: String) -> DatabaseUrl {
-        DatabaseUrl(url)
-    }
-}
-
-impl PartialEq<&str> for DatabaseUrl {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +62,8 @@ pub struct Settings {
     /// How long hot metadata (users behind tokens, files behind downloads) may be served from memory.
     pub cache_ttl: Duration,
     pub registration_open: bool,
+    /// Longest lifetime of a new API token, in days (a runtime setting's start value).
+    pub api_token_max_days: u32,
     pub default_quota_bytes: i64,
     pub default_quota_objects: i64,
 
@@ -146,6 +115,8 @@ const RATE_VARS: [(&str, &str); 4] = [
 pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(600);
 /// Minimum length of a production JWT secret.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// Longest lifetime an admin may allow API tokens (10 years).
+pub const MAX_API_TOKEN_DAYS: u32 = 3650;
 
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -177,6 +148,7 @@ impl Default for Settings {
             max_concurrent_hashes: cpus().max(2),
             cache_ttl: Duration::from_millis(1000),
             registration_open: true,
+            api_token_max_days: 90,
             default_quota_bytes: 10 * 1024 * 1024 * 1024,
             default_quota_objects: 100_000,
             rate_limit_auth: RateLimit {
@@ -341,6 +313,8 @@ impl Settings {
         self.max_concurrent_hashes =
             src.parse("COFFER_MAX_CONCURRENT_HASHES", self.max_concurrent_hashes)?;
         self.registration_open = src.flag("COFFER_REGISTRATION_OPEN", self.registration_open)?;
+        self.api_token_max_days =
+            src.parse("COFFER_API_TOKEN_MAX_DAYS", self.api_token_max_days)?;
         self.default_quota_bytes =
             src.parse("COFFER_DEFAULT_QUOTA_BYTES", self.default_quota_bytes)?;
         self.default_quota_objects =
@@ -397,6 +371,12 @@ impl Settings {
             return Err(invalid(
                 "COFFER_DEFAULT_QUOTA_BYTES",
                 "quotas cannot be negative",
+            ));
+        }
+        if self.api_token_max_days == 0 || self.api_token_max_days > MAX_API_TOKEN_DAYS {
+            return Err(invalid(
+                "COFFER_API_TOKEN_MAX_DAYS",
+                format!("must be between 1 and {MAX_API_TOKEN_DAYS}"),
             ));
         }
         if self.max_concurrent_hashes == 0 {

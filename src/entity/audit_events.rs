@@ -14,6 +14,8 @@ pub struct Model {
     pub target: Option<String>,
     pub outcome: String,
     pub detail: Option<String>,
+    /// `token:<id>` when the request was made with an API token.
+    pub via: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -57,6 +57,7 @@ macro_rules! stored_enum {
     };
 }
 
+pub mod api_tokens;
 pub mod audit_events;
 pub mod files;
 pub mod refresh_tokens;

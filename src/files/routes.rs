@@ -13,7 +13,7 @@ use super::service::Change;
 use super::service::FileService;
 use crate::audit::AuditLog;
 use crate::audit::OK;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, FilesRead, FilesWrite};
 use crate::error::{AppError, ErrorBody};
 
 pub fn configure_files(cfg: &mut ServiceConfig) {
@@ -36,12 +36,12 @@ pub fn configure_folders(cfg: &mut ServiceConfig) {
         (status = 409, description = "Name taken in that folder", body = ErrorBody),
         (status = 422, description = "Invalid name, or the parent is not a folder", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[post("")]
 async fn create_folder(
     files: web::Data<FileService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     body: web::Json<CreateFolderRequest>,
 ) -> Result<HttpResponse, AppError> {
     let node = files
@@ -59,12 +59,12 @@ async fn create_folder(
         (status = 404, description = "No such folder", body = ErrorBody),
         (status = 422, description = "Bad limit or cursor, or not a folder", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:read"]))
 )]
 #[get("/{id}/items")]
 async fn list_folder(
     files: web::Data<FileService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesRead>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<FileList>, AppError> {
@@ -91,12 +91,12 @@ async fn list_folder(
         (status = 200, description = "Metadata", body = FileResponse),
         (status = 404, description = "No such file", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:read"]))
 )]
 #[get("/{id}")]
 async fn get_file(
     files: web::Data<FileService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesRead>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<FileResponse>, AppError> {
     Ok(web::Json(files.get(auth.user.id, *id).await?.into()))
@@ -113,12 +113,12 @@ async fn get_file(
         (status = 409, description = "Name taken, or a folder moved into its own subtree", body = ErrorBody),
         (status = 422, description = "Invalid name, or the target is not a folder", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[patch("/{id}")]
 async fn update_file(
     files: web::Data<FileService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
     body: web::Json<UpdateFileRequest>,
 ) -> Result<web::Json<FileResponse>, AppError> {
@@ -143,13 +143,13 @@ async fn update_file(
         (status = 409, description = "Still uploading", body = ErrorBody),
         (status = 422, description = "A folder", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:read"]))
 )]
 #[get("/{id}/download")]
 async fn download(
     files: web::Data<FileService>,
     audit: web::Data<AuditLog>,
-    auth: AuthUser,
+    auth: AuthUser<FilesRead>,
     id: web::Path<Uuid>,
     query: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, AppError> {

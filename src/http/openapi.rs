@@ -26,6 +26,7 @@ use crate::error::ErrorBody;
         (name = "archives", description = "Zip bundles built by the worker, and task status"),
         (name = "sharing", description = "Shares with users, and share links"),
         (name = "public links", description = "Share links redeemed without an account"),
+        (name = "tokens", description = "Scoped API tokens for programs (sessions only)"),
         (name = "admin", description = "Users, sessions and the audit log (admin role only)"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -43,6 +44,21 @@ impl Modify for BearerScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("cft_…")
+                    .description(Some(
+                        "A scoped API token from `POST /api/v1/tokens`, sent as \
+                         `Authorization: Bearer cft_…`. An operation lists the scope it \
+                         needs; one outside the token's scopes answers 403 `TOKEN_SCOPE`, \
+                         and operations without this scheme accept no API token.",
+                    ))
                     .build(),
             ),
         );

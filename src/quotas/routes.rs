@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::service::QuotaService;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, FilesRead};
 use crate::error::AppError;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -29,12 +29,12 @@ pub struct UsageResponse {
 #[utoipa::path(
     tag = "files",
     responses((status = 200, description = "Usage", body = UsageResponse)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:read"]))
 )]
 #[get("/usage")]
 async fn my_usage(
     quotas: web::Data<QuotaService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesRead>,
 ) -> Result<web::Json<UsageResponse>, AppError> {
     let u = quotas
         .usage(auth.user.id)

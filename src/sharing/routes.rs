@@ -16,7 +16,7 @@ use super::service::ShareService;
 use super::service::{LinkRequest, ShareView};
 use crate::audit::AuditLog;
 use crate::audit::OK;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, FilesRead, SharesWrite};
 use crate::error::{AppError, ErrorBody};
 use crate::files::dto::ListQuery;
 use crate::http::middleware::RequestConfig;
@@ -50,13 +50,13 @@ pub fn configure_shared_with_me(cfg: &mut ServiceConfig) {
         (status = 404, description = "No such file", body = ErrorBody),
         (status = 422, description = "Unknown user, yourself, bad permission, or write on a file", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["shares:write"]))
 )]
 #[post("/{id}/shares")]
 async fn create_share(
     shares: web::Data<ShareService>,
     audit: web::Data<AuditLog>,
-    auth: AuthUser,
+    auth: AuthUser<SharesWrite>,
     id: web::Path<Uuid>,
     body: web::Json<CreateShareRequest>,
 ) -> Result<HttpResponse, AppError> {
@@ -98,12 +98,12 @@ async fn create_share(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such file", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["shares:write"]))
 )]
 #[get("/{id}/shares")]
 async fn list_shares(
     shares: web::Data<ShareService>,
-    auth: AuthUser,
+    auth: AuthUser<SharesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<ShareList>, AppError> {
     let items = shares.shares(auth.user.id, *id).await?;
@@ -121,13 +121,13 @@ async fn list_shares(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such file, or no share with that user on it", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["shares:write"]))
 )]
 #[delete("/{id}/shares/{username}")]
 async fn delete_share(
     shares: web::Data<ShareService>,
     audit: web::Data<AuditLog>,
-    auth: AuthUser,
+    auth: AuthUser<SharesWrite>,
     path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, username) = path.into_inner();
@@ -155,7 +155,7 @@ async fn delete_share(
         (status = 409, description = "The file is still uploading", body = ErrorBody),
         (status = 422, description = "Expiry in the past, bad limit, or weak password", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["shares:write"]))
 )]
 #[post("/{id}/links")]
 async fn create_link(
@@ -163,7 +163,7 @@ async fn create_link(
     shares: web::Data<ShareService>,
     audit: web::Data<AuditLog>,
     request: web::Data<RequestConfig>,
-    auth: AuthUser,
+    auth: AuthUser<SharesWrite>,
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
@@ -209,12 +209,12 @@ async fn create_link(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such file", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["shares:write"]))
 )]
 #[get("/{id}/links")]
 async fn list_links(
     shares: web::Data<ShareService>,
-    auth: AuthUser,
+    auth: AuthUser<SharesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<LinkList>, AppError> {
     let links = shares.links(auth.user.id, *id).await?;
@@ -232,13 +232,13 @@ async fn list_links(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such file, or no live link with that id on it", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["shares:write"]))
 )]
 #[delete("/{id}/links/{link_id}")]
 async fn revoke_link(
     shares: web::Data<ShareService>,
     audit: web::Data<AuditLog>,
-    auth: AuthUser,
+    auth: AuthUser<SharesWrite>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, link) = path.into_inner();
@@ -258,12 +258,12 @@ async fn revoke_link(
         (status = 200, description = "One page", body = SharedWithMeList),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:read"]))
 )]
 #[get("")]
 async fn shared_with_me(
     shares: web::Data<ShareService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesRead>,
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<SharedWithMeList>, AppError> {
     let limit = page_limit(query.limit)?;

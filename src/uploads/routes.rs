@@ -15,7 +15,7 @@ use super::dto::{
 use super::repo::Upload;
 use super::service::{StartUpload, UploadService};
 use crate::audit::{AuditLog, OK};
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, FilesWrite};
 use crate::error::{AppError, ErrorBody};
 use crate::files::dto::{FileResponse, UpdateFileRequest};
 use crate::files::service::Change;
@@ -56,13 +56,13 @@ fn mode(u: &Upload) -> String {
         (status = 413, description = "Over quota (QUOTA_EXCEEDED) or over the size limit (UPLOAD_TOO_LARGE)", body = ErrorBody),
         (status = 422, description = "Invalid name or content type, or the parent is not a folder", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[post("")]
 async fn start(
     uploads: web::Data<UploadService>,
     audit: web::Data<AuditLog>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     body: web::Json<StartUploadRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
@@ -132,13 +132,13 @@ async fn start(
         (status = 409, description = "The upload is completed or aborted", body = ErrorBody),
         (status = 422, description = "Bad part numbers, or not a multipart upload", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[post("/{id}/parts")]
 async fn part_urls(
     uploads: web::Data<UploadService>,
     audit: web::Data<AuditLog>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
     body: web::Json<PartUrlsRequest>,
 ) -> Result<web::Json<PartUrlsResponse>, AppError> {
@@ -175,12 +175,12 @@ async fn part_urls(
         (status = 200, description = "Status", body = UploadStatusResponse),
         (status = 404, description = "No such upload", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[get("/{id}")]
 async fn status(
     uploads: web::Data<UploadService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<UploadStatusResponse>, AppError> {
     let s = uploads.status(auth.user.id, *id).await?;
@@ -217,12 +217,12 @@ async fn status(
         (status = 409, description = "Parts or object missing (UPLOAD_INCOMPLETE), or aborted", body = ErrorBody),
         (status = 422, description = "Size mismatch: object deleted, reservation released", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[post("/{id}/complete")]
 async fn complete(
     uploads: web::Data<UploadService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<FileResponse>, AppError> {
     Ok(web::Json(uploads.complete(auth.user.id, *id).await?.into()))
@@ -237,12 +237,12 @@ async fn complete(
         (status = 404, description = "No such upload", body = ErrorBody),
         (status = 409, description = "Already completed", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[post("/{id}/abort")]
 async fn abort(
     uploads: web::Data<UploadService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     uploads.abort(auth.user.id, *id).await?;
@@ -262,12 +262,12 @@ async fn abort(
         (status = 413, description = "Quota exceeded", body = ErrorBody),
         (status = 422, description = "Folders cannot be copied; invalid name", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[post("/{id}/copy")]
 async fn copy_file(
     uploads: web::Data<UploadService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
@@ -288,12 +288,12 @@ async fn copy_file(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such file", body = ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
 #[delete("/{id}")]
 async fn delete_file(
     uploads: web::Data<UploadService>,
-    auth: AuthUser,
+    auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     uploads.delete(auth.user.id, *id).await?;

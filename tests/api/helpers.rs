@@ -300,6 +300,18 @@ impl TestApp {
     pub async fn me(&self, access: &str) -> Response {
         self.get_auth("/api/v1/auth/me", access).await
     }
+
+    /// A second `cofferd` over the same database and store, as another replica; its
+    /// base URL.
+    pub async fn replica(&self) -> String {
+        let mut settings = (*self.app_state.settings).clone();
+        settings.port = 0;
+        settings.s3.embedded_port = 0;
+        let app = Application::build(settings).await.expect("build a replica");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
 }
 
 pub async fn tokens_of(res: Response) -> Tokens {

@@ -1,6 +1,7 @@
 //! The integration suite: one binary, so the crate links once.
 
 mod admin;
+mod api_tokens;
 mod architecture;
 mod auth;
 mod docs;

@@ -61,6 +61,7 @@ async fn runtime_settings_are_stored_and_apply_on_the_next_request() {
             "allowed_content_types": [],
             "max_upload_bytes": 5_497_558_138_880_i64,
             "presign_ttl_seconds": 600,
+            "api_token_max_days": 90,
         })
     );
 
@@ -75,6 +76,8 @@ async fn runtime_settings_are_stored_and_apply_on_the_next_request() {
         json!({"allowed_content_types": ["*/*"]}),
         json!({"registration_open": "no"}),
         json!({"multipart_threshold": 1}),
+        json!({"api_token_max_days": 0}),
+        json!({"api_token_max_days": 3651}),
     ] {
         let res = patch_settings(&app, &admin.access, bad.clone()).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");

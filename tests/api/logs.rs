@@ -25,6 +25,32 @@ async fn passwords_and_tokens_never_reach_the_logs() {
     app.refresh(&t.refresh).await; // reuse: logged as a security event
     assert_eq!(app.me(&rotated.access).await.status(), StatusCode::OK);
     app.me("forged.token.value-unmistakable").await;
+    // An API token: created, used where it may and where it may not, revoked, used again.
+    let expires = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let res = app
+        .post_auth(
+            "/api/v1/tokens",
+            &rotated.access,
+            &json!({"name": "log check", "scopes": ["files:read"], "expires_at": expires}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.expect("json");
+    let api_token = created["token"].as_str().expect("token").to_owned();
+    assert_eq!(app.me(&api_token).await.status(), StatusCode::OK);
+    let res = app.get_auth("/api/v1/tokens", &api_token).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let path = format!("/api/v1/tokens/{}", created["id"].as_str().expect("id"));
+    let res = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&rotated.access)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.me(&api_token).await.status(), StatusCode::UNAUTHORIZED);
+    app.me("cft_unmistakable-guess").await;
 
     let logs = captured_logs();
     assert!(
@@ -39,6 +65,9 @@ async fn passwords_and_tokens_never_reach_the_logs() {
         &rotated.access,
         &rotated.refresh,
         "forged.token.value-unmistakable",
+        &api_token,
+        &api_token[4..],
+        "cft_unmistakable-guess",
     ] {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }

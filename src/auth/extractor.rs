@@ -143,7 +143,17 @@ impl<A: Accepts + 'static> FromRequest for AuthUser<A> {
             };
             let (user, credential) = if !from_cookie && token.starts_with(TOKEN_PREFIX) {
                 let ip = origin.ip.map(|ip| ip.to_string());
-                let (user, grant) = auth.authenticate_api_token(token, ip).await?;
+                let (user, grant) = match auth.authenticate_api_token(token, ip).await {
+                    // Each unknown token costs a database read: like failed logins,
+                    // they count against the client IP's credential limit.
+                    Err(AuthError::InvalidAccessToken) => {
+                        if let Some(ip) = origin.ip {
+                            limits.check_ip(ip)?;
+                        }
+                        return Err(AuthError::InvalidAccessToken.into());
+                    }
+                    other => other?,
+                };
                 admits(&A::TOKENS, &grant)?;
                 (user, Credential::Token(grant))
             } else {

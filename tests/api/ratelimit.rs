@@ -123,3 +123,59 @@ async fn authenticated_requests_are_limited_per_user() {
         "limits are per user"
     );
 }
+
+#[tokio::test]
+async fn unknown_api_tokens_count_against_the_ip_like_failed_logins() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit_auth = RateLimit {
+            per_minute: 1,
+            burst: 5,
+        }
+    })
+    .await;
+    let alice = app.user("alice").await; // register and login: 2 of the 5
+    let expires = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let res = app
+        .post_auth(
+            "/api/v1/tokens",
+            &alice.access,
+            &json!({"name": "job", "scopes": ["files:read"], "expires_at": expires}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let token = body["token"].as_str().expect("token").to_owned();
+    for _ in 0..10 {
+        assert_eq!(
+            app.me(&token).await.status(),
+            StatusCode::OK,
+            "valid uses are free"
+        );
+    }
+    let guess = format!("cft_{}", "x".repeat(43));
+    for _ in 0..3 {
+        assert_error(
+            app.me(&guess).await,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_TOKEN",
+        )
+        .await;
+    }
+    assert_error(
+        app.me(&guess).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+    )
+    .await;
+    assert_error(
+        app.login("alice", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+    )
+    .await;
+    assert_eq!(
+        app.me(&token).await.status(),
+        StatusCode::OK,
+        "the real token still works"
+    );
+}

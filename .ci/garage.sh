@@ -54,6 +54,14 @@ TOML
     sleep 0.1
   done
   [ -n "$node" ] || { cat "$dir/garage.log" >&2; echo "garage did not start" >&2; return 1; }
+  # The node id can be read before the daemon answers on its RPC port: wait for an
+  # answer before changing the layout (a CI run once failed with "connection refused").
+  local up=""
+  for _ in $(seq 1 100); do
+    "${g[@]}" status >/dev/null 2>&1 && up=1 && break
+    sleep 0.1
+  done
+  [ -n "$up" ] || { cat "$dir/garage.log" >&2; echo "garage does not answer" >&2; return 1; }
   "${g[@]}" layout assign -z dc1 -c 1G "$node" >/dev/null
   "${g[@]}" layout apply --version 1 >/dev/null
   local key_id="GK0123456789abcdef01234567"

@@ -35,6 +35,9 @@ echo "$out" | grep -q '"inherited":true' || { echo "$out"; exit 1; }
 echo "$out" | grep -q '"scopes":\["files:read","files:write"\]' || { echo "$out"; echo "token not listed" >&2; exit 1; }
 [ "$(echo "$out" | grep -o '"reserved_bytes"' | wc -l)" -ge 2 ] || { echo "$out"; echo "usage through the token" >&2; exit 1; }
 echo "$out" | grep -q '"error_code":"INVALID_TOKEN"' || { echo "$out"; echo "revoked token still works" >&2; exit 1; }
+# A confined token's upload lands in its folder; its budget refuses a bigger one.
+echo "$out" | grep -q '"name":"energy.csv"' || { echo "$out"; echo "confined upload" >&2; exit 1; }
+echo "$out" | grep -q '"error_code":"TOKEN_BUDGET_EXCEEDED"' || { echo "$out"; echo "token budget" >&2; exit 1; }
 # Operating: the quota change, the settings change, the deletion and a scrape.
 echo "$out" | grep -q '"quota_bytes":107374182400' || { echo "$out"; exit 1; }
 echo "$out" | grep -q '"registration_open":false' || { echo "$out"; exit 1; }

@@ -10,6 +10,7 @@ use super::service::ArchiveService;
 use crate::audit::{AuditLog, OK};
 use crate::auth::{AuthUser, FilesRead};
 use crate::error::{AppError, ErrorBody};
+use crate::files::access::Actor;
 use crate::tasks::dto::{TaskAccepted, TaskResponse};
 use crate::tasks::TaskState;
 
@@ -43,7 +44,7 @@ async fn create_archive(
     body: web::Json<CreateArchiveRequest>,
 ) -> Result<HttpResponse, AppError> {
     let id = archives
-        .create(auth.user.id, &body.ids, body.name.as_deref())
+        .create(Actor::of(&auth), &body.ids, body.name.as_deref())
         .await?;
     Ok(HttpResponse::Accepted().json(TaskAccepted {
         task_id: id,
@@ -68,7 +69,7 @@ async fn get_task(
     auth: AuthUser<FilesRead>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<TaskResponse>, AppError> {
-    let body = archives.task(auth.user.id, *id).await?;
+    let body = archives.task(Actor::of(&auth), *id).await?;
     if body.download.is_some() {
         let event = auth.event("presign.archive", OK).target("task", body.id);
         audit.record(event).await;

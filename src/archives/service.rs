@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::names::{dedupe, entry_name};
 use super::ArchiveError;
 use crate::config::ArchiveSettings;
-use crate::files::access::{self, Access};
+use crate::files::access::{self, Access, Actor};
 use crate::files::repo::{self as files, FileState, Node};
 use crate::files::FileError;
 use crate::runtime::Runtime;
@@ -36,6 +36,17 @@ pub struct ZipPlan {
     /// The share link whose "download all" this is (its holders may poll the task).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_id: Option<Uuid>,
+    /// The folder of the confined API token that asked for it: such a token sees only
+    /// the archives made under the same confinement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<Uuid>,
+}
+
+/// Who asks for an archive: a user (through a token confined to a folder, or not), or
+/// the holder of a share link.
+enum Requester {
+    Owner(Uuid, Option<Uuid>),
+    Link(Uuid),
 }
 
 #[derive(Clone)]
@@ -106,7 +117,7 @@ impl ArchiveService {
     /// Plans the archive of `ids` (files and folders `user` may read) and enqueues it.
     pub async fn create(
         &self,
-        user: Uuid,
+        actor: Actor,
         ids: &[Uuid],
         name: Option<&str>,
     ) -> Result<Uuid, ArchiveError> {
@@ -115,15 +126,16 @@ impl ArchiveService {
         }
         let mut nodes = Vec::with_capacity(ids.len());
         for id in ids {
-            nodes.push(access::require(&self.db, user, *id, Access::Read).await?.0);
+            nodes.push(access::require(&self.db, actor, *id, Access::Read).await?.0);
         }
-        self.enqueue(nodes, name, Some(user), None).await
+        let by = Requester::Owner(actor.id, actor.root);
+        self.enqueue(nodes, name, by).await
     }
 
     /// The "download all" of a folder behind a share link.
     pub async fn create_for_link(&self, link: Uuid, folder: Node) -> Result<Uuid, ArchiveError> {
         let name = folder.name.clone();
-        self.enqueue(vec![folder], Some(&name), None, Some(link))
+        self.enqueue(vec![folder], Some(&name), Requester::Link(link))
             .await
     }
 
@@ -131,9 +143,12 @@ impl ArchiveService {
         &self,
         nodes: Vec<Node>,
         name: Option<&str>,
-        owner: Option<Uuid>,
-        link_id: Option<Uuid>,
+        by: Requester,
     ) -> Result<Uuid, ArchiveError> {
+        let (owner, root, link_id) = match by {
+            Requester::Owner(owner, root) => (Some(owner), root, None),
+            Requester::Link(link) => (None, None, Some(link)),
+        };
         let mut selected: Vec<(Vec<String>, Node)> = Vec::new();
         for node in nodes {
             if node.is_folder() {
@@ -190,6 +205,7 @@ impl ArchiveService {
             entries,
             total_bytes,
             link_id,
+            root,
         };
         let payload = serde_json::to_value(&plan).map_err(|e| FileError::Invalid(e.to_string()))?;
         let id = tasks::enqueue(

@@ -7,8 +7,9 @@ use chrono::{TimeZone, Utc};
 use serde::Deserialize as _;
 use uuid::Uuid;
 
-use super::service::ArchiveService;
+use super::service::{ArchiveService, ZipPlan};
 use super::ArchiveError;
+use crate::files::access::Actor;
 use crate::files::download::content_disposition;
 use crate::files::FileError;
 use crate::storage::GetOptions;
@@ -16,11 +17,20 @@ use crate::tasks::dto::{TaskDownload, TaskProgress, TaskResponse, TaskStatus, Zi
 use crate::tasks::{repo, Task, TaskState};
 
 impl ArchiveService {
-    /// A task of `owner`, with a download when it is a finished archive.
-    pub async fn task(&self, owner: Uuid, id: Uuid) -> Result<TaskResponse, ArchiveError> {
-        let task = repo::find_owned(&self.db, owner, id)
+    /// A task of `actor`'s, with a download when it is a finished archive. A token
+    /// confined to a folder sees only the archives asked for under that confinement.
+    pub async fn task(&self, actor: Actor, id: Uuid) -> Result<TaskResponse, ArchiveError> {
+        let task = repo::find_owned(&self.db, actor.id, id)
             .await?
             .ok_or(FileError::NotFound)?;
+        if actor.root.is_some() {
+            let root = ZipPlan::deserialize(&task.payload)
+                .ok()
+                .and_then(|p| p.root);
+            if root != actor.root {
+                return Err(FileError::NotFound.into());
+            }
+        }
         self.describe(&task, self.runtime.get().await?.presign_ttl())
             .await
     }

@@ -142,8 +142,7 @@ impl<A: Accepts + 'static> FromRequest for AuthUser<A> {
                 },
             };
             let (user, credential) = if !from_cookie && token.starts_with(TOKEN_PREFIX) {
-                let ip = origin.ip.map(|ip| ip.to_string());
-                let (user, grant) = match auth.authenticate_api_token(token, ip).await {
+                let (user, grant) = match auth.authenticate_api_token(token, origin.ip).await {
                     // Each unknown token costs a database read: like failed logins,
                     // they count against the client IP's credential limit.
                     Err(AuthError::InvalidAccessToken) => {

@@ -12,7 +12,7 @@ pub mod service;
 pub mod tokens;
 
 pub use crate::entity::users::Role;
-pub use extractor::{AnyToken, AuthUser, FilesRead, FilesWrite, SharesWrite};
+pub use extractor::{Accepts, AnyToken, AuthUser, Credential, FilesRead, FilesWrite, SharesWrite};
 pub use service::AuthService;
 
 /// Why an auth operation failed; knows nothing of HTTP.

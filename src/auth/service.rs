@@ -334,7 +334,7 @@ impl AuthService {
     pub async fn authenticate_api_token(
         &self,
         token: &str,
-        ip: Option<String>,
+        ip: Option<std::net::IpAddr>,
     ) -> Result<(Arc<User>, Arc<TokenGrant>), AuthError> {
         let (user_id, grant) = self.api_tokens.check(token, ip).await?;
         let user = self.cached_user(user_id).await?;

@@ -15,6 +15,12 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
     pub last_used_ip: Option<String>,
+    /// The folder the token is confined to: it sees and writes only that subtree.
+    pub folder_id: Option<Uuid>,
+    /// Most bytes uploads started with the token may reserve, over its life.
+    pub budget_bytes: Option<i64>,
+    /// Bytes reserved by uploads started with the token (aborted ones given back).
+    pub budget_used: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,6 +25,8 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub state: UploadState,
     pub created_by: Option<Uuid>,
+    /// The API token that started it, if one did (its budget is charged).
+    pub token_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

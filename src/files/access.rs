@@ -3,12 +3,18 @@
 //! everything below it, and moving a node in or out of a shared folder changes who sees
 //! it with no share rows touched. Decided from the database on every request, so a
 //! revocation holds from the next request on.
+//!
+//! An API token may be confined to a folder: its [`Actor`] then sees only that folder
+//! and what lies below it (everything else is as missing as another user's files), its
+//! root is that folder, and the folder itself cannot be renamed, moved or deleted
+//! through it.
 
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use super::repo::{self as files, Node};
 use super::FileError;
+use crate::auth::{Accepts, AuthUser, Credential};
 
 /// What an actor may do with a node; ordered from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,6 +37,53 @@ impl Access {
     }
 }
 
+/// Who acts: a user and, for an API token confined to a folder, that folder; for a
+/// token, also the token (its byte budget is charged for what it uploads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub id: Uuid,
+    /// The folder a confined token sees; `None`: the user's whole tree.
+    pub root: Option<Uuid>,
+    /// The API token acting, if any.
+    pub token: Option<Uuid>,
+}
+
+impl Actor {
+    /// A user acting with a session: their whole tree.
+    pub fn user(id: Uuid) -> Actor {
+        Actor {
+            id,
+            root: None,
+            token: None,
+        }
+    }
+
+    /// Who acts in an authenticated request.
+    pub fn of<A: Accepts>(auth: &AuthUser<A>) -> Actor {
+        match &auth.credential {
+            Credential::Session(_) => Actor::user(auth.user.id),
+            Credential::Token(grant) => Actor {
+                id: auth.user.id,
+                root: grant.folder,
+                token: Some(grant.id),
+            },
+        }
+    }
+
+    /// A folder as this actor names it: `None` (the root) is the confining folder.
+    pub fn place(self, folder: Option<Uuid>) -> Option<Uuid> {
+        folder.or(self.root)
+    }
+
+    /// Whether `node` lies in what this actor sees (always, when not confined).
+    pub async fn sees(self, db: &impl ConnectionTrait, node: &Node) -> Result<bool, DbErr> {
+        match self.root {
+            None => Ok(true),
+            Some(root) => is_within(db, node, root).await,
+        }
+    }
+}
+
 /// Deepest folder chain walked before giving up (a guard against corrupt cycles).
 const MAX_DEPTH: usize = 10_000;
 
@@ -38,7 +91,7 @@ const MAX_DEPTH: usize = 10_000;
 /// it does not exist: the two are indistinguishable).
 pub async fn resolve(
     db: &impl ConnectionTrait,
-    actor: Uuid,
+    actor: Actor,
     id: Uuid,
 ) -> Result<Option<(Node, Access)>, DbErr> {
     let Some(node) = files::find(db, id).await? else {
@@ -51,14 +104,17 @@ pub async fn resolve(
 /// What `actor` may do with `node`, which is already loaded.
 pub async fn access_to(
     db: &impl ConnectionTrait,
-    actor: Uuid,
+    actor: Actor,
     node: &Node,
 ) -> Result<Option<Access>, DbErr> {
-    if node.owner_id == actor {
+    if !actor.sees(db, node).await? {
+        return Ok(None);
+    }
+    if node.owner_id == actor.id {
         return Ok(Some(Access::Owner));
     }
     // Most nodes are not shared with most users: one query settles that.
-    let grants = files::grants(db, node.owner_id, actor).await?;
+    let grants = files::grants(db, node.owner_id, actor.id).await?;
     if grants.is_empty() {
         return Ok(None);
     }
@@ -75,7 +131,7 @@ pub async fn access_to(
 /// when they can but not enough.
 pub async fn require(
     db: &impl ConnectionTrait,
-    actor: Uuid,
+    actor: Actor,
     id: Uuid,
     need: Access,
 ) -> Result<(Node, Access), FileError> {
@@ -88,13 +144,17 @@ pub async fn require(
 
 /// Whether `actor` may rename, move or delete `node`: the owner always; a grantee when
 /// they may write to the folder that holds it (so never the shared folder itself, and
-/// never anything at the owner's root).
+/// never anything at the owner's root), and never a confined token's own folder or
+/// anything outside it.
 pub async fn may_modify(
     db: &impl ConnectionTrait,
-    actor: Uuid,
+    actor: Actor,
     node: &Node,
 ) -> Result<bool, DbErr> {
-    if node.owner_id == actor {
+    if actor.root == Some(node.id) || !actor.sees(db, node).await? {
+        return Ok(false);
+    }
+    if node.owner_id == actor.id {
         return Ok(true);
     }
     let Some(parent) = node.parent_id else {

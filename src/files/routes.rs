@@ -5,6 +5,7 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use super::access::Actor;
 use super::dto::{
     CreateFolderRequest, DownloadQuery, DownloadResponse, FileList, FileResponse, ListQuery,
     UpdateFileRequest,
@@ -45,7 +46,7 @@ async fn create_folder(
     body: web::Json<CreateFolderRequest>,
 ) -> Result<HttpResponse, AppError> {
     let node = files
-        .create_folder(auth.user.id, &body.name, body.parent_id)
+        .create_folder(Actor::of(&auth), &body.name, body.parent_id)
         .await?;
     Ok(HttpResponse::Created().json(FileResponse::from(node)))
 }
@@ -75,7 +76,12 @@ async fn list_folder(
         })?),
     };
     let page = files
-        .list(auth.user.id, folder, query.limit, query.cursor.as_deref())
+        .list(
+            Actor::of(&auth),
+            folder,
+            query.limit,
+            query.cursor.as_deref(),
+        )
         .await?;
     Ok(web::Json(FileList {
         items: page.items.into_iter().map(FileResponse::from).collect(),
@@ -99,7 +105,7 @@ async fn get_file(
     auth: AuthUser<FilesRead>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<FileResponse>, AppError> {
-    Ok(web::Json(files.get(auth.user.id, *id).await?.into()))
+    Ok(web::Json(files.get(Actor::of(&auth), *id).await?.into()))
 }
 
 /// Rename and/or move a file or folder (metadata only; no bytes are copied).
@@ -128,7 +134,7 @@ async fn update_file(
         parent: body.parent_id,
     };
     Ok(web::Json(
-        files.update(auth.user.id, *id, change).await?.into(),
+        files.update(Actor::of(&auth), *id, change).await?.into(),
     ))
 }
 
@@ -153,7 +159,7 @@ async fn download(
     id: web::Path<Uuid>,
     query: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let d = files.download(auth.user.id, *id).await?;
+    let d = files.download(Actor::of(&auth), *id).await?;
     audit
         .record(auth.event("presign.download", OK).target("file", *id))
         .await;

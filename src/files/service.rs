@@ -19,7 +19,7 @@ use super::names::display_name;
 use super::repo::{self, Entry, FileKind, FileState, NewNode, Node};
 use super::FileError;
 use crate::cache::TtlCache;
-use crate::files::access::{self, Access};
+use crate::files::access::{self, Access, Actor};
 use crate::page::page_limit;
 use crate::quotas::repo as quotas;
 use crate::runtime::Runtime;
@@ -88,7 +88,7 @@ impl FileService {
     /// A node `actor` may read, and whether its row came from the cache (rows behind
     /// downloads and listings, the hot paths of HPC clients). The right to read it is
     /// checked every time (owners without a query).
-    async fn readable(&self, actor: Uuid, id: Uuid) -> Result<(Arc<Node>, bool), FileError> {
+    async fn readable(&self, actor: Actor, id: Uuid) -> Result<(Arc<Node>, bool), FileError> {
         let (node, cached) = match self.cache.get(&id) {
             Some(node) => (node, true),
             None => (
@@ -100,7 +100,7 @@ impl FileService {
                 false,
             ),
         };
-        if node.owner_id != actor
+        if (node.owner_id != actor.id || actor.root.is_some())
             && access::access_to(self.db.conn(), actor, &node)
                 .await?
                 .is_none()
@@ -121,7 +121,7 @@ impl FileService {
 
     /// An active file `actor` may read; see [`FileService::readable`]. Only active files
     /// are cached (a pending one becomes downloadable as soon as it completes).
-    async fn readable_file(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
+    async fn readable_file(&self, actor: Actor, id: Uuid) -> Result<Arc<Node>, FileError> {
         let (node, cached) = self.readable(actor, id).await?;
         if node.is_folder() {
             return Err(FileError::NotAFile);
@@ -134,7 +134,7 @@ impl FileService {
     }
 
     /// A folder `actor` may list; see [`FileService::readable`].
-    async fn readable_folder(&self, actor: Uuid, id: Uuid) -> Result<Arc<Node>, FileError> {
+    async fn readable_folder(&self, actor: Actor, id: Uuid) -> Result<Arc<Node>, FileError> {
         let (node, cached) = self.readable(actor, id).await?;
         if !node.is_folder() {
             return Err(FileError::NotAFolder);
@@ -149,14 +149,14 @@ impl FileService {
     }
 
     /// A node `actor` may read.
-    pub async fn get(&self, actor: Uuid, id: Uuid) -> Result<Node, FileError> {
+    pub async fn get(&self, actor: Actor, id: Uuid) -> Result<Node, FileError> {
         Ok(access::require(self.db.conn(), actor, id, Access::Read)
             .await?
             .0)
     }
 
     /// A folder on which `actor` has at least `need`.
-    async fn folder(&self, actor: Uuid, id: Uuid, need: Access) -> Result<Node, FileError> {
+    async fn folder(&self, actor: Actor, id: Uuid, need: Access) -> Result<Node, FileError> {
         let (node, _) = access::require(self.db.conn(), actor, id, need).await?;
         if !node.is_folder() {
             return Err(FileError::NotAFolder);
@@ -164,21 +164,21 @@ impl FileService {
         Ok(node)
     }
 
-    /// Whose tree a new node in `parent` (None: the actor's root) belongs to, checking
-    /// that `actor` may write there.
+    /// Whose tree a new node in `parent` (None: the actor's root, already resolved with
+    /// [`Actor::place`]) belongs to, checking that `actor` may write there.
     pub async fn writable_parent(
         &self,
-        actor: Uuid,
+        actor: Actor,
         parent: Option<Uuid>,
     ) -> Result<Uuid, FileError> {
         match parent {
-            None => Ok(actor),
+            None => Ok(actor.id),
             Some(id) => Ok(self.folder(actor, id, Access::Write).await?.owner_id),
         }
     }
 
     /// Whether `actor` may rename, move or delete `node`; `Forbidden` if not.
-    pub async fn require_modify(&self, actor: Uuid, node: &Node) -> Result<(), FileError> {
+    pub async fn require_modify(&self, actor: Actor, node: &Node) -> Result<(), FileError> {
         if access::may_modify(self.db.conn(), actor, node).await? {
             Ok(())
         } else {
@@ -189,12 +189,13 @@ impl FileService {
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn create_folder(
         &self,
-        user: Uuid,
+        actor: Actor,
         name: &str,
         parent: Option<Uuid>,
     ) -> Result<Node, FileError> {
         let name = display_name(name)?;
-        let owner = self.writable_parent(user, parent).await?;
+        let parent = actor.place(parent);
+        let owner = self.writable_parent(actor, parent).await?;
         let new = NewNode {
             owner_id: owner,
             parent_id: parent,
@@ -236,14 +237,15 @@ impl FileService {
     /// A page of a folder (None: the root), folders first, then files, each by name.
     pub async fn list(
         &self,
-        user: Uuid,
+        actor: Actor,
         folder: Option<Uuid>,
         limit: Option<u64>,
         cursor: Option<&str>,
     ) -> Result<Page, FileError> {
+        let folder = actor.place(folder);
         let owner = match folder {
-            Some(id) => self.readable_folder(user, id).await?.owner_id,
-            None => user,
+            Some(id) => self.readable_folder(actor, id).await?.owner_id,
+            None => actor.id,
         };
         self.list_in(owner, folder, limit, cursor).await
     }
@@ -281,21 +283,21 @@ impl FileService {
 
     /// Renames and/or moves a file or folder: metadata only, no bytes move.
     #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
-    pub async fn update(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, FileError> {
-        let node = self.get(user, id).await?;
-        self.require_modify(user, &node).await?;
+    pub async fn update(&self, actor: Actor, id: Uuid, change: Change) -> Result<Node, FileError> {
+        let node = self.get(actor, id).await?;
+        self.require_modify(actor, &node).await?;
         let name = match &change.name {
             Some(n) => display_name(n)?,
             None => node.name.clone(),
         };
-        let parent = change.parent.unwrap_or(node.parent_id);
+        let parent = change.parent.map_or(node.parent_id, |p| actor.place(p));
         if change.parent.is_some() {
             match parent {
                 // The root named by a grantee is their own: another owner's tree.
-                None if node.owner_id != user => return Err(FileError::CrossOwner),
+                None if node.owner_id != actor.id => return Err(FileError::CrossOwner),
                 None => {}
                 Some(target) => {
-                    let folder = self.folder(user, target, Access::Write).await?;
+                    let folder = self.folder(actor, target, Access::Write).await?;
                     if folder.owner_id != node.owner_id {
                         return Err(FileError::CrossOwner);
                     }
@@ -306,7 +308,7 @@ impl FileService {
         let moved = self.move_locked(&*txn, &node, &name, parent).await;
         txn.end(moved).await?;
         self.cache.invalidate(&id);
-        self.get(user, id).await
+        self.get(actor, id).await
     }
 
     /// The rename or move itself, under the owner's lock: the node, the target folder
@@ -342,8 +344,8 @@ impl FileService {
 
     /// A presigned GET that downloads as an attachment with a harmless content type.
     #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
-    pub async fn download(&self, user: Uuid, id: Uuid) -> Result<Download, FileError> {
-        let node = self.readable_file(user, id).await?;
+    pub async fn download(&self, actor: Actor, id: Uuid) -> Result<Download, FileError> {
+        let node = self.readable_file(actor, id).await?;
         self.presign_download(&node, None).await
     }
 

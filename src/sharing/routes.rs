@@ -18,6 +18,7 @@ use crate::audit::AuditLog;
 use crate::audit::OK;
 use crate::auth::{AuthUser, FilesRead, SharesWrite};
 use crate::error::{AppError, ErrorBody};
+use crate::files::access::Actor;
 use crate::files::dto::ListQuery;
 use crate::http::middleware::RequestConfig;
 use crate::page::page_limit;
@@ -61,7 +62,7 @@ async fn create_share(
     body: web::Json<CreateShareRequest>,
 ) -> Result<HttpResponse, AppError> {
     let (share, created) = shares
-        .share(auth.user.id, *id, &body.username, &body.permission)
+        .share(Actor::of(&auth), *id, &body.username, &body.permission)
         .await?;
     audit
         .record(
@@ -106,7 +107,7 @@ async fn list_shares(
     auth: AuthUser<SharesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<ShareList>, AppError> {
-    let items = shares.shares(auth.user.id, *id).await?;
+    let items = shares.shares(Actor::of(&auth), *id).await?;
     Ok(web::Json(ShareList {
         items: items.into_iter().map(ShareResponse::from).collect(),
     }))
@@ -131,7 +132,7 @@ async fn delete_share(
     path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, username) = path.into_inner();
-    let grantee = shares.unshare(auth.user.id, id, &username).await?;
+    let grantee = shares.unshare(Actor::of(&auth), id, &username).await?;
     audit
         .record(
             auth.event("share.revoked", OK)
@@ -170,7 +171,7 @@ async fn create_link(
     let body: CreateLinkRequest = crate::error::optional_json(&body)?;
     let (link, token) = shares
         .create_link(
-            auth.user.id,
+            Actor::of(&auth),
             *id,
             LinkRequest {
                 expires_at: body.expires_at,
@@ -217,7 +218,7 @@ async fn list_links(
     auth: AuthUser<SharesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<LinkList>, AppError> {
-    let links = shares.links(auth.user.id, *id).await?;
+    let links = shares.links(Actor::of(&auth), *id).await?;
     Ok(web::Json(LinkList {
         items: links.into_iter().map(LinkResponse::from).collect(),
     }))
@@ -242,7 +243,7 @@ async fn revoke_link(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, link) = path.into_inner();
-    shares.revoke_link(auth.user.id, id, link).await?;
+    shares.revoke_link(Actor::of(&auth), id, link).await?;
     audit
         .record(auth.event("link.revoked", OK).target("link", link))
         .await;
@@ -280,7 +281,7 @@ async fn shared_with_me(
         ),
     };
     let rows = shares
-        .shared_with_me(auth.user.id, rows_for(limit), after)
+        .shared_with_me(Actor::of(&auth), rows_for(limit), after)
         .await?;
     let page = Page::from_rows(rows, limit, |i| {
         URL_SAFE_NO_PAD.encode(i.share.id.as_bytes())

@@ -16,7 +16,7 @@ use crate::auth::password::{check_policy, PasswordHasher};
 use crate::auth::repo as users;
 use crate::auth::service::normalize_username;
 use crate::db::Db;
-use crate::files::access::{self, Access, Permission};
+use crate::files::access::{self, Access, Actor, Permission};
 use crate::files::repo::{self as files, FileState, Node};
 use crate::files::service::{Download, FileService, Page};
 use crate::files::FileError;
@@ -89,7 +89,7 @@ impl ShareService {
     }
 
     /// A node `owner` owns (grantees get 403, strangers 404).
-    async fn owned(&self, owner: Uuid, id: Uuid) -> Result<Node, ShareError> {
+    async fn owned(&self, owner: Actor, id: Uuid) -> Result<Node, ShareError> {
         Ok(access::require(self.db.conn(), owner, id, Access::Owner)
             .await?
             .0)
@@ -99,7 +99,7 @@ impl ShareService {
     /// Returns the share, the grantee's id and whether it is new.
     pub async fn share(
         &self,
-        owner: Uuid,
+        owner: Actor,
         id: Uuid,
         username: &str,
         permission: &str,
@@ -119,19 +119,26 @@ impl ShareService {
             .await?
             .filter(|u| !u.disabled)
             .ok_or(ShareError::UnknownUser)?;
-        if grantee.id == owner {
+        if grantee.id == owner.id {
             return Err(FileError::Invalid("You cannot share with yourself.".into()).into());
         }
         let txn = self.db.write().await?;
-        let out = repo::upsert(&*txn, node.id, owner, grantee.id, permission).await?;
+        let out = repo::upsert(&*txn, node.id, owner.id, grantee.id, permission).await?;
         txn.commit().await?;
         Ok(out)
     }
 
-    /// Who has access to `id`: shares on it and on every folder above it.
-    pub async fn shares(&self, owner: Uuid, id: Uuid) -> Result<Vec<ShareView>, ShareError> {
+    /// Who has access to `id`: shares on it and on every folder above it (for a
+    /// confined token, up to its folder).
+    pub async fn shares(&self, owner: Actor, id: Uuid) -> Result<Vec<ShareView>, ShareError> {
         let node = self.owned(owner, id).await?;
-        let chain = access::chain(self.db.conn(), &node).await?;
+        let mut chain = access::chain(self.db.conn(), &node).await?;
+        if let Some(end) = owner
+            .root
+            .and_then(|r| chain.iter().position(|id| *id == r))
+        {
+            chain.truncate(end + 1);
+        }
         Ok(repo::on_nodes(self.db.conn(), &chain)
             .await?
             .into_iter()
@@ -144,7 +151,12 @@ impl ShareService {
     }
 
     /// Ends `username`'s share of `id`; returns the grantee's id.
-    pub async fn unshare(&self, owner: Uuid, id: Uuid, username: &str) -> Result<Uuid, ShareError> {
+    pub async fn unshare(
+        &self,
+        owner: Actor,
+        id: Uuid,
+        username: &str,
+    ) -> Result<Uuid, ShareError> {
         let node = self.owned(owner, id).await?;
         let name = normalize_username(username).map_err(|_| FileError::NotFound)?;
         let grantee = users::find_user_by_username(self.db.conn(), &name)
@@ -159,14 +171,19 @@ impl ShareService {
         Ok(grantee.id)
     }
 
-    /// What others shared with `user`, oldest share first.
+    /// What others shared with `actor`, oldest share first. Nothing for a token
+    /// confined to a folder: its folder is the user's own, and others' files never lie
+    /// in it.
     pub async fn shared_with_me(
         &self,
-        user: Uuid,
+        actor: Actor,
         limit: u64,
         after: Option<Uuid>,
     ) -> Result<Vec<SharedItem>, ShareError> {
-        let rows = repo::granted_to(self.db.conn(), user, after, limit).await?;
+        if actor.root.is_some() {
+            return Ok(Vec::new());
+        }
+        let rows = repo::granted_to(self.db.conn(), actor.id, after, limit).await?;
         let ids: Vec<Uuid> = rows.iter().map(|(s, _)| s.file_id).collect();
         let mut nodes: std::collections::HashMap<Uuid, Node> =
             files::find_many(self.db.conn(), &ids)
@@ -186,7 +203,7 @@ impl ShareService {
     /// Creates a link to `id`; returns it with its token, which is never stored.
     pub async fn create_link(
         &self,
-        owner: Uuid,
+        owner: Actor,
         id: Uuid,
         req: LinkRequest,
     ) -> Result<(Link, String), ShareError> {
@@ -220,7 +237,7 @@ impl ShareService {
             &*txn,
             NewLink {
                 file_id: node.id,
-                owner_id: owner,
+                owner_id: owner.id,
                 token_hash: &hash,
                 expires_at: req.expires_at,
                 password_hash,
@@ -232,12 +249,12 @@ impl ShareService {
         Ok((link, token))
     }
 
-    pub async fn links(&self, owner: Uuid, id: Uuid) -> Result<Vec<Link>, ShareError> {
+    pub async fn links(&self, owner: Actor, id: Uuid) -> Result<Vec<Link>, ShareError> {
         let node = self.owned(owner, id).await?;
         Ok(repo::links_of(self.db.conn(), node.id).await?)
     }
 
-    pub async fn revoke_link(&self, owner: Uuid, id: Uuid, link: Uuid) -> Result<(), ShareError> {
+    pub async fn revoke_link(&self, owner: Actor, id: Uuid, link: Uuid) -> Result<(), ShareError> {
         let node = self.owned(owner, id).await?;
         let txn = self.db.write().await?;
         let revoked = repo::revoke_link(&*txn, node.id, link).await?;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::reserve::Reservation;
 use super::UploadError;
 use super::UploadService;
+use crate::files::access::Actor;
 use crate::files::names::display_name;
 use crate::files::repo::{FileState, Node};
 use crate::files::service::Change;
@@ -17,10 +18,10 @@ use crate::storage::keys;
 impl UploadService {
     /// Server-side copy of a file to a new key, counted against the quota of the owner
     /// of the destination. Without `parent_id` the copy lands beside the source (which
-    /// needs write access there); `parent_id: null` is the caller's own root.
+    /// needs write access there); `parent_id: null` is the caller's own root (a confined token's folder).
     #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
-    pub async fn copy(&self, user: Uuid, id: Uuid, change: Change) -> Result<Node, UploadError> {
-        let src = self.files.get(user, id).await?;
+    pub async fn copy(&self, actor: Actor, id: Uuid, change: Change) -> Result<Node, UploadError> {
+        let src = self.files.get(actor, id).await?;
         if src.is_folder() {
             return Err(FileError::NotAFile.into());
         }
@@ -28,10 +29,13 @@ impl UploadService {
             return Err(FileError::NotReady.into());
         }
         let (owner, parent) = match change.parent {
-            Some(parent) => (self.files.writable_parent(user, parent).await?, parent),
+            Some(parent) => {
+                let parent = actor.place(parent);
+                (self.files.writable_parent(actor, parent).await?, parent)
+            }
             None => match src.parent_id {
-                Some(p) => (self.files.writable_parent(user, Some(p)).await?, Some(p)),
-                None if src.owner_id == user => (user, None),
+                Some(p) => (self.files.writable_parent(actor, Some(p)).await?, Some(p)),
+                None if src.owner_id == actor.id => (actor.id, None),
                 None => return Err(FileError::Forbidden.into()),
             },
         };
@@ -45,7 +49,8 @@ impl UploadService {
         let src_key = src.object_key.as_deref().ok_or(FileError::NotReady)?;
         let reservation = Reservation {
             owner,
-            created_by: (owner != user).then_some(user),
+            created_by: (owner != actor.id).then_some(actor.id),
+            token: actor.token,
             parent,
             object_key: keys::object_key(owner, &name),
             name,

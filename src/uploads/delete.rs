@@ -8,11 +8,11 @@ use sea_orm::ConnectionTrait;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::finish::purge_of;
+use super::finish::{purge_of, refund_budgets};
 use super::repo;
 use super::UploadError;
 use super::UploadService;
-use crate::files::access;
+use crate::files::access::{self, Actor};
 use crate::files::repo::{self as files, FileState, Node};
 use crate::files::FileError;
 use crate::quotas::repo as quotas;
@@ -26,12 +26,12 @@ impl UploadService {
     /// objects is queued — once now, and once more after the presigned URLs that may
     /// still create them have expired.
     #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
-    pub async fn delete(&self, user: Uuid, id: Uuid) -> Result<(), UploadError> {
-        let root = self.files.get(user, id).await?;
-        self.files.require_modify(user, &root).await?;
+    pub async fn delete(&self, actor: Actor, id: Uuid) -> Result<(), UploadError> {
+        let root = self.files.get(actor, id).await?;
+        self.files.require_modify(actor, &root).await?;
         let ttl = self.presign_ttl().await?;
         let txn = self.db.write().await?;
-        let deleted = self.delete_locked(&*txn, user, &root, ttl).await;
+        let deleted = self.delete_locked(&*txn, actor, &root, ttl).await;
         let deleted = txn.end(deleted).await?;
         for node in &deleted {
             self.files.forget(node.id);
@@ -42,7 +42,7 @@ impl UploadService {
     async fn delete_locked(
         &self,
         txn: &impl ConnectionTrait,
-        user: Uuid,
+        actor: Actor,
         root: &Node,
         ttl: Duration,
     ) -> Result<Vec<Node>, UploadError> {
@@ -50,12 +50,12 @@ impl UploadService {
         if !quotas::lock(txn, owner).await? {
             return Err(FileError::NotFound.into());
         }
-        if owner != user {
-            // A grantee's right depends on where the node is now.
+        if owner != actor.id || actor.root.is_some() {
+            // A grantee's (or a confined token's) right depends on where the node is now.
             let now = files::find(txn, root.id)
                 .await?
                 .ok_or(FileError::NotFound)?;
-            if !access::may_modify(txn, user, &now).await? {
+            if !access::may_modify(txn, actor, &now).await? {
                 return Err(FileError::Forbidden.into());
             }
         }
@@ -76,6 +76,7 @@ impl UploadService {
         if !aborted.is_empty() {
             let bytes = aborted.iter().map(|u| u.declared_size).sum();
             quotas::release(txn, owner, bytes, aborted.len() as i64).await?;
+            refund_budgets(txn, &aborted).await?;
         }
         let mut now = purge_of(&aborted);
         now.keys

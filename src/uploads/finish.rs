@@ -11,6 +11,8 @@ use uuid::Uuid;
 use super::repo::{self, Upload, UploadState};
 use super::service::UploadService;
 use super::UploadError;
+use crate::auth::api_tokens::repo as api_tokens;
+use crate::files::access::Actor;
 use crate::files::repo::{self as files, Node};
 use crate::files::FileError;
 use crate::quotas::repo as quotas;
@@ -20,8 +22,8 @@ use crate::tasks::worker::Periodic;
 impl UploadService {
     /// Completes the upload: the store must hold exactly the declared bytes.
     #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
-    pub async fn complete(&self, user: Uuid, id: Uuid) -> Result<Node, UploadError> {
-        let upload = self.find(user, id).await?;
+    pub async fn complete(&self, actor: Actor, id: Uuid) -> Result<Node, UploadError> {
+        let upload = self.find(actor, id).await?;
         match upload.state {
             UploadState::Completed => self.file_of(&upload).await,
             UploadState::Aborted => Err(UploadError::Aborted),
@@ -115,8 +117,8 @@ impl UploadService {
 
     /// Aborts an open upload; aborting an aborted upload is a no-op.
     #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
-    pub async fn abort(&self, user: Uuid, id: Uuid) -> Result<(), UploadError> {
-        let upload = self.find(user, id).await?;
+    pub async fn abort(&self, actor: Actor, id: Uuid) -> Result<(), UploadError> {
+        let upload = self.find(actor, id).await?;
         match upload.state {
             UploadState::Aborted => Ok(()),
             UploadState::Completed => Err(UploadError::Completed),
@@ -135,6 +137,7 @@ impl UploadService {
             && repo::close(&*txn, upload.id, UploadState::Aborted).await?
         {
             quotas::release(&*txn, upload.user_id, upload.declared_size, 1).await?;
+            refund_budgets(&*txn, std::slice::from_ref(upload)).await?;
             if let Some(file_id) = upload.file_id {
                 files::delete_pending(&*txn, file_id).await?;
             }
@@ -212,4 +215,22 @@ impl Periodic for ReconcileJob {
         self.0.reconcile_expired(100).await?;
         Ok(())
     }
+}
+
+/// Gives the bytes of aborted uploads back to the budgets of the tokens that started
+/// them; in the transaction that aborted them, after the owner's lock.
+pub(super) async fn refund_budgets(
+    txn: &impl sea_orm::ConnectionTrait,
+    aborted: &[Upload],
+) -> Result<(), sea_orm::DbErr> {
+    let mut refunds: std::collections::BTreeMap<Uuid, i64> = Default::default();
+    for u in aborted {
+        if let Some(token) = u.token_id {
+            *refunds.entry(token).or_default() += u.declared_size;
+        }
+    }
+    for (token, bytes) in refunds {
+        api_tokens::charge(txn, token, -bytes).await?;
+    }
+    Ok(())
 }

@@ -23,6 +23,10 @@ use crate::files::FileError;
 pub enum UploadError {
     #[error("quota exceeded")]
     QuotaExceeded,
+    #[error("the API token's byte budget is spent")]
+    BudgetExceeded,
+    #[error("the API token was revoked")]
+    TokenRevoked,
     #[error("upload larger than {max} bytes")]
     TooLarge { max: u64 },
     #[error("{0}")]
@@ -54,6 +58,12 @@ impl From<UploadError> for AppError {
                 "QUOTA_EXCEEDED",
                 "This would exceed your storage quota (bytes or number of files).",
             ),
+            UploadError::BudgetExceeded => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TOKEN_BUDGET_EXCEEDED",
+                "This would exceed the byte budget of the API token in use.",
+            ),
+            UploadError::TokenRevoked => crate::auth::AuthError::InvalidAccessToken.into(),
             UploadError::TooLarge { max } => AppError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "UPLOAD_TOO_LARGE",

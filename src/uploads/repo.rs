@@ -25,6 +25,8 @@ pub struct Upload {
     pub state: UploadState,
     /// Who started it when that is not `user_id`, the owner billed for it.
     pub created_by: Option<Uuid>,
+    /// The API token that started it, whose budget it is charged to.
+    pub token_id: Option<Uuid>,
 }
 
 impl Upload {
@@ -49,6 +51,7 @@ impl From<uploads::Model> for Upload {
             expires_at: m.expires_at,
             state: m.state,
             created_by: m.created_by,
+            token_id: m.token_id,
         }
     }
 }

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::repo::{Upload, UploadState};
+use crate::auth::api_tokens::repo::{self as api_tokens, Budget};
 use crate::db::WriteGate;
 use crate::entity::{files, uploads, users};
 use crate::files::repo::{parent_key, FileKind, FileState, Node};
@@ -40,6 +41,8 @@ pub struct Reservation {
     pub owner: Uuid,
     /// Who started it, when not the owner (a grantee of a shared folder).
     pub created_by: Option<Uuid>,
+    /// The API token starting it: its byte budget, if it has one, is charged.
+    pub token: Option<Uuid>,
     pub parent: Option<Uuid>,
     pub name: String,
     pub size: i64,
@@ -57,6 +60,10 @@ pub enum Reserved {
     Created(Node, Upload),
     NameTaken,
     QuotaExceeded,
+    /// Over the byte budget of the API token starting it.
+    BudgetExceeded,
+    /// The API token starting it was revoked while the request ran.
+    TokenRevoked,
     /// The folder (or the owner) is gone.
     ParentGone,
 }
@@ -145,6 +152,8 @@ pub async fn reserve_all(
 ) -> Result<Vec<Reserved>, DbErr> {
     let owners: BTreeSet<Uuid> = group.iter().map(|r| r.owner).collect();
     let mut usage = locked_usage(db, &owners).await?;
+    let tokens: BTreeSet<Uuid> = group.iter().filter_map(|r| r.token).collect();
+    let mut budgets = api_tokens::locked_budgets(db, &tokens).await?;
     let folders = folders_of(db, group).await?;
     let mut taken = names_taken(db, group).await?;
     let now = Utc::now();
@@ -159,7 +168,12 @@ pub async fn reserve_all(
             }
             Some(_) if taken.contains(&(key, r.name.clone())) => Reserved::NameTaken,
             Some(u) if !fits(u, r.size) => Reserved::QuotaExceeded,
+            Some(_) if r.token.is_some_and(|t| !budgets.contains_key(&t)) => Reserved::TokenRevoked,
+            Some(_) if !within_budget(&budgets, r) => Reserved::BudgetExceeded,
             Some(u) => {
+                if let Some(b) = r.token.and_then(|t| budgets.get_mut(&t)) {
+                    b.used += r.size;
+                }
                 u.reserved_bytes += r.size;
                 u.reserved_objects += 1;
                 taken.insert((key, r.name.clone()));
@@ -183,7 +197,23 @@ pub async fn reserve_all(
     for (user, (bytes, count)) in added {
         quotas::add_reserved(db, user, bytes, count).await?;
     }
+    let mut charged: HashMap<Uuid, i64> = HashMap::new();
+    for (_, upload) in &accepted {
+        if let Some(token) = upload.token_id {
+            *charged.entry(token).or_default() += upload.declared_size;
+        }
+    }
+    for (token, bytes) in charged {
+        api_tokens::charge(db, token, bytes).await?;
+    }
     Ok(outcomes)
+}
+
+/// Whether the reservation fits the budget of the token starting it, if any.
+fn within_budget(budgets: &HashMap<Uuid, Budget>, r: &Reservation) -> bool {
+    r.token
+        .and_then(|t| budgets.get(&t))
+        .is_none_or(|b| b.fits(r.size))
 }
 
 fn fits(u: &Usage, size: i64) -> bool {
@@ -288,6 +318,7 @@ fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
         expires_at: r.expires_at,
         state: UploadState::Open.to_owned(),
         created_by: r.created_by,
+        token_id: r.token,
     };
     (file, upload)
 }
@@ -326,6 +357,7 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[(Node, Upload)]) -> Resu
         expires_at: Set(u.expires_at),
         state: Set(u.state),
         created_by: Set(u.created_by),
+        token_id: Set(u.token_id),
         created_at: Set(f.created_at),
         updated_at: Set(f.created_at),
     });

@@ -17,6 +17,7 @@ use super::service::{StartUpload, UploadService};
 use crate::audit::{AuditLog, OK};
 use crate::auth::{AuthUser, FilesWrite};
 use crate::error::{AppError, ErrorBody};
+use crate::files::access::Actor;
 use crate::files::dto::{FileResponse, UpdateFileRequest};
 use crate::files::service::Change;
 
@@ -53,7 +54,7 @@ fn mode(u: &Upload) -> String {
         (status = 200, description = "A retry of an identical open upload", body = UploadResponse),
         (status = 404, description = "No such folder", body = ErrorBody),
         (status = 409, description = "Name taken in that folder", body = ErrorBody),
-        (status = 413, description = "Over quota (QUOTA_EXCEEDED) or over the size limit (UPLOAD_TOO_LARGE)", body = ErrorBody),
+        (status = 413, description = "Over quota (QUOTA_EXCEEDED), over the API token's byte budget (TOKEN_BUDGET_EXCEEDED) or over the size limit (UPLOAD_TOO_LARGE)", body = ErrorBody),
         (status = 422, description = "Invalid name or content type, or the parent is not a folder", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_token" = ["files:write"]))
@@ -68,7 +69,7 @@ async fn start(
     let body = body.into_inner();
     let started = uploads
         .start(
-            auth.user.id,
+            Actor::of(&auth),
             StartUpload {
                 name: body.name,
                 parent_id: body.parent_id,
@@ -143,7 +144,7 @@ async fn part_urls(
     body: web::Json<PartUrlsRequest>,
 ) -> Result<web::Json<PartUrlsResponse>, AppError> {
     let (parts, expires_at) = uploads
-        .part_urls(auth.user.id, *id, &body.part_numbers)
+        .part_urls(Actor::of(&auth), *id, &body.part_numbers)
         .await?;
     audit
         .record(
@@ -183,7 +184,7 @@ async fn status(
     auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<UploadStatusResponse>, AppError> {
-    let s = uploads.status(auth.user.id, *id).await?;
+    let s = uploads.status(Actor::of(&auth), *id).await?;
     let u = s.upload;
     Ok(web::Json(UploadStatusResponse {
         upload_id: u.id,
@@ -225,7 +226,9 @@ async fn complete(
     auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<FileResponse>, AppError> {
-    Ok(web::Json(uploads.complete(auth.user.id, *id).await?.into()))
+    Ok(web::Json(
+        uploads.complete(Actor::of(&auth), *id).await?.into(),
+    ))
 }
 
 /// Abort an upload: the reservation is released and stored parts deleted. Safe to retry.
@@ -245,7 +248,7 @@ async fn abort(
     auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    uploads.abort(auth.user.id, *id).await?;
+    uploads.abort(Actor::of(&auth), *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -276,7 +279,7 @@ async fn copy_file(
         name: body.name,
         parent: body.parent_id,
     };
-    let node = uploads.copy(auth.user.id, *id, change).await?;
+    let node = uploads.copy(Actor::of(&auth), *id, change).await?;
     Ok(HttpResponse::Created().json(FileResponse::from(node)))
 }
 
@@ -296,6 +299,6 @@ async fn delete_file(
     auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    uploads.delete(auth.user.id, *id).await?;
+    uploads.delete(Actor::of(&auth), *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

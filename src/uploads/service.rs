@@ -17,7 +17,7 @@ use super::repo::{self, Upload, UploadState};
 use super::reserve::{Reservation, Reserved, Reserver};
 use super::UploadError;
 use crate::config::UploadSettings;
-use crate::files::access::{self, Access};
+use crate::files::access::{self, Access, Actor};
 use crate::files::names::display_name;
 use crate::files::repo::{self as files, FileState, Node};
 use crate::files::service::FileService;
@@ -113,7 +113,7 @@ impl UploadService {
     }
 
     #[instrument(skip_all, fields(upload.size = req.size), err(level = "info", Display))]
-    pub async fn start(&self, user: Uuid, req: StartUpload) -> Result<Started, UploadError> {
+    pub async fn start(&self, actor: Actor, req: StartUpload) -> Result<Started, UploadError> {
         let name = display_name(&req.name)?;
         let rules = self.runtime.get().await?;
         if req.size > rules.max_upload_bytes {
@@ -131,11 +131,12 @@ impl UploadService {
         }
         // Uploads into a folder shared for writing belong to, and are billed to, the
         // folder's owner.
-        let owner = match req.parent_id {
-            None => user,
+        let parent = actor.place(req.parent_id);
+        let owner = match parent {
+            None => actor.id,
             Some(parent) => {
                 let (folder, _) =
-                    access::require(self.db.conn(), user, parent, Access::Write).await?;
+                    access::require(self.db.conn(), actor, parent, Access::Write).await?;
                 if !folder.is_folder() {
                     return Err(FileError::NotAFolder.into());
                 }
@@ -153,8 +154,9 @@ impl UploadService {
         };
         let reservation = Reservation {
             owner,
-            created_by: (owner != user).then_some(user),
-            parent: req.parent_id,
+            created_by: (owner != actor.id).then_some(actor.id),
+            token: actor.token,
+            parent,
             object_key: keys::object_key(owner, &name),
             name,
             size,
@@ -169,8 +171,10 @@ impl UploadService {
                     .await
             }
             Reserved::QuotaExceeded => Err(UploadError::QuotaExceeded),
+            Reserved::BudgetExceeded => Err(UploadError::BudgetExceeded),
+            Reserved::TokenRevoked => Err(UploadError::TokenRevoked),
             Reserved::ParentGone => Err(FileError::NotFound.into()),
-            Reserved::NameTaken => self.replay(user, &reservation).await,
+            Reserved::NameTaken => self.replay(actor.id, &reservation).await,
         }
     }
 
@@ -184,6 +188,8 @@ impl UploadService {
         match self.reserver.reserve(reservation).await? {
             Reserved::Created(file, upload) => Ok((file, upload)),
             Reserved::QuotaExceeded => Err(UploadError::QuotaExceeded),
+            Reserved::BudgetExceeded => Err(UploadError::BudgetExceeded),
+            Reserved::TokenRevoked => Err(UploadError::TokenRevoked),
             Reserved::ParentGone => Err(FileError::NotFound.into()),
             Reserved::NameTaken => Err(FileError::NameTaken.into()),
         }
@@ -264,13 +270,14 @@ impl UploadService {
         })
     }
 
-    /// An upload `user` is billed for or started. A grantee who started it must still
-    /// be allowed to write where it lands.
-    pub(super) async fn find(&self, user: Uuid, id: Uuid) -> Result<Upload, UploadError> {
-        let upload = repo::find_owned(self.db.conn(), user, id)
+    /// An upload `actor` is billed for or started. A grantee who started it must still
+    /// be allowed to write where it lands, and a confined token sees only uploads into
+    /// its folder.
+    pub(super) async fn find(&self, actor: Actor, id: Uuid) -> Result<Upload, UploadError> {
+        let upload = repo::find_owned(self.db.conn(), actor.id, id)
             .await?
             .ok_or(FileError::NotFound)?;
-        if upload.user_id != user {
+        if upload.user_id != actor.id || actor.root.is_some() {
             let parent = match upload.file_id {
                 Some(f) => files::find(self.db.conn(), f)
                     .await?
@@ -279,8 +286,9 @@ impl UploadService {
             };
             match parent {
                 Some(p) => {
-                    access::require(self.db.conn(), user, p, Access::Write).await?;
+                    access::require(self.db.conn(), actor, p, Access::Write).await?;
                 }
+                None if actor.root.is_some() => return Err(FileError::NotFound.into()),
                 None => return Err(FileError::Forbidden.into()),
             }
         }
@@ -299,11 +307,11 @@ impl UploadService {
     #[instrument(skip_all, fields(upload.id = %id, parts = numbers.len()), err(level = "info", Display))]
     pub async fn part_urls(
         &self,
-        user: Uuid,
+        actor: Actor,
         id: Uuid,
         numbers: &[u32],
     ) -> Result<(Vec<PartUrl>, DateTime<Utc>), UploadError> {
-        let upload = self.find(user, id).await?;
+        let upload = self.find(actor, id).await?;
         Self::require_open(&upload)?;
         // URLs are handed out only while the upload is open and not expired, so none
         // outlives the upload's expiry by more than one presign lifetime.
@@ -377,8 +385,8 @@ impl UploadService {
         Ok((done, missing))
     }
 
-    pub async fn status(&self, user: Uuid, id: Uuid) -> Result<Status, UploadError> {
-        let upload = self.find(user, id).await?;
+    pub async fn status(&self, actor: Actor, id: Uuid) -> Result<Status, UploadError> {
+        let upload = self.find(actor, id).await?;
         if upload.state != UploadState::Open {
             return Ok(Status {
                 upload,

@@ -14,6 +14,7 @@ mod logs;
 mod operations;
 mod ratelimit;
 mod sharing;
+mod token_confinement;
 mod tokens;
 mod uploads;
 mod worker;

@@ -19,6 +19,17 @@ pub struct CreateTokenRequest {
     /// When the token stops working: required, at most the `api_token_max_days` runtime
     /// setting (90 days unless an admin changed it) away.
     pub expires_at: DateTime<Utc>,
+    /// Confines the token to this folder of yours: it sees and writes only the folder
+    /// and what lies below it (everything else answers 404), and its root (`root`,
+    /// or no `parent_id`) is that folder. The token dies with the folder.
+    #[serde(default)]
+    pub folder_id: Option<Uuid>,
+    /// Most bytes the token's uploads and copies may reserve over its life; beyond it
+    /// they answer 413 `TOKEN_BUDGET_EXCEEDED`. Aborted uploads give their bytes back;
+    /// deleting files does not.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub budget_bytes: Option<i64>,
 }
 
 /// An API token as listed: never its secret.
@@ -33,6 +44,12 @@ pub struct ApiTokenResponse {
     /// Written at most once a minute per token and replica.
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    /// The folder the token is confined to.
+    pub folder_id: Option<Uuid>,
+    /// The token's byte budget, if it has one.
+    pub budget_bytes: Option<i64>,
+    /// Bytes its uploads reserved so far.
+    pub budget_used: i64,
     /// Expired tokens stay listed until the user's next token creation clears them.
     pub expired: bool,
 }
@@ -49,6 +66,9 @@ impl From<TokenInfo> for ApiTokenResponse {
             expires_at: t.expires_at,
             last_used_at: t.last_used_at,
             last_used_ip: t.last_used_ip,
+            folder_id: t.folder_id,
+            budget_bytes: t.budget_bytes,
+            budget_used: t.budget_used,
         }
     }
 }

@@ -1,12 +1,15 @@
 //! Scoped API tokens (personal access tokens) for programs: batch jobs, CI, scripts.
-//! A token is `cft_` and 256 random bits, shown once; only its SHA-256 is stored. Every
-//! use is looked up in the database, so a revocation holds on the next request on every
-//! replica.
+//! A token is `cft_` and 256 random bits, shown once; only its SHA-256 is stored. A
+//! checked token is kept in memory only while the database shows no change that could
+//! have removed it (see [`watch`]), so a revocation holds on the next request on every
+//! replica while a busy token costs no query per request.
 
 pub mod dto;
 pub mod repo;
 pub mod routes;
+pub mod watch;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ use super::AuthError;
 use crate::cache::TtlCache;
 use crate::db::Db;
 use crate::runtime::Runtime;
+use watch::{Stamp, Watch};
 
 /// What every API token starts with, so secret scanners can recognise one.
 pub const TOKEN_PREFIX: &str = "cft_";
@@ -32,6 +36,8 @@ pub const MAX_TOKENS_PER_USER: u64 = 100;
 const MAX_NAME_CHARS: usize = 100;
 /// Last-used time and address are written at most this often per token and replica.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Longest a checked token is served from memory (while the database shows no change).
+const CACHE_FOR: Duration = Duration::from_secs(60);
 
 /// What a token may do. Endpoints name the scope they need; token management, password
 /// change and admin endpoints accept no token at all.
@@ -93,6 +99,8 @@ pub fn split_scopes(stored: &str) -> Vec<Scope> {
 pub struct TokenGrant {
     pub id: Uuid,
     pub scopes: Vec<Scope>,
+    /// The folder the token is confined to.
+    pub folder: Option<Uuid>,
     /// The audit log's `via`: `token:<id>`.
     pub via: Arc<str>,
 }
@@ -114,6 +122,9 @@ pub struct TokenInfo {
     pub expires_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    pub folder_id: Option<Uuid>,
+    pub budget_bytes: Option<i64>,
+    pub budget_used: i64,
 }
 
 /// A request to create a token.
@@ -121,6 +132,10 @@ pub struct NewToken<'a> {
     pub name: &'a str,
     pub scopes: &'a [Scope],
     pub expires_at: DateTime<Utc>,
+    /// Confines the token to this folder of the user's.
+    pub folder: Option<Uuid>,
+    /// Most bytes the token's uploads may reserve over its life.
+    pub budget_bytes: Option<i64>,
 }
 
 /// Creates, lists, revokes and checks API tokens.
@@ -130,6 +145,17 @@ pub struct ApiTokens {
     runtime: Runtime,
     /// Tokens whose last use this replica wrote recently.
     touched: Arc<TtlCache<Uuid, ()>>,
+    /// Tokens checked recently, by hash, with the database's stamp when they were read.
+    checked: Arc<TtlCache<String, Checked>>,
+    watch: Arc<Watch>,
+}
+
+/// A token as read from the database, and the stamp taken before reading it.
+struct Checked {
+    stamp: Stamp,
+    user: Uuid,
+    expires_at: DateTime<Utc>,
+    grant: Arc<TokenGrant>,
 }
 
 fn invalid(detail: impl Into<String>) -> AuthError {
@@ -139,9 +165,11 @@ fn invalid(detail: impl Into<String>) -> AuthError {
 impl ApiTokens {
     pub fn new(db: Db, runtime: Runtime) -> ApiTokens {
         ApiTokens {
-            db,
             runtime,
             touched: Arc::new(TtlCache::new(TOUCH_EVERY)),
+            checked: Arc::new(TtlCache::new(CACHE_FOR)),
+            watch: Arc::new(Watch::start(db.conn())),
+            db,
         }
     }
 
@@ -163,6 +191,9 @@ impl ApiTokens {
         if new.scopes.is_empty() {
             return Err(invalid("scopes must name at least one scope."));
         }
+        if new.budget_bytes.is_some_and(|b| b < 0) {
+            return Err(invalid("budget_bytes must not be negative."));
+        }
         let now = Utc::now();
         let max_days = self.runtime.get().await?.api_token_max_days;
         let latest = now + Duration::from_secs(u64::from(max_days) * 86_400);
@@ -180,8 +211,15 @@ impl ApiTokens {
             scopes: join_scopes(new.scopes),
             expires_at: new.expires_at,
             created_at: now,
+            folder_id: new.folder,
+            budget_bytes: new.budget_bytes,
         };
         let txn = self.db.write().await?;
+        if let Some(folder) = new.folder {
+            if !repo::is_folder_of(&*txn, user, folder).await? {
+                return Err(invalid("folder_id must name a folder of yours."));
+            }
+        }
         repo::delete_expired(&*txn, user, now).await?;
         if repo::count(&*txn, user).await? >= MAX_TOKENS_PER_USER {
             return Err(AuthError::TooManyTokens);
@@ -204,6 +242,7 @@ impl ApiTokens {
         user: Option<Uuid>,
         id: Uuid,
     ) -> Result<Option<TokenInfo>, AuthError> {
+        let before = self.watch.stamp();
         let txn = self.db.write().await?;
         let found = repo::find(&*txn, id).await?;
         let Some(token) = found.filter(|t| user.is_none_or(|u| u == t.user_id)) else {
@@ -211,6 +250,7 @@ impl ApiTokens {
         };
         repo::delete(&*txn, id).await?;
         txn.commit().await?;
+        self.watch.settle(before).await;
         Ok(Some(token))
     }
 
@@ -230,29 +270,52 @@ impl ApiTokens {
     pub async fn check(
         &self,
         secret: &str,
-        ip: Option<String>,
+        ip: Option<IpAddr>,
     ) -> Result<(Uuid, Arc<TokenGrant>), AuthError> {
-        let found = repo::find_by_hash(self.db.conn(), &hash_token(secret)).await?;
+        let hash = hash_token(secret);
         let now = Utc::now();
+        let stamp = self.watch.stamp();
+        if let Some(hit) = self.checked.get(&hash) {
+            if Some(hit.stamp) == stamp && hit.expires_at > now {
+                self.touch(hit.grant.id, now, ip);
+                return Ok((hit.user, hit.grant.clone()));
+            }
+        }
+        let found = repo::find_by_hash(self.db.conn(), &hash).await?;
         let Some(token) = found.filter(|t| t.expires_at > now) else {
             return Err(AuthError::InvalidAccessToken);
         };
-        if self.touched.get(&token.id).is_none() {
-            self.touched.put(token.id, Arc::new(()));
-            let db = self.db.clone();
-            let id = token.id;
-            tokio::spawn(async move {
-                if let Err(e) = repo::touch(&db, id, now, ip).await {
-                    tracing::warn!(error = %e, "could not record an API token's last use");
-                }
-            });
-        }
-        let grant = TokenGrant {
+        self.touch(token.id, now, ip);
+        let grant = Arc::new(TokenGrant {
             id: token.id,
             via: format!("token:{}", token.id).into(),
             scopes: token.scopes,
-        };
-        Ok((token.user_id, Arc::new(grant)))
+            folder: token.folder_id,
+        });
+        if let Some(stamp) = stamp {
+            let checked = Checked {
+                stamp,
+                user: token.user_id,
+                expires_at: token.expires_at,
+                grant: grant.clone(),
+            };
+            self.checked.put(hash, Arc::new(checked));
+        }
+        Ok((token.user_id, grant))
+    }
+
+    /// Records a use of the token, at most once a minute per token on this replica.
+    fn touch(&self, id: Uuid, now: DateTime<Utc>, ip: Option<IpAddr>) {
+        if self.touched.get(&id).is_some() {
+            return;
+        }
+        self.touched.put(id, Arc::new(()));
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = repo::touch(&db, id, now, ip.map(|ip| ip.to_string())).await {
+                tracing::warn!(error = %e, "could not record an API token's last use");
+            }
+        });
     }
 }
 

@@ -1,7 +1,9 @@
 //! The only API-token code that touches the database.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use std::collections::{BTreeSet, HashMap};
+
+use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -11,6 +13,7 @@ use uuid::Uuid;
 use super::{split_scopes, TokenInfo};
 use crate::db::Db;
 use crate::entity::api_tokens::{self, Column, Entity};
+use crate::entity::files::{self, FileKind};
 
 impl From<api_tokens::Model> for TokenInfo {
     fn from(m: api_tokens::Model) -> TokenInfo {
@@ -23,6 +26,9 @@ impl From<api_tokens::Model> for TokenInfo {
             expires_at: m.expires_at,
             last_used_at: m.last_used_at,
             last_used_ip: m.last_used_ip,
+            folder_id: m.folder_id,
+            budget_bytes: m.budget_bytes,
+            budget_used: m.budget_used,
         }
     }
 }
@@ -35,6 +41,8 @@ pub struct NewRow<'a> {
     pub scopes: String,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    pub folder_id: Option<Uuid>,
+    pub budget_bytes: Option<i64>,
 }
 
 pub async fn insert(db: &impl ConnectionTrait, row: NewRow<'_>) -> Result<TokenInfo, DbErr> {
@@ -48,6 +56,9 @@ pub async fn insert(db: &impl ConnectionTrait, row: NewRow<'_>) -> Result<TokenI
         created_at: Set(row.created_at),
         last_used_at: Set(None),
         last_used_ip: Set(None),
+        folder_id: Set(row.folder_id),
+        budget_bytes: Set(row.budget_bytes),
+        budget_used: Set(0),
     }
     .insert(db)
     .await?;
@@ -149,4 +160,68 @@ pub async fn touch(db: &Db, id: Uuid, at: DateTime<Utc>, ip: Option<String>) -> 
         .exec(db.conn())
         .await?;
     Ok(())
+}
+
+/// A token's byte budget as the upload path sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// `None`: no budget.
+    pub bytes: Option<i64>,
+    pub used: i64,
+}
+
+impl Budget {
+    pub fn fits(&self, size: i64) -> bool {
+        self.bytes.is_none_or(|b| self.used + size <= b)
+    }
+}
+
+/// The budgets of `tokens` that still exist, their rows locked for the rest of the
+/// transaction (in id order; callers lock the billed users' rows first).
+pub async fn locked_budgets(
+    db: &impl ConnectionTrait,
+    tokens: &BTreeSet<Uuid>,
+) -> Result<HashMap<Uuid, Budget>, DbErr> {
+    if tokens.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, Option<i64>, i64)> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::BudgetBytes)
+        .column(Column::BudgetUsed)
+        .filter(Column::Id.is_in(tokens.iter().copied()))
+        .order_by_asc(Column::Id)
+        .lock(LockType::NoKeyUpdate)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, bytes, used)| (id, Budget { bytes, used }))
+        .collect())
+}
+
+/// Adds `bytes` (negative: gives them back) to what the token's uploads reserved.
+pub async fn charge(db: &impl ConnectionTrait, token: Uuid, bytes: i64) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::BudgetUsed, Expr::col(Column::BudgetUsed).add(bytes))
+        .filter(Column::Id.eq(token))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether `folder` is a folder of `user`'s.
+pub async fn is_folder_of(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    folder: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(files::Entity::find_by_id(folder)
+        .filter(files::Column::OwnerId.eq(user))
+        .filter(files::Column::Kind.eq(FileKind::Folder))
+        .count(db)
+        .await?
+        > 0)
 }

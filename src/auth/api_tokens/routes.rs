@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     responses(
         (status = 201, description = "Created; `token` is shown this once", body = CreatedTokenResponse),
         (status = 403, description = "Called with an API token (`TOKEN_SCOPE`)", body = ErrorBody),
-        (status = 422, description = "Bad name, scopes or expiry, or too many tokens", body = ErrorBody),
+        (status = 422, description = "Bad name, scopes, expiry, folder or budget, or too many tokens", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -39,6 +39,8 @@ async fn create(
         name: &body.name,
         scopes: &body.scopes,
         expires_at: body.expires_at,
+        folder: body.folder_id,
+        budget_bytes: body.budget_bytes,
     };
     let (info, token) = accounts.api_tokens().create(auth.user.id, new).await?;
     let event = auth
@@ -48,6 +50,8 @@ async fn create(
             "name": info.name,
             "scopes": info.scopes,
             "expires_at": info.expires_at,
+            "folder_id": info.folder_id,
+            "budget_bytes": info.budget_bytes,
         }));
     audit.record(event).await;
     Ok(HttpResponse::Created()

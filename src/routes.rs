@@ -14,7 +14,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(ops::routes::healthz)
         .service(ops::routes::readyz)
         .service(ops::routes::metrics)
-        .service(scope("/api/v1/auth").configure(auth::routes::configure))
+        .service(
+            scope("/api/v1/auth")
+                .configure(auth::routes::configure)
+                .configure(auth::device::routes::configure),
+        )
         .service(scope("/api/v1/tokens").configure(auth::api_tokens::routes::configure))
         .service(scope("/api/v1/me").configure(quotas::routes::configure))
         .service(scope("/api/v1/uploads").configure(uploads::routes::configure))

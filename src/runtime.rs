@@ -42,6 +42,8 @@ pub struct RuntimeSettings {
     pub presign_ttl_seconds: u64,
     /// Longest lifetime of a new API token, in days.
     pub api_token_max_days: u32,
+    /// Whether command-line clients may sign in with device login.
+    pub device_login_enabled: bool,
 }
 
 impl RuntimeSettings {
@@ -56,6 +58,7 @@ impl RuntimeSettings {
             max_upload_bytes: s.uploads.max_upload_bytes,
             presign_ttl_seconds: s.uploads.presign_ttl.as_secs(),
             api_token_max_days: s.api_token_max_days,
+            device_login_enabled: s.device_login_enabled,
         }
     }
 
@@ -107,6 +110,7 @@ pub struct SettingsPatch {
     pub presign_ttl_seconds: Option<u64>,
     #[schema(minimum = 1, maximum = 3650)]
     pub api_token_max_days: Option<u32>,
+    pub device_login_enabled: Option<bool>,
 }
 
 impl From<&RuntimeSettings> for SettingsPatch {
@@ -120,6 +124,7 @@ impl From<&RuntimeSettings> for SettingsPatch {
             max_upload_bytes: Some(s.max_upload_bytes),
             presign_ttl_seconds: Some(s.presign_ttl_seconds),
             api_token_max_days: Some(s.api_token_max_days),
+            device_login_enabled: Some(s.device_login_enabled),
         }
     }
 }

@@ -16,6 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::admin::service::AdminService;
 use crate::archives::service::ArchiveService;
 use crate::audit::AuditLog;
+use crate::auth::device::DeviceLogins;
 use crate::auth::password::PasswordHasher;
 use crate::auth::service::AuthPolicy;
 use crate::auth::tokens::TokenKeys;
@@ -89,6 +90,7 @@ fn audit_and_limits(base: &Base, metrics: &Arc<Metrics>) -> (AuditLog, Arc<RateL
         s.rate_limit_user,
         s.rate_limit_public,
         s.rate_limit_link_password,
+        s.rate_limit_device_code,
         metrics.clone(),
     ));
     spawn_limit_shrinker(limits.clone());
@@ -131,7 +133,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         settings.worker.max_attempts,
     );
     let shares = ShareService::new(db.clone(), hasher, files.clone(), archives.clone());
-    let admin = AdminService::new(db.clone(), auth.clone(), runtime);
+    let admin = AdminService::new(db.clone(), auth.clone(), runtime.clone());
     let ops = OpsService::new(
         conn.clone(),
         store.clone(),
@@ -141,6 +143,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
     );
     Ok(AppState {
         auth: web::Data::new(auth),
+        devices: web::Data::new(DeviceLogins::new(db.clone(), runtime.clone())),
         uploads: web::Data::new(uploads),
         files: web::Data::new(files),
         archives: web::Data::new(archives),
@@ -331,6 +334,7 @@ fn app(
         .app_data(error::path_config())
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .configure(|cfg| crate::http::docs::configure(cfg, redoc))
+        .configure(crate::auth::device::page::configure)
         .default_service(web::to(error::not_found_route))
         .wrap(cors(settings))
         .wrap(from_fn(request_context))

@@ -7,6 +7,7 @@ use actix_web::web::{self, ServiceConfig};
 use crate::admin::service::AdminService;
 use crate::archives::service::ArchiveService;
 use crate::audit::AuditLog;
+use crate::auth::device::DeviceLogins;
 use crate::auth::AuthService;
 use crate::files::service::FileService;
 use crate::http::middleware::RequestConfig;
@@ -20,6 +21,7 @@ use crate::uploads::UploadService;
 #[derive(Clone)]
 pub struct AppState {
     pub auth: web::Data<AuthService>,
+    pub devices: web::Data<DeviceLogins>,
     pub uploads: web::Data<UploadService>,
     pub files: web::Data<FileService>,
     pub archives: web::Data<ArchiveService>,
@@ -37,6 +39,7 @@ impl AppState {
     /// Registers every service as app data.
     pub fn register(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(self.auth.clone())
+            .app_data(self.devices.clone())
             .app_data(self.uploads.clone())
             .app_data(self.files.clone())
             .app_data(self.archives.clone())

@@ -9,6 +9,7 @@ mod m20261122_000004_sharing_and_audit;
 mod m20261122_000005_settings;
 mod m20261201_000006_api_tokens;
 mod m20261201_000007_token_confinement;
+mod m20261201_000008_device_codes;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_settings::Migration),
             Box::new(m20261201_000006_api_tokens::Migration),
             Box::new(m20261201_000007_token_confinement::Migration),
+            Box::new(m20261201_000008_device_codes::Migration),
         ]
     }
 }

@@ -1,8 +1,9 @@
 //! Accounts and tokens: register, login, refresh with rotation and reuse detection,
-//! logout, logout-all, password change.
+//! logout, logout-all, password change; API tokens and device login.
 
 pub mod api_tokens;
 pub mod cookies;
+pub mod device;
 pub mod dto;
 pub mod extractor;
 pub mod password;

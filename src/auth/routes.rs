@@ -26,7 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(change_password);
 }
 
-fn client_info(req: &HttpRequest, ip: &ClientIp) -> ClientInfo {
+pub(crate) fn client_info(req: &HttpRequest, ip: &ClientIp) -> ClientInfo {
     ClientInfo {
         ip: Some(ip.0.to_string()),
         user_agent: req
@@ -38,7 +38,7 @@ fn client_info(req: &HttpRequest, ip: &ClientIp) -> ClientInfo {
 }
 
 /// Records the outcome of an auth call; failures keep the error code, never a secret.
-async fn audited<T>(
+pub(crate) async fn audited<T>(
     audit: &AuditLog,
     event: AuditEvent,
     result: Result<T, AuthError>,
@@ -73,7 +73,7 @@ async fn audited<T>(
     }
 }
 
-fn session_response(session: Session, cookie: bool) -> HttpResponse {
+pub(crate) fn session_response(session: Session, cookie: bool) -> HttpResponse {
     let now = chrono::Utc::now().timestamp();
     let expires_in = session.access_expires_at - now;
     let refresh_expires_in = session.refresh_expires_at.timestamp() - now;

@@ -219,6 +219,24 @@ impl AuthService {
         Ok(session)
     }
 
+    /// A new session for `user` without a password: a device login the user approved.
+    pub async fn session_for(&self, user: Uuid, client: ClientInfo) -> Result<Session, AuthError> {
+        let user = repo::find_user(self.db.conn(), user)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)?;
+        if user.disabled {
+            return Err(AuthError::AccountDisabled);
+        }
+        let now = Utc::now();
+        let family = Uuid::new_v4();
+        let absolute = now + self.policy.refresh_absolute_ttl;
+        let (session, _) = self
+            .new_session(self.db.conn(), user, family, absolute, &client)
+            .await?;
+        tracing::info!(user.id = %session.user.id, "device login");
+        Ok(session)
+    }
+
     /// Rotates a refresh token. A token presented twice revokes its whole family.
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Session, AuthError> {

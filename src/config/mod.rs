@@ -64,6 +64,8 @@ pub struct Settings {
     pub registration_open: bool,
     /// Longest lifetime of a new API token, in days (a runtime setting's start value).
     pub api_token_max_days: u32,
+    /// Whether command-line clients may sign in with device login (a runtime setting).
+    pub device_login_enabled: bool,
     pub default_quota_bytes: i64,
     pub default_quota_objects: i64,
 
@@ -73,6 +75,8 @@ pub struct Settings {
     pub rate_limit_public: RateLimit,
     /// Password attempts on share links, per link and per client IP.
     pub rate_limit_link_password: RateLimit,
+    /// Device-login user codes looked up or decided, per user and per client IP.
+    pub rate_limit_device_code: RateLimit,
     pub trusted_proxies: Vec<IpNet>,
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
@@ -91,8 +95,8 @@ pub struct Settings {
     pub archives: ArchiveSettings,
 }
 
-/// The variables of the four rate limits (auth, user, public, link password).
-const RATE_VARS: [(&str, &str); 4] = [
+/// The variables of the rate limits (auth, user, public, link password, device code).
+const RATE_VARS: [(&str, &str); 5] = [
     (
         "COFFER_RATE_LIMIT_AUTH_PER_MINUTE",
         "COFFER_RATE_LIMIT_AUTH_BURST",
@@ -108,6 +112,10 @@ const RATE_VARS: [(&str, &str); 4] = [
     (
         "COFFER_RATE_LIMIT_LINK_PASSWORD_PER_MINUTE",
         "COFFER_RATE_LIMIT_LINK_PASSWORD_BURST",
+    ),
+    (
+        "COFFER_RATE_LIMIT_DEVICE_CODE_PER_MINUTE",
+        "COFFER_RATE_LIMIT_DEVICE_CODE_BURST",
     ),
 ];
 
@@ -149,6 +157,7 @@ impl Default for Settings {
             cache_ttl: Duration::from_millis(1000),
             registration_open: true,
             api_token_max_days: 90,
+            device_login_enabled: true,
             default_quota_bytes: 10 * 1024 * 1024 * 1024,
             default_quota_objects: 100_000,
             rate_limit_auth: RateLimit {
@@ -166,6 +175,10 @@ impl Default for Settings {
             rate_limit_link_password: RateLimit {
                 per_minute: 10,
                 burst: 5,
+            },
+            rate_limit_device_code: RateLimit {
+                per_minute: 10,
+                burst: 10,
             },
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
@@ -315,6 +328,8 @@ impl Settings {
         self.registration_open = src.flag("COFFER_REGISTRATION_OPEN", self.registration_open)?;
         self.api_token_max_days =
             src.parse("COFFER_API_TOKEN_MAX_DAYS", self.api_token_max_days)?;
+        self.device_login_enabled =
+            src.flag("COFFER_DEVICE_LOGIN_ENABLED", self.device_login_enabled)?;
         self.default_quota_bytes =
             src.parse("COFFER_DEFAULT_QUOTA_BYTES", self.default_quota_bytes)?;
         self.default_quota_objects =
@@ -336,21 +351,23 @@ impl Settings {
     }
 
     /// The rate limits with the variables of their rate and burst.
-    fn rate_limits(&self) -> [((&'static str, &'static str), RateLimit); 4] {
+    fn rate_limits(&self) -> [((&'static str, &'static str), RateLimit); 5] {
         [
             (RATE_VARS[0], self.rate_limit_auth),
             (RATE_VARS[1], self.rate_limit_user),
             (RATE_VARS[2], self.rate_limit_public),
             (RATE_VARS[3], self.rate_limit_link_password),
+            (RATE_VARS[4], self.rate_limit_device_code),
         ]
     }
 
-    fn rate_limits_mut(&mut self) -> [((&'static str, &'static str), &mut RateLimit); 4] {
+    fn rate_limits_mut(&mut self) -> [((&'static str, &'static str), &mut RateLimit); 5] {
         [
             (RATE_VARS[0], &mut self.rate_limit_auth),
             (RATE_VARS[1], &mut self.rate_limit_user),
             (RATE_VARS[2], &mut self.rate_limit_public),
             (RATE_VARS[3], &mut self.rate_limit_link_password),
+            (RATE_VARS[4], &mut self.rate_limit_device_code),
         ]
     }
 

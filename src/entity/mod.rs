@@ -59,6 +59,7 @@ macro_rules! stored_enum {
 
 pub mod api_tokens;
 pub mod audit_events;
+pub mod device_codes;
 pub mod files;
 pub mod refresh_tokens;
 pub mod settings;

@@ -22,6 +22,8 @@ pub struct RateLimits {
     public: DefaultKeyedRateLimiter<IpAddr>,
     link_password: DefaultKeyedRateLimiter<Uuid>,
     link_password_ip: DefaultKeyedRateLimiter<IpAddr>,
+    device_code: DefaultKeyedRateLimiter<Uuid>,
+    device_code_ip: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
     metrics: Arc<Metrics>,
 }
@@ -38,6 +40,7 @@ impl RateLimits {
         user: RateLimit,
         public: RateLimit,
         link_password: RateLimit,
+        device_code: RateLimit,
         metrics: Arc<Metrics>,
     ) -> RateLimits {
         RateLimits {
@@ -47,6 +50,8 @@ impl RateLimits {
             public: RateLimiter::keyed(quota(public)),
             link_password: RateLimiter::keyed(quota(link_password)),
             link_password_ip: RateLimiter::keyed(quota(link_password)),
+            device_code: RateLimiter::keyed(quota(device_code)),
+            device_code_ip: RateLimiter::keyed(quota(device_code)),
             clock: DefaultClock::default(),
         }
     }
@@ -89,8 +94,20 @@ impl RateLimits {
         self.link_password.check_key(&link).map_err(wait)
     }
 
+    /// A look at (or decision on) a device login by its user code: limited per user and
+    /// per client IP, so user codes cannot be guessed.
+    pub fn check_device_code(&self, user: Uuid, ip: IpAddr) -> Result<(), AppError> {
+        let wait = |not_until: governor::NotUntil<_>| {
+            self.refused("device_code", not_until.wait_time_from(self.clock.now()))
+        };
+        self.device_code_ip.check_key(&ip).map_err(wait)?;
+        self.device_code.check_key(&user).map_err(wait)
+    }
+
     /// Forgets keys whose limits have fully recovered, so memory stays bounded.
     pub fn shrink(&self) {
+        self.device_code.retain_recent();
+        self.device_code_ip.retain_recent();
         self.ip.retain_recent();
         self.user.retain_recent();
         self.public.retain_recent();

@@ -62,6 +62,7 @@ async fn runtime_settings_are_stored_and_apply_on_the_next_request() {
             "max_upload_bytes": 5_497_558_138_880_i64,
             "presign_ttl_seconds": 600,
             "api_token_max_days": 90,
+            "device_login_enabled": true,
         })
     );
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # API-token benchmark (wrk, 32 connections, -t2): what a request costs when it carries a
-# scoped API token (cft_..., looked up in the database on every request: one indexed read
-# of its SHA-256) instead of the session's access token (a JWT, checked in memory), on the
+# scoped API token (cft_...: its SHA-256 looked up once, then served from memory while the
+# database shows no change that could have removed it) instead of the session's access
+# token (a JWT, checked in memory), on the
 # two endpoints a batch job calls most:
 #   - GET /api/v1/auth/me (accepts any token), and
 #   - GET /api/v1/files/{id}/download (the presigned GET; the token has files:read only),

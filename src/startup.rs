@@ -17,6 +17,7 @@ use crate::admin::service::AdminService;
 use crate::archives::service::ArchiveService;
 use crate::audit::AuditLog;
 use crate::auth::device::DeviceLogins;
+use crate::auth::external::ExternalProvider;
 use crate::auth::password::PasswordHasher;
 use crate::auth::service::AuthPolicy;
 use crate::auth::tokens::TokenKeys;
@@ -108,7 +109,13 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
     let policy = auth_policy(settings);
     let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
     let runtime = Runtime::new(conn.clone(), settings);
-    let auth = AuthService::new(db.clone(), hasher.clone(), keys, policy, runtime.clone());
+    let external = ExternalProvider::from_settings(&settings.auth_external).map_err(|e| {
+        StartupError::Auth(crate::auth::AuthError::Internal(format!(
+            "identity provider client: {e}"
+        )))
+    })?;
+    let auth = AuthService::new(db.clone(), hasher.clone(), keys, policy, runtime.clone())
+        .with_external(external);
     let metrics = Arc::new(Metrics::new());
     let (audit, limits) = audit_and_limits(base, &metrics);
     let files = FileService::new(

@@ -10,6 +10,7 @@ mod m20261122_000005_settings;
 mod m20261201_000006_api_tokens;
 mod m20261201_000007_token_confinement;
 mod m20261201_000008_device_codes;
+mod m20261201_000009_external_identities;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_api_tokens::Migration),
             Box::new(m20261201_000007_token_confinement::Migration),
             Box::new(m20261201_000008_device_codes::Migration),
+            Box::new(m20261201_000009_external_identities::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod cookies;
 pub mod device;
 pub mod dto;
+pub mod external;
 pub mod extractor;
 pub mod password;
 pub mod repo;
@@ -47,6 +48,8 @@ pub enum AuthError {
     InvalidTokenRequest(String),
     #[error("too many API tokens")]
     TooManyTokens,
+    #[error("the identity provider is unavailable")]
+    ProviderUnavailable,
     #[error("too many password hashes in flight")]
     Busy,
     #[error("database: {0}")]
@@ -105,6 +108,13 @@ impl From<AuthError> for crate::error::AppError {
                     "At most {} unexpired API tokens per user; revoke one first.",
                     api_tokens::MAX_TOKENS_PER_USER
                 ),
+            ),
+            AuthError::ProviderUnavailable => AppError::retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "IDENTITY_PROVIDER_UNAVAILABLE",
+                "The identity service that checks this account is not answering; retry later. \
+                 Local accounts still sign in.",
+                30,
             ),
             AuthError::Busy => AppError::retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -22,6 +22,8 @@ pub struct User {
     pub tokens_valid_after: i64,
     pub created_at: DateTime<Utc>,
     pub last_login: Option<DateTime<Utc>>,
+    /// The identity provider vouching for the account; `None`: a local account.
+    pub auth_provider: Option<String>,
 }
 
 impl From<users::Model> for User {
@@ -34,6 +36,7 @@ impl From<users::Model> for User {
             role: m.role,
             disabled: m.disabled,
             tokens_valid_after: m.tokens_valid_after,
+            auth_provider: m.auth_provider,
             created_at: m.created_at,
             last_login: m.last_login,
         }
@@ -47,6 +50,8 @@ pub struct NewUser<'a> {
     pub role: Role,
     pub quota_bytes: i64,
     pub quota_objects: i64,
+    /// (provider, subject) of an account an identity provider vouches for.
+    pub external: Option<(&'a str, &'a str)>,
 }
 
 /// `Ok(None)` when the username is taken (unique violation).
@@ -72,6 +77,8 @@ pub async fn insert_user(
         created_at: Set(now),
         updated_at: Set(now),
         last_login: Set(None),
+        auth_provider: Set(new.external.map(|(p, _)| p.to_owned())),
+        auth_subject: Set(new.external.map(|(_, s)| s.to_owned())),
     };
     match model.insert(db).await {
         Ok(m) => Ok(Some(m.into())),
@@ -93,6 +100,42 @@ pub async fn find_user_by_username(
         .one(db)
         .await?
         .map(User::from))
+}
+
+/// The account `provider` knows as `subject`.
+pub async fn find_external(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<User>, DbErr> {
+    Ok(users::Entity::find()
+        .filter(users::Column::AuthProvider.eq(provider))
+        .filter(users::Column::AuthSubject.eq(subject))
+        .one(db)
+        .await?
+        .map(User::from))
+}
+
+/// Updates what the identity provider owns of an account: its name and email. `Ok(false)`
+/// when the new name is taken by another account (nothing changes then).
+pub async fn update_external(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    username: &str,
+    email: Option<&str>,
+) -> Result<bool, DbErr> {
+    let done = users::Entity::update_many()
+        .col_expr(users::Column::Username, Expr::value(username))
+        .col_expr(users::Column::Email, Expr::value(email))
+        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await;
+    match done {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn touch_last_login(

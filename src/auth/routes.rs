@@ -155,6 +155,7 @@ async fn register(
         (status = 401, description = "Wrong username or password", body = ErrorBody),
         (status = 422, description = "A body of the wrong shape", body = ErrorBody),
         (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 503, description = "The identity provider that checks this (non-local) account is not answering (`IDENTITY_PROVIDER_UNAVAILABLE`)", body = ErrorBody),
     )
 )]
 #[post("/login")]

@@ -12,6 +12,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::api_tokens::{self, ApiTokens, TokenGrant};
+use super::external::{ExternalProvider, Verdict};
 use super::password::{check_policy, PasswordHasher};
 use super::repo::{self, NewRefresh, NewUser, User};
 use super::tokens::{hash_token, new_refresh_token, AccessClaims, TokenKeys};
@@ -67,6 +68,7 @@ pub async fn create_account(
         role: new.role.unwrap_or(defaults.default_role),
         quota_bytes: defaults.default_quota_bytes,
         quota_objects: defaults.default_quota_objects,
+        external: None,
     };
     repo::insert_user(db, row)
         .await?
@@ -110,7 +112,13 @@ pub struct AuthService {
     /// the time window.
     verified: Arc<TtlCache<String, AccessClaims>>,
     api_tokens: ApiTokens,
+    /// The identity provider vouching for users that are not local accounts.
+    external: Option<Arc<ExternalProvider>>,
 }
+
+/// What an account that only an identity provider vouches for has as its password hash:
+/// no password ever matches it.
+const NO_LOCAL_PASSWORD: &str = "!external";
 
 impl AuthService {
     pub fn new(
@@ -129,7 +137,14 @@ impl AuthService {
             cache: Arc::new(TtlCache::new(policy.user_cache_ttl)),
             verified: Arc::new(TtlCache::new(policy.user_cache_ttl)),
             policy: Arc::new(policy),
+            external: None,
         }
+    }
+
+    /// Lets `provider` vouch for users that are not local accounts.
+    pub fn with_external(mut self, provider: Option<ExternalProvider>) -> AuthService {
+        self.external = provider.map(Arc::new);
+        self
     }
 
     pub fn keys(&self) -> &TokenKeys {
@@ -190,6 +205,14 @@ impl AuthService {
             Ok(name) => repo::find_user_by_username(self.db.conn(), &name).await?,
             Err(_) => None,
         };
+        // Local accounts (the break-glass admin among them) never depend on the provider.
+        let local = user.as_ref().is_some_and(|u| u.auth_provider.is_none());
+        if let (false, Some(provider)) = (local, self.external.clone()) {
+            let user = self
+                .external_user(&provider, username, password, &client)
+                .await?;
+            return self.login_as(user, client).await;
+        }
         let ok = self
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
@@ -201,6 +224,70 @@ impl AuthService {
                 return Err(AuthError::InvalidCredentials);
             }
         };
+        self.login_as(user, client).await
+    }
+
+    /// The account the identity provider vouches for, created on its first login (with
+    /// the admin's defaults) and afterwards updated only in what the provider owns: the
+    /// name and the email. Role, quota and the disabled flag stay the admin's.
+    async fn external_user(
+        &self,
+        provider: &ExternalProvider,
+        username: &str,
+        password: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<User, AuthError> {
+        let identity = match provider
+            .check(username.trim(), password, client.ip.as_deref())
+            .await?
+        {
+            Verdict::Valid(identity) => identity,
+            Verdict::Refused => {
+                tracing::info!("login refused by the identity provider");
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        let name = normalize_username(&identity.username).map_err(|_| {
+            tracing::warn!("the identity provider answered a username Coffer cannot use");
+            AuthError::ProviderUnavailable
+        })?;
+        let email = identity.email.as_deref();
+        let db = self.db.conn();
+        if let Some(user) = repo::find_external(db, &provider.name, &identity.subject).await? {
+            if user.username != name || user.email.as_deref() != email {
+                if !repo::update_external(db, user.id, &name, email).await? {
+                    tracing::warn!(user.id = %user.id, "the provider's new name is taken here; keeping the old one");
+                }
+                self.forget_user(user.id);
+                return repo::find_user(db, user.id)
+                    .await?
+                    .ok_or(AuthError::InvalidCredentials);
+            }
+            return Ok(user);
+        }
+        let defaults = self.runtime.get().await?;
+        let role = match provider.is_admin(&identity) {
+            true => Role::Admin,
+            false => defaults.default_role,
+        };
+        let row = NewUser {
+            username: &name,
+            email,
+            password_hash: NO_LOCAL_PASSWORD.to_owned(),
+            role,
+            quota_bytes: defaults.default_quota_bytes,
+            quota_objects: defaults.default_quota_objects,
+            external: Some((&provider.name, &identity.subject)),
+        };
+        let user = repo::insert_user(db, row)
+            .await?
+            .ok_or(AuthError::UsernameTaken)?;
+        tracing::info!(user.id = %user.id, "account created for the identity provider's user");
+        Ok(user)
+    }
+
+    /// A new session for `user`, whose credentials were checked.
+    async fn login_as(&self, user: User, client: ClientInfo) -> Result<Session, AuthError> {
         if user.disabled {
             return Err(AuthError::AccountDisabled);
         }
@@ -224,17 +311,7 @@ impl AuthService {
         let user = repo::find_user(self.db.conn(), user)
             .await?
             .ok_or(AuthError::InvalidCredentials)?;
-        if user.disabled {
-            return Err(AuthError::AccountDisabled);
-        }
-        let now = Utc::now();
-        let family = Uuid::new_v4();
-        let absolute = now + self.policy.refresh_absolute_ttl;
-        let (session, _) = self
-            .new_session(self.db.conn(), user, family, absolute, &client)
-            .await?;
-        tracing::info!(user.id = %session.user.id, "device login");
-        Ok(session)
+        self.login_as(user, client).await
     }
 
     /// Rotates a refresh token. A token presented twice revokes its whole family.

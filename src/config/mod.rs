@@ -14,8 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use database_url::DatabaseUrl;
 pub use sections::{
-    ArchiveSettings, RateLimit, S3Settings, UploadSettings, WorkerSettings, MAX_PARTS,
-    MAX_PRESIGN_TTL, MIN_PART_SIZE,
+    ArchiveSettings, ExternalAuthSettings, RateLimit, S3Settings, UploadSettings, WorkerSettings,
+    MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE,
 };
 pub use source::ConfigError;
 use source::{invalid, parse_net, Source};
@@ -93,6 +93,7 @@ pub struct Settings {
     pub uploads: UploadSettings,
     pub worker: WorkerSettings,
     pub archives: ArchiveSettings,
+    pub auth_external: ExternalAuthSettings,
 }
 
 /// The variables of the rate limits (auth, user, public, link password, device code).
@@ -191,6 +192,7 @@ impl Default for Settings {
             uploads: UploadSettings::default(),
             worker: WorkerSettings::default(),
             archives: ArchiveSettings::default(),
+            auth_external: ExternalAuthSettings::default(),
         }
     }
 }
@@ -224,6 +226,7 @@ impl Settings {
         s.uploads = UploadSettings::read(&src, s.uploads)?;
         s.worker = WorkerSettings::read(&src, s.worker)?;
         s.archives = ArchiveSettings::read(&src, s.archives)?;
+        s.auth_external = ExternalAuthSettings::read(&src, s.auth_external)?;
         s.validate()?;
         Ok(s)
     }
@@ -347,6 +350,7 @@ impl Settings {
         self.uploads.validate()?;
         self.worker.validate()?;
         self.archives.validate()?;
+        self.auth_external.validate()?;
         self.s3.validate()
     }
 

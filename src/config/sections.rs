@@ -280,3 +280,96 @@ impl ArchiveSettings {
         Ok(())
     }
 }
+
+/// An external identity provider: it vouches for users that are not local accounts.
+#[derive(Debug, Clone)]
+pub struct ExternalAuthSettings {
+    /// `None`: local accounts only.
+    pub url: Option<String>,
+    /// The HMAC key requests to the provider are signed with.
+    pub secret: Option<SecretString>,
+    /// The provider's name: with a user's subject, the key of their account.
+    pub name: String,
+    pub timeout: Duration,
+    /// Groups whose members are created as admins.
+    pub admin_groups: Vec<String>,
+    /// Consecutive failures that stop forwarding, and for how long.
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
+}
+
+impl Default for ExternalAuthSettings {
+    fn default() -> Self {
+        ExternalAuthSettings {
+            url: None,
+            secret: None,
+            name: "external".into(),
+            timeout: Duration::from_secs(5),
+            admin_groups: Vec::new(),
+            breaker_failures: 3,
+            breaker_open: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ExternalAuthSettings {
+    pub(super) fn read(
+        src: &Lookup,
+        d: ExternalAuthSettings,
+    ) -> Result<ExternalAuthSettings, ConfigError> {
+        Ok(ExternalAuthSettings {
+            url: src.get("COFFER_AUTH_EXTERNAL_URL"),
+            secret: src.secret("COFFER_AUTH_EXTERNAL_SECRET")?,
+            name: src.get("COFFER_AUTH_EXTERNAL_NAME").unwrap_or(d.name),
+            timeout: src.millis("COFFER_AUTH_EXTERNAL_TIMEOUT_MS", d.timeout)?,
+            admin_groups: src.list("COFFER_AUTH_EXTERNAL_ADMIN_GROUPS"),
+            breaker_failures: src
+                .parse("COFFER_AUTH_EXTERNAL_BREAKER_FAILURES", d.breaker_failures)?,
+            breaker_open: src.seconds("COFFER_AUTH_EXTERNAL_BREAKER_SECONDS", d.breaker_open)?,
+        })
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let Some(url) = &self.url else {
+            return Ok(());
+        };
+        let parsed = url::Url::parse(url)
+            .map_err(|e| invalid("COFFER_AUTH_EXTERNAL_URL", format!("not a URL: {e}")))?;
+        let loopback = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+            return Err(invalid(
+                "COFFER_AUTH_EXTERNAL_URL",
+                "must be https (plain http only to this machine's loopback address)",
+            ));
+        }
+        use secrecy::ExposeSecret as _;
+        if self
+            .secret
+            .as_ref()
+            .is_none_or(|s| s.expose_secret().len() < 32)
+        {
+            return Err(invalid(
+                "COFFER_AUTH_EXTERNAL_SECRET",
+                "must be set, at least 32 bytes, when COFFER_AUTH_EXTERNAL_URL is",
+            ));
+        }
+        if self.name.is_empty() || self.name.len() > 64 || self.timeout.is_zero() {
+            return Err(invalid(
+                "COFFER_AUTH_EXTERNAL_NAME",
+                "the name must be 1 to 64 bytes and the timeout above zero",
+            ));
+        }
+        if self.breaker_failures == 0 {
+            return Err(invalid(
+                "COFFER_AUTH_EXTERNAL_BREAKER_FAILURES",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}

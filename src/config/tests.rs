@@ -82,3 +82,35 @@ fn debug_output_redacts_secrets() {
     assert!(!dbg.contains("super-secret"));
     assert!(!dbg.contains("hunter2"));
 }
+
+#[test]
+fn an_identity_provider_needs_https_and_a_long_secret() {
+    let secret = "s".repeat(32);
+    let with = |url: &str, secret: &str| {
+        from(&[
+            ("COFFER_AUTH_EXTERNAL_URL", url),
+            ("COFFER_AUTH_EXTERNAL_SECRET", secret),
+        ])
+    };
+    let s = with("https://idp.uni.example/check", &secret).expect("valid");
+    assert_eq!(s.auth_external.name, "external");
+    assert_eq!(s.auth_external.timeout, Duration::from_secs(5));
+    assert!(
+        with("http://127.0.0.1:9000/check", &secret).is_ok(),
+        "loopback"
+    );
+    assert!(
+        with("http://idp.uni.example/check", &secret).is_err(),
+        "plain http"
+    );
+    assert!(with("https://idp.uni.example/check", "short").is_err());
+    assert!(from(&[("COFFER_AUTH_EXTERNAL_URL", "https://idp.uni.example/")]).is_err());
+    let groups = from(&[
+        ("COFFER_AUTH_EXTERNAL_URL", "https://idp.uni.example/"),
+        ("COFFER_AUTH_EXTERNAL_SECRET", secret.as_str()),
+        ("COFFER_AUTH_EXTERNAL_ADMIN_GROUPS", "hpc-admins, it"),
+    ])
+    .expect("valid");
+    assert_eq!(groups.auth_external.admin_groups, ["hpc-admins", "it"]);
+    assert!(from(&[]).expect("valid").auth_external.url.is_none());
+}

@@ -28,6 +28,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_login: Option<DateTimeUtc>,
+    /// The identity provider that vouches for this account; `None`: a local account.
+    pub auth_provider: Option<String>,
+    /// The account's id at that provider (stable across renames).
+    pub auth_subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

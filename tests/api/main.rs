@@ -7,6 +7,7 @@ mod auth;
 mod device_login;
 mod docs;
 mod errors;
+mod external_idp;
 mod files;
 mod hardening;
 mod helpers;

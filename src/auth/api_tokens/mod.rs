@@ -10,6 +10,7 @@ pub mod routes;
 pub mod watch;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,6 +157,33 @@ struct Checked {
     user: Uuid,
     expires_at: DateTime<Utc>,
     grant: Arc<TokenGrant>,
+    /// Held while one request reads the token again after the stamp moved, so the
+    /// requests arriving meanwhile wait for that read instead of each making their own.
+    reading: Arc<tokio::sync::Mutex<()>>,
+    /// When a hit last recorded a use (Unix ms): hits look here, not in `touched`.
+    touched_ms: AtomicI64,
+}
+
+impl Checked {
+    /// Serves the hit, recording its use when a minute has passed since the last.
+    fn serve(
+        &self,
+        tokens: &ApiTokens,
+        now: DateTime<Utc>,
+        ip: Option<IpAddr>,
+    ) -> (Uuid, Arc<TokenGrant>) {
+        let now_ms = now.timestamp_millis();
+        let last = self.touched_ms.load(Ordering::Relaxed);
+        if now_ms - last >= TOUCH_EVERY.as_millis() as i64
+            && self
+                .touched_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tokens.touch(self.grant.id, now, ip);
+        }
+        (self.user, self.grant.clone())
+    }
 }
 
 fn invalid(detail: impl Into<String>) -> AuthError {
@@ -274,12 +302,24 @@ impl ApiTokens {
     ) -> Result<(Uuid, Arc<TokenGrant>), AuthError> {
         let hash = hash_token(secret);
         let now = Utc::now();
-        let stamp = self.watch.stamp();
+        let mut stamp = self.watch.stamp();
+        let mut reading = None;
         if let Some(hit) = self.checked.get(&hash) {
             if Some(hit.stamp) == stamp && hit.expires_at > now {
-                self.touch(hit.grant.id, now, ip);
-                return Ok((hit.user, hit.grant.clone()));
+                return Ok(hit.serve(self, now, ip));
             }
+            // The database changed since (on SQLite: any commit). One request reads the
+            // token again; the others wait for it and take what it read if nothing
+            // changed meanwhile.
+            let lock = hit.reading.clone();
+            let guard = lock.clone().lock_owned().await;
+            stamp = self.watch.stamp();
+            if let Some(hit) = self.checked.get(&hash) {
+                if Some(hit.stamp) == stamp && hit.expires_at > now {
+                    return Ok(hit.serve(self, now, ip));
+                }
+            }
+            reading = Some((lock, guard));
         }
         let found = repo::find_by_hash(self.db.conn(), &hash).await?;
         let Some(token) = found.filter(|t| t.expires_at > now) else {
@@ -292,12 +332,19 @@ impl ApiTokens {
             scopes: token.scopes,
             folder: token.folder_id,
         });
+        // Waiters are let go (the guard dropped) only once the new entry is in place.
+        let (lock, _guard) = match reading {
+            Some((lock, guard)) => (lock, Some(guard)),
+            None => (Arc::default(), None),
+        };
         if let Some(stamp) = stamp {
             let checked = Checked {
                 stamp,
                 user: token.user_id,
                 expires_at: token.expires_at,
                 grant: grant.clone(),
+                reading: lock,
+                touched_ms: AtomicI64::new(now.timestamp_millis()),
             };
             self.checked.put(hash, Arc::new(checked));
         }

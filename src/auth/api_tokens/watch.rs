@@ -7,21 +7,25 @@
 //!   `-shm` file, which SQLite rewrites in every commit, by any process (its `iChange`
 //!   counter, the WAL's last frame and its salts; see SQLite's "WAL-mode file format").
 //!   A 48-byte `pread`: any commit — a revocation, a cascade from a deleted user or
-//!   folder, or any other write — makes the next check read the database again.
+//!   folder, or any other write — makes the next check read the database again. SQLite
+//!   deletes the `-shm` file when the last connection to the database closes, and a
+//!   handle on a deleted file would never change again: the watch holds a connection
+//!   of its own for as long as it lives, so the file stays while it is read.
 //! - **PostgreSQL**: a trigger announces every removed token, and every change of what
 //!   one grants (expiry, scopes, folder, owner), on the `coffer_api_tokens` channel; a `LISTEN` connection counts the announcements, and the stamp is that
 //!   count. While the connection is down nothing is cached (announcements may be lost).
 //! - Anything else (no `-shm` file): no stamp, no caching.
 
 use std::fs::File;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
-use sea_orm::sqlx::PgPool;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sea_orm::sqlx::{Connection as _, PgPool};
 use sea_orm::{DatabaseConnection, DbBackend};
 
 /// The channel the migration's trigger announces removed tokens on.
@@ -47,12 +51,16 @@ pub struct Watch {
 }
 
 enum Kind {
-    Wal {
-        path: PathBuf,
-        file: RwLock<Option<Arc<File>>>,
-    },
+    /// Set once the watch's own connection is open.
+    Wal(Arc<OnceLock<Shm>>),
     Notify(Arc<Removals>),
     Off,
+}
+
+/// The open `-shm` file, and the connection that keeps SQLite from deleting it.
+struct Shm {
+    file: File,
+    _held: Mutex<SqliteConnection>,
 }
 
 /// Removals announced on PostgreSQL, counted by the listening task.
@@ -67,15 +75,11 @@ impl Watch {
     /// runtime).
     pub fn start(db: &DatabaseConnection) -> Watch {
         let kind = match db.get_database_backend() {
-            DbBackend::Sqlite => {
-                let pool = db.get_sqlite_connection_pool();
-                let db_file = pool.connect_options().get_filename().to_owned();
-                let mut path = db_file.into_os_string();
-                path.push("-shm");
-                Kind::Wal {
-                    path: path.into(),
-                    file: RwLock::new(None),
-                }
+            DbBackend::Sqlite if tokio::runtime::Handle::try_current().is_ok() => {
+                let shm = Arc::new(OnceLock::new());
+                let options = (*db.get_sqlite_connection_pool().connect_options()).clone();
+                tokio::spawn(hold_shm(options, shm.clone()));
+                Kind::Wal(shm)
             }
             DbBackend::Postgres if tokio::runtime::Handle::try_current().is_ok() => {
                 let removals = Arc::new(Removals {
@@ -100,7 +104,7 @@ impl Watch {
     /// The database's stamp now; `None` when tokens must not be cached now.
     pub fn stamp(&self) -> Option<Stamp> {
         match &self.kind {
-            Kind::Wal { path, file } => wal_stamp(path, file),
+            Kind::Wal(shm) => wal_stamp(shm.get()?),
             Kind::Notify(r) => r
                 .listening
                 .load(Ordering::Acquire)
@@ -129,21 +133,34 @@ impl Watch {
     }
 }
 
-fn wal_stamp(path: &PathBuf, file: &RwLock<Option<Arc<File>>>) -> Option<Stamp> {
-    let open = file.read().ok()?.clone();
-    // SQLite deletes the `-shm` file when the last connection closes; a handle on a
-    // deleted file would never change again.
-    let open = match open.filter(|f| f.metadata().is_ok_and(|m| m.nlink() > 0)) {
-        Some(f) => f,
-        None => {
-            let fresh = Arc::new(File::open(path).ok()?);
-            *file.write().ok()? = Some(fresh.clone());
-            fresh
+fn wal_stamp(shm: &Shm) -> Option<Stamp> {
+    let mut header = [0u8; WAL_HEADER];
+    shm.file.read_exact_at(&mut header, 0).ok()?;
+    (header[IS_INIT] != 0).then_some(Stamp::Wal(header))
+}
+
+/// Opens the watch's own connection, then the `-shm` file; until both are open (or if
+/// either fails) nothing is cached.
+async fn hold_shm(options: SqliteConnectOptions, shm: Arc<OnceLock<Shm>>) {
+    let mut path = options.get_filename().as_os_str().to_owned();
+    path.push("-shm");
+    let path = PathBuf::from(path);
+    let held = match SqliteConnection::connect_with(&options).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the database; API tokens are not cached");
+            return;
         }
     };
-    let mut header = [0u8; WAL_HEADER];
-    open.read_exact_at(&mut header, 0).ok()?;
-    (header[IS_INIT] != 0).then_some(Stamp::Wal(header))
+    match File::open(&path) {
+        Ok(file) => {
+            let _ = shm.set(Shm {
+                file,
+                _held: Mutex::new(held),
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "no -shm file to watch; API tokens are not cached"),
+    }
 }
 
 /// Counts removals while listening; stops caching whenever the connection is lost.

@@ -12,8 +12,9 @@
 //!   handle on a deleted file would never change again: the watch holds a connection
 //!   of its own for as long as it lives, so the file stays while it is read.
 //! - **PostgreSQL**: a trigger announces every removed token, and every change of what
-//!   one grants (expiry, scopes, folder, owner), on the `coffer_api_tokens` channel; a `LISTEN` connection counts the announcements, and the stamp is that
-//!   count. While the connection is down nothing is cached (announcements may be lost).
+//!   one grants (expiry, scopes, folder, owner), on the `coffer_api_tokens` channel; a
+//!   `LISTEN` connection counts the announcements, and the stamp is that count. While
+//!   the connection is down nothing is cached (announcements may be lost).
 //! - Anything else (no `-shm` file): no stamp, no caching.
 
 use std::fs::File;

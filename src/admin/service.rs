@@ -126,6 +126,7 @@ impl AdminService {
             quota_objects: body.quota_objects,
             disabled: body.disabled,
         };
+        let stamp = self.auth.api_tokens().stamp();
         let txn = self.db.write().await?;
         repo::update_user(&*txn, before.id, &change).await?;
         if change.disabled == Some(true) {
@@ -136,6 +137,9 @@ impl AdminService {
         }
         txn.commit().await?;
         self.auth.forget_user(before.id);
+        if change.disabled == Some(true) {
+            self.auth.api_tokens().settle(stamp).await;
+        }
         let after = self.user(before.id).await?;
         Ok(UserUpdate {
             before,

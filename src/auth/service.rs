@@ -515,11 +515,13 @@ impl AuthService {
         }
         check_policy(new)?;
         let hash = self.hasher.hash(new).await?;
+        let before = self.api_tokens.stamp();
         let txn = self.db.write().await?;
         repo::revoke_everything(&*txn, user, Some(hash)).await?;
         api_tokens::repo::delete_for_user(&*txn, user.id).await?;
         txn.commit().await?;
         self.forget_user(user.id);
+        self.api_tokens.settle(before).await;
         tracing::info!(user.id = %user.id, "password changed; every session and API token revoked");
         Ok(())
     }

@@ -63,7 +63,7 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&logs().0.lock().expect("log sink")).into_owned()
 }
 
-/// The application's database, store, settings, audit log and upload service, for tests that inspect or
+/// The application's database, store, settings, audit log, upload and auth services, for tests that inspect or
 /// prepare what the API cannot show.
 pub struct Handles {
     pub db: sea_orm::DatabaseConnection,
@@ -71,6 +71,7 @@ pub struct Handles {
     pub settings: std::sync::Arc<coffer::config::Settings>,
     pub audit: actix_web::web::Data<coffer::audit::AuditLog>,
     pub uploads: coffer::uploads::UploadService,
+    pub auth: coffer::auth::AuthService,
 }
 
 pub struct TestApp {
@@ -195,6 +196,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         settings: app.settings(),
         audit: app.state().audit,
         uploads: app.state().uploads.get_ref().clone(),
+        auth: app.state().auth.get_ref().clone(),
     };
     let worker = app.worker();
     tokio::spawn(app.run_until_stopped());

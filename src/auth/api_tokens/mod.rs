@@ -282,6 +282,19 @@ impl ApiTokens {
         Ok(Some(token))
     }
 
+    /// The database's stamp, taken before a transaction that removes tokens; pass it to
+    /// [`ApiTokens::settle`] once the transaction committed.
+    pub fn stamp(&self) -> Option<Stamp> {
+        self.watch.stamp()
+    }
+
+    /// Returns once this replica knows of the removals committed after `before` (on
+    /// PostgreSQL, once their announcement arrived; at most a second), so the next
+    /// request on it cannot be served a removed token from memory.
+    pub async fn settle(&self, before: Option<Stamp>) {
+        self.watch.settle(before).await;
+    }
+
     /// Any user's tokens, for admins: ordered by id (creation), after `after`.
     pub async fn list_all(
         &self,

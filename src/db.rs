@@ -1,5 +1,7 @@
 //! Connecting to the metadata database (SQLite or PostgreSQL) and migrating it.
 
+pub mod watch;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use sea_orm::{
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::Settings;
+use watch::Watch;
 
 /// The file behind a `sqlite:` URL, if any.
 fn sqlite_path(url: &str) -> Option<&str> {
@@ -269,12 +272,26 @@ mod tests {
 pub struct Db {
     conn: DatabaseConnection,
     gate: WriteGate,
+    /// Started on first use.
+    watch: Arc<std::sync::OnceLock<Arc<Watch>>>,
 }
 
 impl Db {
     pub fn new(conn: DatabaseConnection) -> Db {
         let gate = WriteGate::for_connection(&conn);
-        Db { conn, gate }
+        Db {
+            conn,
+            gate,
+            watch: Arc::default(),
+        }
+    }
+
+    /// The watch for changes that may remove an API token, one per `Db` and its clones
+    /// (started here on first use: call it inside the runtime).
+    pub fn watch(&self) -> Arc<Watch> {
+        self.watch
+            .get_or_init(|| Arc::new(Watch::start(&self.conn)))
+            .clone()
     }
 
     /// For reads (and for writes that are one statement).

@@ -126,7 +126,7 @@ impl AdminService {
             quota_objects: body.quota_objects,
             disabled: body.disabled,
         };
-        let stamp = self.auth.api_tokens().stamp();
+        let stamp = self.auth.api_tokens().stamp().await;
         let txn = self.db.write().await?;
         repo::update_user(&*txn, before.id, &change).await?;
         if change.disabled == Some(true) {

@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Db, WriteGate};
+use crate::db::Db;
 use crate::http::context::Origin;
 use crate::telemetry::metrics::Metrics;
 
@@ -120,7 +119,7 @@ impl AuditLog {
     /// when the last `AuditLog` is dropped.
     pub fn spawn(db: Db, metrics: Arc<Metrics>, backlog: usize) -> AuditLog {
         let (tx, rx) = mpsc::channel(backlog.max(1));
-        tokio::spawn(write_loop(db.conn().clone(), db.gate().clone(), rx));
+        tokio::spawn(write_loop(db, rx));
         AuditLog {
             tx,
             stats: Arc::default(),
@@ -210,7 +209,7 @@ enum Message {
     Flush(oneshot::Sender<()>),
 }
 
-async fn write_loop(db: DatabaseConnection, gate: WriteGate, mut rx: mpsc::Receiver<Message>) {
+async fn write_loop(db: Db, mut rx: mpsc::Receiver<Message>) {
     let mut inbox = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut inbox, BATCH).await > 0 {
         // Let a burst gather: fewer, larger transactions (on SQLite each one holds the
@@ -232,7 +231,7 @@ async fn write_loop(db: DatabaseConnection, gate: WriteGate, mut rx: mpsc::Recei
                 Message::Flush(done) => flushed.push(done),
             }
         }
-        write_until_done(&db, &gate, &batch).await;
+        write_until_done(&db, &batch).await;
         for done in flushed {
             let _ = done.send(());
         }
@@ -241,10 +240,10 @@ async fn write_loop(db: DatabaseConnection, gate: WriteGate, mut rx: mpsc::Recei
 
 /// Writes a batch, retrying with backoff (at most [`MAX_RETRY_DELAY`] apart) until the
 /// database takes it: while it does not, the backlog fills and requests wait.
-async fn write_until_done(db: &DatabaseConnection, gate: &WriteGate, batch: &[AuditEvent]) {
+async fn write_until_done(db: &Db, batch: &[AuditEvent]) {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 1u32;
-    while let Err(e) = write_batch(db, gate, batch).await {
+    while let Err(e) = write_batch(db, batch).await {
         tracing::warn!(error = %e, attempt, events = batch.len(), "audit write failed; retrying");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_RETRY_DELAY);
@@ -252,14 +251,11 @@ async fn write_until_done(db: &DatabaseConnection, gate: &WriteGate, batch: &[Au
     }
 }
 
-async fn write_batch(
-    db: &DatabaseConnection,
-    gate: &WriteGate,
-    batch: &[AuditEvent],
-) -> Result<(), sea_orm::DbErr> {
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        return repo::copy_many(db.get_postgres_connection_pool(), batch).await;
+async fn write_batch(db: &Db, batch: &[AuditEvent]) -> Result<(), sea_orm::DbErr> {
+    let conn = db.conn();
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        return repo::copy_many(conn.get_postgres_connection_pool(), batch).await;
     }
-    let _writers_wait = gate.hold().await;
-    repo::insert_many(db.get_sqlite_connection_pool(), batch).await
+    let _writers_wait = db.gate().hold().await;
+    repo::insert_many(conn.get_sqlite_connection_pool(), &db.watch(), batch).await
 }

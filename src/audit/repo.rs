@@ -7,6 +7,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::AuditEvent;
+use crate::db::watch::Watch;
 use crate::entity::audit_events;
 
 /// Rows per `INSERT` on SQLite (11 parameters each).
@@ -16,8 +17,11 @@ const ROWS_PER_INSERT: usize = 100;
 /// transaction, their text built once and so prepared once per connection. Bound
 /// through sqlx directly, borrowing the events' strings: through sea-orm each string
 /// was copied three more times, and the writer has to keep up with every download.
+/// The commit is [`Quiet`](crate::db::watch::Quiet): audit rows remove no API token,
+/// so it leaves cached tokens valid.
 pub async fn insert_many(
     pool: &sea_orm::sqlx::SqlitePool,
+    watch: &Watch,
     events: &[AuditEvent],
 ) -> Result<(), DbErr> {
     use sea_orm::sqlx;
@@ -28,6 +32,7 @@ pub async fn insert_many(
         .map(|e| e.detail.as_ref().map(|d| d.to_string()))
         .collect();
     let mut txn = pool.begin_with("BEGIN IMMEDIATE").await.map_err(failed)?;
+    let quiet = watch.quiet();
     for (chunk, details) in events
         .chunks(ROWS_PER_INSERT)
         .zip(details.chunks(ROWS_PER_INSERT))
@@ -53,7 +58,9 @@ pub async fn insert_many(
         }
         query.execute(&mut *txn).await.map_err(failed)?;
     }
-    txn.commit().await.map_err(failed)
+    txn.commit().await.map_err(failed)?;
+    quiet.committed();
+    Ok(())
 }
 
 fn insert_sql(rows: usize) -> String {

@@ -515,7 +515,7 @@ impl AuthService {
         }
         check_policy(new)?;
         let hash = self.hasher.hash(new).await?;
-        let before = self.api_tokens.stamp();
+        let before = self.api_tokens.stamp().await;
         let txn = self.db.write().await?;
         repo::revoke_everything(&*txn, user, Some(hash)).await?;
         api_tokens::repo::delete_for_user(&*txn, user.id).await?;

@@ -359,7 +359,7 @@ async fn revocation_holds_on_the_next_request_on_another_replica_and_expiry_ends
     // do it); this replica hears of it through the database as any other would (on
     // PostgreSQL, the trigger's announcement, which arrives a moment after the commit).
     let tokens = app.app_state.auth.api_tokens();
-    let before = tokens.stamp();
+    let before = tokens.stamp().await;
     api_tokens::Entity::update_many()
         .col_expr(
             api_tokens::Column::ExpiresAt,

@@ -1,13 +1,12 @@
 //! Scoped API tokens (personal access tokens) for programs: batch jobs, CI, scripts.
 //! A token is `cft_` and 256 random bits, shown once; only its SHA-256 is stored. A
 //! checked token is kept in memory only while the database shows no change that could
-//! have removed it (see [`watch`]), so a revocation holds on the next request on every
+//! have removed it (see [`crate::db::watch`]), so a revocation holds on the next request on every
 //! replica while a busy token costs no query per request.
 
 pub mod dto;
 pub mod repo;
 pub mod routes;
-pub mod watch;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -19,15 +18,16 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::tokens::hash_token;
 use super::AuthError;
 use crate::cache::TtlCache;
+use crate::db::watch::{Stamp, Watch};
 use crate::db::Db;
 use crate::runtime::Runtime;
-use watch::{Stamp, Watch};
 
 /// What every API token starts with, so secret scanners can recognise one.
 pub const TOKEN_PREFIX: &str = "cft_";
@@ -146,8 +146,8 @@ pub struct ApiTokens {
     runtime: Runtime,
     /// Tokens whose last use this replica wrote recently.
     touched: Arc<TtlCache<Uuid, ()>>,
-    /// Tokens checked recently, by hash, with the database's stamp when they were read.
-    checked: Arc<TtlCache<String, Checked>>,
+    /// Tokens checked recently, by SHA-256, with the database's stamp when they were read.
+    checked: Arc<TtlCache<[u8; 32], Checked>>,
     watch: Arc<Watch>,
 }
 
@@ -196,7 +196,7 @@ impl ApiTokens {
             runtime,
             touched: Arc::new(TtlCache::new(TOUCH_EVERY)),
             checked: Arc::new(TtlCache::new(CACHE_FOR)),
-            watch: Arc::new(Watch::start(db.conn())),
+            watch: db.watch(),
             db,
         }
     }
@@ -270,7 +270,7 @@ impl ApiTokens {
         user: Option<Uuid>,
         id: Uuid,
     ) -> Result<Option<TokenInfo>, AuthError> {
-        let before = self.watch.stamp();
+        let before = self.watch.stamp().await;
         let txn = self.db.write().await?;
         let found = repo::find(&*txn, id).await?;
         let Some(token) = found.filter(|t| user.is_none_or(|u| u == t.user_id)) else {
@@ -284,8 +284,8 @@ impl ApiTokens {
 
     /// The database's stamp, taken before a transaction that removes tokens; pass it to
     /// [`ApiTokens::settle`] once the transaction committed.
-    pub fn stamp(&self) -> Option<Stamp> {
-        self.watch.stamp()
+    pub async fn stamp(&self) -> Option<Stamp> {
+        self.watch.stamp().await
     }
 
     /// Returns once this replica knows of the removals committed after `before` (on
@@ -313,11 +313,11 @@ impl ApiTokens {
         secret: &str,
         ip: Option<IpAddr>,
     ) -> Result<(Uuid, Arc<TokenGrant>), AuthError> {
-        let hash = hash_token(secret);
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         let now = Utc::now();
-        let mut stamp = self.watch.stamp();
+        let mut stamp = self.watch.stamp().await;
         let mut reading = None;
-        if let Some(hit) = self.checked.get(&hash) {
+        if let Some(hit) = self.checked.get(&digest) {
             if Some(hit.stamp) == stamp && hit.expires_at > now {
                 return Ok(hit.serve(self, now, ip));
             }
@@ -326,15 +326,15 @@ impl ApiTokens {
             // changed meanwhile.
             let lock = hit.reading.clone();
             let guard = lock.clone().lock_owned().await;
-            stamp = self.watch.stamp();
-            if let Some(hit) = self.checked.get(&hash) {
+            stamp = self.watch.stamp().await;
+            if let Some(hit) = self.checked.get(&digest) {
                 if Some(hit.stamp) == stamp && hit.expires_at > now {
                     return Ok(hit.serve(self, now, ip));
                 }
             }
             reading = Some((lock, guard));
         }
-        let found = repo::find_by_hash(self.db.conn(), &hash).await?;
+        let found = repo::find_by_hash(self.db.conn(), &hex::encode(digest)).await?;
         let Some(token) = found.filter(|t| t.expires_at > now) else {
             return Err(AuthError::InvalidAccessToken);
         };
@@ -359,7 +359,7 @@ impl ApiTokens {
                 reading: lock,
                 touched_ms: AtomicI64::new(now.timestamp_millis()),
             };
-            self.checked.put(hash, Arc::new(checked));
+            self.checked.put(digest, Arc::new(checked));
         }
         Ok((token.user_id, grant))
     }

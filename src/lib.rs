@@ -5,6 +5,7 @@ pub mod admin;
 pub mod archives;
 pub mod audit;
 pub mod auth;
+pub mod benchwrap;
 pub mod cache;
 pub mod cli;
 pub mod config;

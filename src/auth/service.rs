@@ -397,7 +397,7 @@ impl AuthService {
         .await?;
         let (access_token, access_expires_at) = self
             .keys
-            .issue(user.id, family, user.tokens_valid_after)
+            .issue(user.id, &user.username, family, user.tokens_valid_after)
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         let session = Session {
             user,
@@ -480,7 +480,7 @@ impl AuthService {
     /// A new access token for the same session, for cookie sessions near expiry.
     pub fn reissue_access(&self, claims: &AccessClaims) -> Result<(String, i64), AuthError> {
         self.keys
-            .issue(claims.sub, claims.sid, claims.ver)
+            .issue(claims.sub, &claims.username, claims.sid, claims.ver)
             .map_err(|e| AuthError::Internal(e.to_string()))
     }
 

@@ -30,6 +30,10 @@ pub struct AccessClaims {
     /// The user's `tokens_valid_after` when the token was issued: bumping it on the
     /// user revokes every earlier token at once.
     pub ver: i64,
+    /// The user's name when the token was issued, for clients that read it from the
+    /// payload (the benchwrap client does); never trusted by the server.
+    #[serde(default)]
+    pub username: String,
 }
 
 pub struct TokenKeys {
@@ -69,6 +73,7 @@ impl TokenKeys {
     pub fn issue(
         &self,
         user_id: Uuid,
+        username: &str,
         session_id: Uuid,
         ver: i64,
     ) -> Result<(String, i64), jsonwebtoken::errors::Error> {
@@ -84,6 +89,7 @@ impl TokenKeys {
             typ: ACCESS_TOKEN_TYPE.to_owned(),
             sid: session_id,
             ver,
+            username: username.to_owned(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims.exp))
@@ -137,7 +143,7 @@ mod tests {
     fn issued_tokens_validate_and_carry_their_claims() {
         let k = keys();
         let (user, sid) = (Uuid::new_v4(), Uuid::new_v4());
-        let (token, exp) = k.issue(user, sid, 42).expect("issue");
+        let (token, exp) = k.issue(user, "ada", sid, 42).expect("issue");
         let c = k.validate(&token).expect("valid");
         assert_eq!((c.sub, c.sid, c.ver, c.exp), (user, sid, 42, exp));
         assert_eq!(c.exp - c.iat, 300);
@@ -146,7 +152,7 @@ mod tests {
     #[test]
     fn wrong_secret_audience_or_issuer_is_refused() {
         let (token, _) = keys()
-            .issue(Uuid::new_v4(), Uuid::new_v4(), 0)
+            .issue(Uuid::new_v4(), "ada", Uuid::new_v4(), 0)
             .expect("issue");
         let other_secret =
             TokenKeys::new(&[8u8; 32], "coffer", "coffer-api", Duration::from_secs(300));
@@ -178,6 +184,7 @@ mod tests {
                 typ: ACCESS_TOKEN_TYPE.into(),
                 sid: Uuid::new_v4(),
                 ver: 0,
+                username: String::new(),
             };
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding)
                 .expect("encode")
@@ -203,7 +210,9 @@ mod tests {
     #[test]
     fn the_time_window_matches_validation() {
         let k = keys();
-        let (token, exp) = k.issue(Uuid::new_v4(), Uuid::new_v4(), 0).expect("issue");
+        let (token, exp) = k
+            .issue(Uuid::new_v4(), "ada", Uuid::new_v4(), 0)
+            .expect("issue");
         let c = k.validate(&token).expect("valid");
         assert!(c.in_time_window(c.iat));
         assert!(c.in_time_window(exp + LEEWAY_SECS as i64));

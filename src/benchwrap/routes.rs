@@ -1,0 +1,234 @@
+//! HTTP handlers of the benchwrap protocol under `/api`.
+//!
+//! The client sends its password and refresh token in the query string. They are
+//! accepted there because deployed clients send them so, and equally as a form or JSON
+//! body; none reaches a log line (the request log names only the route pattern, and
+//! these handlers log nothing of their input).
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::audit::{AuditLog, OK};
+use crate::auth::routes::{audited, client_info};
+use crate::auth::service::{AuthService, Session};
+use crate::error::{json_error, AppError, ErrorBody};
+use crate::http::context::{ClientIp, Origin};
+use crate::http::ratelimit::RateLimits;
+
+/// The OpenAPI tag of these routes.
+pub const TAG: &str = "benchwrap compatibility";
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(probe)
+        .service(register)
+        .service(password)
+        .service(refresh);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProbeResponse {
+    #[schema(example = "Coffer: benchwrap protocol")]
+    pub message: String,
+}
+
+/// The client's health probe.
+#[utoipa::path(tag = TAG, responses((status = 200, description = "Serving", body = ProbeResponse)))]
+#[get("/")]
+async fn probe() -> HttpResponse {
+    HttpResponse::Ok().json(ProbeResponse {
+        message: format!("Coffer {}: benchwrap protocol", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// A token pair as the benchwrap client reads it. The access token's payload carries
+/// a `username` claim, which the client reads without verifying.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PairResponse {
+    /// The access token: `Authorization: Bearer` on every other call.
+    pub access: String,
+    /// The refresh token; single use: each refresh returns a new one.
+    pub refresh: String,
+}
+
+fn pair(session: Session) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(PairResponse {
+            access: session.access_token,
+            refresh: session.refresh_token,
+        })
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterBody {
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(value_type = String, format = Password, example = "correct horse battery staple")]
+    pub password: SecretString,
+}
+
+/// Creates an account (when registration is open) and signs it in.
+#[utoipa::path(
+    tag = TAG,
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered and signed in", body = PairResponse),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+        (status = 422, description = "Invalid username or password", body = ErrorBody),
+        (status = 403, description = "Registration is closed", body = ErrorBody),
+    )
+)]
+#[post("/auth/register")]
+async fn register(
+    limits: web::Data<RateLimits>,
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
+    origin: Origin,
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Json<RegisterBody>,
+) -> Result<HttpResponse, AppError> {
+    limits.check_ip(ip.0)?;
+    let body = body.into_inner();
+    let result = accounts
+        .register(&body.username, &body.password, None)
+        .await;
+    let event = origin
+        .event("auth.register", OK)
+        .detail(serde_json::json!({ "username": body.username.trim().to_lowercase() }));
+    let user = audited(&audit, event, result, |u| (u.id, u.username.clone())).await?;
+    let result = accounts.session_for(user.id, client_info(&req, &ip)).await;
+    let session = audited(&audit, origin.event("auth.login", OK), result, |s| {
+        (s.user.id, s.user.username.clone())
+    })
+    .await?;
+    let mut res = pair(session);
+    *res.status_mut() = actix_web::http::StatusCode::CREATED;
+    Ok(res)
+}
+
+/// Where the client's fields may come from: the query string, else the body (a form or
+/// JSON object with the same fields).
+fn fields<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, AppError> {
+    if !req.query_string().is_empty() {
+        return serde_urlencoded::from_str(req.query_string()).map_err(|e| {
+            AppError::unprocessable("INVALID_QUERY", format!("The query is not valid: {e}."))
+        });
+    }
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(ContentType::json().essence_str()));
+    if json {
+        serde_json::from_slice(body).map_err(|e| json_error(&e))
+    } else {
+        serde_urlencoded::from_bytes(body).map_err(|e| {
+            AppError::unprocessable("INVALID_BODY", format!("The form is not valid: {e}."))
+        })
+    }
+}
+
+/// The password sign-in's fields (`u`, `p`).
+#[derive(Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct PasswordParams {
+    /// The username.
+    pub u: String,
+    /// The password (accepted here because deployed clients send it so; never logged).
+    #[param(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password)]
+    pub p: SecretString,
+}
+
+/// Signs in with a username and password, given as `?u=&p=` (as the client sends
+/// them), or as a form or JSON body with the same fields.
+#[utoipa::path(
+    tag = TAG,
+    params(PasswordParams),
+    request_body(
+        content = PasswordParams,
+        content_type = "application/x-www-form-urlencoded",
+        description = "The same fields as a form or JSON object, when the query has none",
+    ),
+    responses(
+        (status = 200, description = "Signed in", body = PairResponse),
+        (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 422, description = "Fields missing", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+    )
+)]
+#[post("/auth/password")]
+async fn password(
+    limits: web::Data<RateLimits>,
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
+    origin: Origin,
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    limits.check_ip(ip.0)?;
+    let f: PasswordParams = fields(&req, &body)?;
+    let result = accounts.login(&f.u, &f.p, client_info(&req, &ip)).await;
+    let event = origin
+        .event("auth.login", OK)
+        .detail(serde_json::json!({ "username": f.u.trim().to_lowercase() }));
+    let session = audited(&audit, event, result, |s| {
+        (s.user.id, s.user.username.clone())
+    })
+    .await?;
+    Ok(pair(session))
+}
+
+/// The refresh's field (`rid`).
+#[derive(Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct RefreshParams {
+    /// The refresh token (never logged).
+    #[param(value_type = String)]
+    #[schema(value_type = String)]
+    pub rid: SecretString,
+}
+
+/// Exchanges a refresh token (`?rid=`, or a form or JSON body) for a new pair. The old
+/// one is spent; presenting it again ends the whole session.
+#[utoipa::path(
+    tag = TAG,
+    params(RefreshParams),
+    request_body(
+        content = RefreshParams,
+        content_type = "application/x-www-form-urlencoded",
+        description = "The same field as a form or JSON object, when the query has none",
+    ),
+    responses(
+        (status = 200, description = "A new pair", body = PairResponse),
+        (status = 401, description = "Invalid, expired or reused refresh token", body = ErrorBody),
+        (status = 422, description = "Field missing", body = ErrorBody),
+    )
+)]
+#[post("/auth/refresh")]
+async fn refresh(
+    limits: web::Data<RateLimits>,
+    accounts: web::Data<AuthService>,
+    audit: web::Data<AuditLog>,
+    origin: Origin,
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    limits.check_ip(ip.0)?;
+    let f: RefreshParams = fields(&req, &body)?;
+    let result = accounts
+        .refresh(f.rid.expose_secret(), client_info(&req, &ip))
+        .await;
+    let session = audited(&audit, origin.event("auth.refresh", OK), result, |s| {
+        (s.user.id, s.user.username.clone())
+    })
+    .await?;
+    Ok(pair(session))
+}

@@ -148,7 +148,14 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         metrics.clone(),
         settings.metrics_token.clone(),
     );
+    let benchwrap = crate::benchwrap::service::Benchwrap::new(
+        db.clone(),
+        files.clone(),
+        uploads.clone(),
+        settings.benchwrap.clone(),
+    );
     Ok(AppState {
+        benchwrap: web::Data::new(benchwrap),
         auth: web::Data::new(auth),
         devices: web::Data::new(DeviceLogins::new(db.clone(), runtime.clone())),
         uploads: web::Data::new(uploads),
@@ -197,6 +204,7 @@ impl Application {
             base.db.conn().clone(),
             base.store.clone(),
             state.uploads.get_ref().clone(),
+            state.audit.get_ref().clone(),
             &base.settings,
         );
         let (shutdown, shutdown_rx) = watch::channel(false);

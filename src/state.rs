@@ -9,6 +9,7 @@ use crate::archives::service::ArchiveService;
 use crate::audit::AuditLog;
 use crate::auth::device::DeviceLogins;
 use crate::auth::AuthService;
+use crate::benchwrap::service::Benchwrap;
 use crate::files::service::FileService;
 use crate::http::middleware::RequestConfig;
 use crate::http::ratelimit::RateLimits;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub quotas: web::Data<QuotaService>,
     pub admin: web::Data<AdminService>,
     pub ops: web::Data<OpsService>,
+    pub benchwrap: web::Data<Benchwrap>,
     pub audit: web::Data<AuditLog>,
     pub limits: web::Data<RateLimits>,
     /// What the request middleware reads (trusted proxies, body timeout, metrics).
@@ -47,6 +49,7 @@ impl AppState {
             .app_data(self.quotas.clone())
             .app_data(self.admin.clone())
             .app_data(self.ops.clone())
+            .app_data(self.benchwrap.clone())
             .app_data(self.audit.clone())
             .app_data(self.limits.clone())
             .app_data(self.request.clone());

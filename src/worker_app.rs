@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use crate::archives::handler::ZipHandler;
+use crate::audit::{AuditEvent, AuditLog, DENIED};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::files::service::FileService;
@@ -15,6 +16,7 @@ use crate::storage::{ObjectStore, StorageError};
 use crate::tasks::purge::PurgeHandler;
 use crate::tasks::worker::Worker;
 use crate::tasks::{KIND_PURGE, KIND_ZIP};
+use crate::telemetry::metrics::Metrics;
 use crate::uploads::finish::ReconcileJob;
 use crate::uploads::UploadService;
 
@@ -56,8 +58,9 @@ impl WorkerApp {
             runtime,
             files,
         );
+        let audit = AuditLog::spawn(db.clone(), Arc::new(Metrics::new()), settings.audit_backlog);
         Ok(WorkerApp {
-            worker: compose(db.conn().clone(), store, uploads, settings),
+            worker: compose(db.conn().clone(), store, uploads, audit, settings),
         })
     }
 
@@ -72,6 +75,7 @@ pub fn compose(
     db: DatabaseConnection,
     store: Arc<dyn ObjectStore>,
     uploads: UploadService,
+    audit: AuditLog,
     settings: &Settings,
 ) -> Worker {
     let cfg = &settings.worker;
@@ -83,5 +87,37 @@ pub fn compose(
             }),
         )
         .handle(KIND_PURGE, Arc::new(PurgeHandler))
-        .every(cfg.reconcile_every, Arc::new(ReconcileJob(uploads)))
+        .every(cfg.reconcile_every, Arc::new(ReconcileJob(uploads.clone())))
+        .every(
+            settings.benchwrap.poll_every,
+            Arc::new(NoticeJob { uploads, audit }),
+        )
+}
+
+/// Notices the objects of open unsized uploads (the benchwrap protocol), so they count
+/// even when their client never calls again.
+struct NoticeJob {
+    uploads: UploadService,
+    audit: AuditLog,
+}
+
+#[async_trait::async_trait]
+impl crate::tasks::worker::Periodic for NoticeJob {
+    fn name(&self) -> &'static str {
+        "notice_unsized_uploads"
+    }
+
+    async fn run(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for (upload, noticed) in self.uploads.notice_open(None, 100).await? {
+            if let crate::uploads::sizeless::Noticed::Refused { size } = noticed {
+                let event = AuditEvent::new("upload.refused", DENIED);
+                self.audit
+                    .record(crate::benchwrap::routes::refused_event(
+                        event, &upload, size,
+                    ))
+                    .await;
+            }
+        }
+        Ok(())
+    }
 }

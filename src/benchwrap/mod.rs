@@ -6,3 +6,4 @@
 //! rotation and reuse detection, rate limits and audit log.
 
 pub mod routes;
+pub mod service;

@@ -12,12 +12,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::audit::{AuditLog, OK};
+use crate::audit::{AuditLog, DENIED, OK};
 use crate::auth::routes::{audited, client_info};
 use crate::auth::service::{AuthService, Session};
+use crate::auth::{AuthUser, FilesRead, FilesWrite};
+use crate::benchwrap::service::Benchwrap;
 use crate::error::{json_error, AppError, ErrorBody};
+use crate::files::access::Actor;
 use crate::http::context::{ClientIp, Origin};
 use crate::http::ratelimit::RateLimits;
+use crate::uploads::repo::Upload;
 
 /// The OpenAPI tag of these routes.
 pub const TAG: &str = "benchwrap compatibility";
@@ -26,7 +30,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(probe)
         .service(register)
         .service(password)
-        .service(refresh);
+        .service(refresh)
+        .service(presign_upload)
+        .service(presign_download)
+        .service(list);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -231,4 +238,186 @@ async fn refresh(
     })
     .await?;
     Ok(pair(session))
+}
+
+/// Records the caller's uploads that arrived larger than they could be.
+async fn noticed<A: crate::auth::Accepts>(
+    bw: &Benchwrap,
+    audit: &AuditLog,
+    auth: &AuthUser<A>,
+) -> Result<Actor, AppError> {
+    let actor = Actor::of(auth);
+    for (upload, size) in bw.notice(actor).await? {
+        audit
+            .record(refused_event(
+                auth.event("upload.refused", DENIED),
+                &upload,
+                size,
+            ))
+            .await;
+    }
+    Ok(actor)
+}
+
+/// The audit event of an unsized upload deleted for holding more than it reserved.
+pub fn refused_event(
+    event: crate::audit::AuditEvent,
+    upload: &Upload,
+    size: u64,
+) -> crate::audit::AuditEvent {
+    event.target("upload", upload.id).detail(serde_json::json!({
+        "user": upload.user_id,
+        "size": size,
+        "max": upload.declared_size,
+    }))
+}
+
+/// The client's `object_name` (a relative path), and for uploads its benchmark.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ObjectParams {
+    /// A relative path such as `flops_matrix_mul/job_4242/4242_batch_c0107.h5`, at most
+    /// 256 characters, without `..`, `\\` or control characters.
+    pub object_name: String,
+    /// The benchmark the object belongs to (kept for job records).
+    pub benchmark_name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PresignedUpload {
+    /// `<username>/<object_name>`.
+    pub key: String,
+    /// A presigned PUT that pins neither size nor type (sizes are checked on arrival).
+    pub url: String,
+    /// Seconds the URL lives, as a string.
+    #[schema(example = "600")]
+    pub expires_in: String,
+    /// Headers to send with the PUT besides `Content-Type` and `Content-Length`: none.
+    #[schema(value_type = Object)]
+    pub headers: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PresignedDownload {
+    pub key: String,
+    pub url: String,
+    #[schema(example = "600")]
+    pub expires_in: String,
+}
+
+fn seconds_until(t: chrono::DateTime<chrono::Utc>) -> String {
+    (t - chrono::Utc::now()).num_seconds().max(0).to_string()
+}
+
+/// A presigned PUT for `object_name`: its folders are created, the most an upload may
+/// hold (`COFFER_BENCHWRAP_MAX_UPLOAD_BYTES`) is reserved, and the real size counts once
+/// the object has arrived (noticed on the caller's next call here, or by the worker).
+/// A name that holds a file gets its content replaced on arrival.
+#[utoipa::path(
+    tag = TAG,
+    params(ObjectParams),
+    responses(
+        (status = 200, description = "Presigned PUT", body = PresignedUpload),
+        (status = 400, description = "No object_name", body = ErrorBody),
+        (status = 422, description = "An unsafe object_name", body = ErrorBody),
+        (status = 409, description = "A folder has that name", body = ErrorBody),
+        (status = 413, description = "The quota cannot hold the most an upload may hold", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_token" = ["files:write"]))
+)]
+#[post("/storage/presign/upload")]
+async fn presign_upload(
+    bw: web::Data<Benchwrap>,
+    audit: web::Data<AuditLog>,
+    auth: AuthUser<FilesWrite>,
+    query: web::Query<ObjectParams>,
+) -> Result<HttpResponse, AppError> {
+    let actor = noticed(&bw, &audit, &auth).await?;
+    let (upload, put) = bw.presign_upload(actor, &query.object_name).await?;
+    let mut event = auth.event("presign.upload", OK).target("upload", upload.id);
+    if let Some(benchmark) = query.benchmark_name.as_deref() {
+        event = event.detail(serde_json::json!({ "benchmark": benchmark }));
+    }
+    audit.record(event).await;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(PresignedUpload {
+            key: format!("{}/{}", auth.user.username, query.object_name),
+            url: put.url,
+            expires_in: seconds_until(put.expires_at),
+            headers: serde_json::Map::new(),
+        }))
+}
+
+/// A presigned GET of the stored object at `object_name`.
+#[utoipa::path(
+    tag = TAG,
+    params(ObjectParams),
+    responses(
+        (status = 200, description = "Presigned GET", body = PresignedDownload),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 422, description = "An unsafe object_name", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_token" = ["files:read"]))
+)]
+#[get("/storage/presign/download")]
+async fn presign_download(
+    bw: web::Data<Benchwrap>,
+    audit: web::Data<AuditLog>,
+    auth: AuthUser<FilesRead>,
+    query: web::Query<ObjectParams>,
+) -> Result<HttpResponse, AppError> {
+    let actor = noticed(&bw, &audit, &auth).await?;
+    let (node, download) = bw.presign_download(actor, &query.object_name).await?;
+    audit
+        .record(auth.event("presign.download", OK).target("file", node.id))
+        .await;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(PresignedDownload {
+            key: format!("{}/{}", auth.user.username, query.object_name),
+            url: download.url,
+            expires_in: seconds_until(download.expires_at),
+        }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ListedObject {
+    /// `<username>/<path>`.
+    pub key: String,
+    pub size: i64,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ListResponse {
+    pub objects: Vec<ListedObject>,
+}
+
+/// Every stored object of the caller (uploads not yet arrived are not listed).
+#[utoipa::path(
+    tag = TAG,
+    responses((status = 200, description = "The caller's objects", body = ListResponse)),
+    security(("bearer" = []), ("api_token" = ["files:read"]))
+)]
+#[get("/storage/list")]
+async fn list(
+    bw: web::Data<Benchwrap>,
+    audit: web::Data<AuditLog>,
+    auth: AuthUser<FilesRead>,
+) -> Result<HttpResponse, AppError> {
+    let actor = noticed(&bw, &audit, &auth).await?;
+    let objects = bw
+        .list(actor)
+        .await?
+        .into_iter()
+        .map(|o| ListedObject {
+            key: format!("{}/{}", auth.user.username, o.path),
+            size: o.size,
+            last_modified: o.modified,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ListResponse { objects }))
 }

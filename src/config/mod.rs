@@ -14,8 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use database_url::DatabaseUrl;
 pub use sections::{
-    ArchiveSettings, ExternalAuthSettings, RateLimit, S3Settings, UploadSettings, WorkerSettings,
-    MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE,
+    ArchiveSettings, BenchwrapSettings, ExternalAuthSettings, RateLimit, S3Settings,
+    UploadSettings, WorkerSettings, MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE,
 };
 pub use source::ConfigError;
 use source::{invalid, parse_net, Source};
@@ -94,6 +94,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub archives: ArchiveSettings,
     pub auth_external: ExternalAuthSettings,
+    pub benchwrap: BenchwrapSettings,
 }
 
 /// The variables of the rate limits (auth, user, public, link password, device code).
@@ -193,6 +194,7 @@ impl Default for Settings {
             worker: WorkerSettings::default(),
             archives: ArchiveSettings::default(),
             auth_external: ExternalAuthSettings::default(),
+            benchwrap: BenchwrapSettings::default(),
         }
     }
 }
@@ -227,6 +229,7 @@ impl Settings {
         s.worker = WorkerSettings::read(&src, s.worker)?;
         s.archives = ArchiveSettings::read(&src, s.archives)?;
         s.auth_external = ExternalAuthSettings::read(&src, s.auth_external)?;
+        s.benchwrap = BenchwrapSettings::read(&src, s.benchwrap)?;
         s.validate()?;
         Ok(s)
     }
@@ -351,6 +354,7 @@ impl Settings {
         self.worker.validate()?;
         self.archives.validate()?;
         self.auth_external.validate()?;
+        self.benchwrap.validate()?;
         self.s3.validate()
     }
 

@@ -373,3 +373,68 @@ impl ExternalAuthSettings {
         Ok(())
     }
 }
+
+/// The benchwrap protocol under `/api`.
+#[derive(Debug, Clone)]
+pub struct BenchwrapSettings {
+    /// The folder, in each user's root, that the client's paths are relative to.
+    pub root_name: String,
+    /// What an upload of unknown size reserves, and the most it may hold.
+    pub max_upload_bytes: u64,
+    /// How often the worker looks for the objects of open unsized uploads.
+    pub poll_every: Duration,
+}
+
+impl Default for BenchwrapSettings {
+    fn default() -> Self {
+        BenchwrapSettings {
+            root_name: "benchwrap".into(),
+            max_upload_bytes: 5 * 1024 * 1024 * 1024,
+            poll_every: Duration::from_secs(5),
+        }
+    }
+}
+
+impl BenchwrapSettings {
+    pub(super) fn read(
+        src: &Lookup,
+        d: BenchwrapSettings,
+    ) -> Result<BenchwrapSettings, ConfigError> {
+        Ok(BenchwrapSettings {
+            root_name: src.get("COFFER_BENCHWRAP_ROOT").unwrap_or(d.root_name),
+            max_upload_bytes: src.parse("COFFER_BENCHWRAP_MAX_UPLOAD_BYTES", d.max_upload_bytes)?,
+            poll_every: src.seconds("COFFER_BENCHWRAP_POLL_SECONDS", d.poll_every)?,
+        })
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let name = self.root_name.as_str();
+        let valid = !name.is_empty()
+            && name.len() <= 255
+            && name == name.trim()
+            && name != "."
+            && name != ".."
+            && !name.contains(['/', '\\'])
+            && !name.chars().any(char::is_control);
+        if !valid {
+            return Err(invalid(
+                "COFFER_BENCHWRAP_ROOT",
+                "must be a valid file name",
+            ));
+        }
+        // S3's largest single PUT.
+        if self.max_upload_bytes == 0 || self.max_upload_bytes > 5 * 1024 * 1024 * 1024 {
+            return Err(invalid(
+                "COFFER_BENCHWRAP_MAX_UPLOAD_BYTES",
+                "must be between 1 and 5 GiB (S3's largest single PUT)",
+            ));
+        }
+        if self.poll_every.is_zero() {
+            return Err(invalid(
+                "COFFER_BENCHWRAP_POLL_SECONDS",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}

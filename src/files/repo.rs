@@ -345,6 +345,50 @@ pub async fn activate(
     Ok(res.rows_affected == 1)
 }
 
+/// `root` (a node of `owner`) and every node below it.
+pub async fn subtree(
+    db: &impl ConnectionTrait,
+    owner: Uuid,
+    root: Uuid,
+) -> Result<Vec<Node>, DbErr> {
+    let sql = format!("{SUBTREE_CTE} SELECT * FROM files WHERE id IN (SELECT id FROM sub)");
+    let stmt = crate::db::statement(db.get_database_backend(), &sql, [root.into(), owner.into()]);
+    Ok(files::Entity::find()
+        .from_raw_sql(stmt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Node::from)
+        .collect())
+}
+
+/// Gives an active file new content: its object, size and ETag. Returns the file as it
+/// was (with the old object's key), or `None` when it is no longer an active file.
+pub async fn replace_content(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    object_key: &str,
+    size: i64,
+    etag: Option<&str>,
+) -> Result<Option<Node>, DbErr> {
+    let Some(old) = find(db, id).await? else {
+        return Ok(None);
+    };
+    if old.is_folder() || old.state != FileState::Active {
+        return Ok(None);
+    }
+    let res = files::Entity::update_many()
+        .col_expr(files::Column::ObjectKey, Expr::value(object_key))
+        .col_expr(files::Column::Size, Expr::value(size))
+        .col_expr(files::Column::Etag, Expr::value(etag.map(str::to_owned)))
+        .col_expr(files::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(files::Column::Id.eq(id))
+        .filter(files::Column::State.eq(FileState::Active))
+        .exec(db)
+        .await?;
+    Ok((res.rows_affected == 1).then_some(old))
+}
+
 /// `root` (a node of `owner`) and everything below it, as a recursive CTE named `sub`
 /// over the parameters `$1` (root) and `$2` (owner). `UNION`, not `UNION ALL`, so even
 /// a corrupt cycle ends.

@@ -131,6 +131,30 @@ pub async fn commit(
         .map(drop)
 }
 
+/// Reserves `objects` objects of `bytes` in all when they fit the quota; true if so.
+pub async fn reserve_if_fits(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    bytes: i64,
+    objects: i64,
+) -> Result<bool, DbErr> {
+    adjust(db, user, (0, 0), (bytes, objects), true).await
+}
+
+/// Turns a reservation of `reserved` bytes into the new content of a stored file that
+/// held `old` bytes and now holds `new`: one object reserved less, none used more.
+pub async fn commit_replacement(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    reserved: i64,
+    old: i64,
+    new: i64,
+) -> Result<(), DbErr> {
+    adjust(db, user, (new - old, 0), (-reserved, -1), false)
+        .await
+        .map(drop)
+}
+
 /// Gives back `objects` reservations of `bytes` in all.
 pub async fn release(
     db: &impl ConnectionTrait,

@@ -107,6 +107,10 @@ pub trait ObjectStore: Send + Sync {
         ttl: Duration,
     ) -> Result<String, StorageError>;
 
+    /// A PUT URL that pins nothing but the key: for clients that cannot say the size
+    /// beforehand (the benchwrap protocol). What arrives is checked afterwards.
+    async fn presign_put_unsized(&self, key: &str, ttl: Duration) -> Result<String, StorageError>;
+
     /// A GET URL that overrides the response's disposition and content type.
     async fn presign_get(
         &self,

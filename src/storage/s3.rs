@@ -188,6 +188,19 @@ impl ObjectStore for S3Store {
         .await
     }
 
+    async fn presign_put_unsized(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
+        self.counted(async move {
+            Ok(self.signer.presign(&PresignRequest {
+                method: "PUT",
+                key,
+                headers: &[],
+                query: &[],
+                expires_secs: ttl_secs(ttl),
+            }))
+        })
+        .await
+    }
+
     async fn presign_get(
         &self,
         key: &str,

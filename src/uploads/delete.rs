@@ -85,10 +85,15 @@ impl UploadService {
         // Keys whose upload may still have a live PUT URL: started within an upload's
         // lifetime plus a URL's.
         let since = Utc::now() - (self.upload_expiry() + ttl);
+        // And the keys of the uploads ended here, which are not always their file's (an
+        // unsized upload replacing a stored file has a key of its own).
         let late = deleted
             .iter()
             .filter(|n| n.created_at > since)
             .filter_map(|n| n.object_key.clone())
+            .chain(aborted.iter().map(|u| u.object_key.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect();
         purge::enqueue(txn, PurgePayload::keys(late), purge::late_sweep_at(ttl)).await?;
         Ok(deleted)

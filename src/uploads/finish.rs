@@ -27,6 +27,7 @@ impl UploadService {
         match upload.state {
             UploadState::Completed => self.file_of(&upload).await,
             UploadState::Aborted => Err(UploadError::Aborted),
+            _ if upload.is_unsized() => self.complete_unsized(&upload).await,
             _ => self.complete_open(&upload).await,
         }
     }
@@ -96,7 +97,7 @@ impl UploadService {
 
     /// Answers a complete that found the upload closed by someone else (a concurrent
     /// complete, an abort, the delete of its folder) as they left it.
-    async fn answer_closed(&self, upload: &Upload) -> Result<Node, UploadError> {
+    pub(super) async fn answer_closed(&self, upload: &Upload) -> Result<Node, UploadError> {
         let now = repo::find_owned(self.db.conn(), upload.user_id, upload.id).await?;
         match now.as_ref().map(|u| u.state) {
             Some(UploadState::Completed) => self.file_of(upload).await,
@@ -164,13 +165,20 @@ impl UploadService {
     pub async fn reconcile_expired(&self, limit: u64) -> Result<(usize, usize), UploadError> {
         let (mut completed, mut aborted) = (0, 0);
         for upload in repo::expired_open(self.db.conn(), Utc::now(), limit).await? {
-            match self.complete_open(&upload).await {
+            let outcome = if upload.is_unsized() {
+                self.complete_unsized(&upload).await
+            } else {
+                self.complete_open(&upload).await
+            };
+            match outcome {
                 Ok(_) => completed += 1,
                 Err(UploadError::Incomplete { .. }) => {
                     self.close_aborted(&upload).await?;
                     aborted += 1;
                 }
-                Err(UploadError::SizeMismatch { .. }) => aborted += 1,
+                Err(UploadError::SizeMismatch { .. } | UploadError::TooLarge { .. }) => {
+                    aborted += 1
+                }
                 // Ended meanwhile by its client or another worker.
                 Err(UploadError::Aborted) => {}
                 Err(e) => {

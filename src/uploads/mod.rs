@@ -10,6 +10,7 @@ pub mod repo;
 pub mod reserve;
 pub mod routes;
 pub mod service;
+pub mod sizeless;
 
 pub use service::UploadService;
 

@@ -29,7 +29,16 @@ pub struct Upload {
     pub token_id: Option<Uuid>,
 }
 
+/// `part_count` of an upload whose size is not known beforehand (the benchwrap
+/// protocol): `declared_size` is then the most it may hold, reserved while it is open.
+pub const UNSIZED: i32 = 0;
+
 impl Upload {
+    /// Whether the size was unknown at the start (see [`UNSIZED`]).
+    pub fn is_unsized(&self) -> bool {
+        self.part_count == UNSIZED
+    }
+
     /// The user who started the upload.
     pub fn uploader(&self) -> Uuid {
         self.created_by.unwrap_or(self.user_id)
@@ -84,6 +93,67 @@ pub async fn find_open_for_file(
         .one(db)
         .await?
         .map(Upload::from))
+}
+
+/// Every open upload of the file (an unsized upload replacing an active file may have
+/// a later one beside it for a moment).
+pub async fn open_of_file(db: &impl ConnectionTrait, file_id: Uuid) -> Result<Vec<Upload>, DbErr> {
+    Ok(uploads::Entity::find()
+        .filter(uploads::Column::FileId.eq(file_id))
+        .filter(uploads::Column::State.eq(UploadState::Open))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Upload::from)
+        .collect())
+}
+
+/// Open unsized uploads, of one user or of all, oldest first.
+pub async fn open_unsized(
+    db: &impl ConnectionTrait,
+    user: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Upload>, DbErr> {
+    use sea_orm::QueryOrder;
+    let mut q = uploads::Entity::find()
+        .filter(uploads::Column::State.eq(UploadState::Open))
+        .filter(uploads::Column::PartCount.eq(UNSIZED));
+    if let Some(user) = user {
+        q = q.filter(uploads::Column::UserId.eq(user));
+    }
+    Ok(q.order_by_asc(uploads::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Upload::from)
+        .collect())
+}
+
+/// Records an open upload of an existing file (the file row is not touched).
+pub async fn insert_open(db: &impl ConnectionTrait, u: &Upload) -> Result<(), DbErr> {
+    use sea_orm::Set;
+    let now = Utc::now();
+    uploads::Entity::insert(uploads::ActiveModel {
+        id: Set(u.id),
+        user_id: Set(u.user_id),
+        file_id: Set(u.file_id),
+        object_key: Set(u.object_key.clone()),
+        declared_size: Set(u.declared_size),
+        content_type: Set(u.content_type.clone()),
+        multipart_upload_id: Set(None),
+        part_size: Set(u.part_size),
+        part_count: Set(u.part_count),
+        expires_at: Set(u.expires_at),
+        state: Set(u.state),
+        created_by: Set(u.created_by),
+        token_id: Set(u.token_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
 }
 
 pub async fn set_multipart_id(

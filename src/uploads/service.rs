@@ -68,9 +68,9 @@ pub struct Status {
 pub struct UploadService {
     pub(super) db: Db,
     /// Commits upload starts in groups.
-    reserver: Reserver,
+    pub(super) reserver: Reserver,
     pub(super) store: Arc<dyn ObjectStore>,
-    cfg: Arc<UploadSettings>,
+    pub(super) cfg: Arc<UploadSettings>,
     /// Maximum size, allowed content types and presign TTL, as admins set them.
     runtime: Runtime,
     /// Access rules and the download cache of the tree uploads write into.

@@ -101,6 +101,7 @@ fn worker(app: &TestApp, handler: Counting) -> Worker {
         s.db.clone(),
         s.store.clone(),
         s.uploads.clone(),
+        s.audit.get_ref().clone(),
         &s.settings,
     )
     .handle("count", Arc::new(handler))
@@ -200,6 +201,7 @@ async fn a_lease_is_renewed_while_the_task_runs() {
         s.db.clone(),
         s.store.clone(),
         s.uploads.clone(),
+        s.audit.get_ref().clone(),
         &s.settings,
     )
     .handle("count", Arc::new(Slow));

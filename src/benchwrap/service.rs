@@ -1,0 +1,256 @@
+//! What the benchwrap storage routes do: the client's relative paths become folders
+//! under a per-user root folder (`COFFER_BENCHWRAP_ROOT`), its uploads are unsized
+//! uploads (see [`crate::uploads::sizeless`]), and every call first notices the
+//! caller's uploads that have arrived.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::config::BenchwrapSettings;
+use crate::db::Db;
+use crate::files::access::Actor;
+use crate::files::names::display_name;
+use crate::files::repo::{self as files, FileState, Node};
+use crate::files::service::FileService;
+use crate::files::FileError;
+use crate::uploads::repo::Upload;
+use crate::uploads::service::Presigned;
+use crate::uploads::sizeless::Noticed;
+use crate::uploads::{UploadError, UploadService};
+
+/// Longest `object_name`, in characters.
+pub const MAX_OBJECT_NAME: usize = 256;
+/// Most of the caller's open uploads looked at per call.
+const NOTICE_LIMIT: u64 = 1000;
+
+#[derive(Clone)]
+pub struct Benchwrap {
+    db: Db,
+    files: FileService,
+    uploads: UploadService,
+    cfg: Arc<BenchwrapSettings>,
+}
+
+/// One stored object as `list` shows it.
+pub struct Listed {
+    /// The path below the root folder.
+    pub path: String,
+    pub size: i64,
+    pub modified: DateTime<Utc>,
+}
+
+/// The segments of a client's `object_name`: a relative path of valid file names.
+pub fn parse_object_name(raw: &str) -> Result<Vec<String>, FileError> {
+    let invalid = |why: &str| FileError::Invalid(format!("object_name {why}."));
+    if raw.is_empty() || raw.chars().count() > MAX_OBJECT_NAME {
+        return Err(invalid(&format!(
+            "must be 1 to {MAX_OBJECT_NAME} characters"
+        )));
+    }
+    if raw.starts_with('/') || raw.contains('\\') || raw.chars().any(char::is_control) {
+        return Err(invalid(
+            "must be a relative path with '/' between names, without control characters",
+        ));
+    }
+    raw.split('/')
+        .map(|segment| match display_name(segment) {
+            Ok(name) if name == segment && segment != "." && segment != ".." => Ok(name),
+            _ => Err(invalid("must not hold '.', '..', empty or invalid names")),
+        })
+        .collect()
+}
+
+/// A content type from the file name, for the file's metadata (the client sends its
+/// own with the PUT).
+pub fn content_type_of(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("csv") => "text/csv",
+        Some("txt" | "log" | "out" | "err") => "text/plain",
+        Some("json") => "application/json",
+        Some("h5" | "hdf5") => "application/x-hdf5",
+        Some("gz") => "application/gzip",
+        Some("tar") => "application/x-tar",
+        Some("zip") => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+impl Benchwrap {
+    pub fn new(
+        db: Db,
+        files: FileService,
+        uploads: UploadService,
+        cfg: BenchwrapSettings,
+    ) -> Benchwrap {
+        Benchwrap {
+            db,
+            files,
+            uploads,
+            cfg: Arc::new(cfg),
+        }
+    }
+
+    /// Completes (or refuses) the caller's uploads that have arrived; returns the
+    /// refused ones, for the audit log.
+    pub async fn notice(&self, actor: Actor) -> Result<Vec<(Upload, u64)>, UploadError> {
+        let noticed = self
+            .uploads
+            .notice_open(Some(actor.id), NOTICE_LIMIT)
+            .await?;
+        Ok(noticed
+            .into_iter()
+            .filter_map(|(upload, n)| match n {
+                Noticed::Refused { size } => Some((upload, size)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The folder `path` below the root folder (the root itself when empty); created
+    /// as needed when `create`, else `None` when missing.
+    async fn folder(
+        &self,
+        actor: Actor,
+        path: &[String],
+        create: bool,
+    ) -> Result<Option<Uuid>, FileError> {
+        let mut parent = actor.place(None);
+        for name in std::iter::once(&self.cfg.root_name).chain(path) {
+            let found = files::find_by_name(self.db.conn(), actor.id, parent, name).await?;
+            let node = match found {
+                Some(node) => node,
+                None if !create => return Ok(None),
+                None => match self.files.create_folder(actor, name, parent).await {
+                    Ok(node) => node,
+                    // Created meanwhile by a parallel upload.
+                    Err(FileError::NameTaken) => {
+                        files::find_by_name(self.db.conn(), actor.id, parent, name)
+                            .await?
+                            .ok_or(FileError::NotFound)?
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            if !node.is_folder() {
+                return Err(FileError::NameTaken);
+            }
+            parent = Some(node.id);
+        }
+        Ok(parent)
+    }
+
+    /// Starts the upload of `object_name`: its folders created, the most an upload may
+    /// hold reserved.
+    pub async fn presign_upload(
+        &self,
+        actor: Actor,
+        object_name: &str,
+    ) -> Result<(Upload, Presigned), UploadError> {
+        let mut path = parse_object_name(object_name)?;
+        let name = path.pop().ok_or(FileError::NotFound)?;
+        let parent = self
+            .folder(actor, &path, true)
+            .await?
+            .ok_or(FileError::NotFound)?;
+        self.uploads
+            .start_unsized(
+                actor,
+                parent,
+                &name,
+                content_type_of(&name),
+                self.cfg.max_upload_bytes,
+            )
+            .await
+    }
+
+    /// The stored file at `object_name`.
+    pub async fn find(&self, actor: Actor, object_name: &str) -> Result<Node, FileError> {
+        let mut path = parse_object_name(object_name)?;
+        let name = path.pop().ok_or(FileError::NotFound)?;
+        let parent = self
+            .folder(actor, &path, false)
+            .await?
+            .ok_or(FileError::NotFound)?;
+        match files::find_by_name(self.db.conn(), actor.id, Some(parent), &name).await? {
+            Some(node) if !node.is_folder() && node.state == FileState::Active => Ok(node),
+            _ => Err(FileError::NotFound),
+        }
+    }
+
+    /// A presigned GET of the file at `object_name`.
+    pub async fn presign_download(
+        &self,
+        actor: Actor,
+        object_name: &str,
+    ) -> Result<(Node, crate::files::service::Download), FileError> {
+        let node = self.find(actor, object_name).await?;
+        let download = self.files.download(actor, node.id).await?;
+        Ok((node, download))
+    }
+
+    /// Every stored file below the root folder, by path.
+    pub async fn list(&self, actor: Actor) -> Result<Vec<Listed>, FileError> {
+        let Some(root) = self.folder(actor, &[], false).await? else {
+            return Ok(Vec::new());
+        };
+        let nodes = files::subtree(self.db.conn(), actor.id, root).await?;
+        let by_id: HashMap<Uuid, &Node> = nodes.iter().map(|n| (n.id, n)).collect();
+        let path_of = |node: &Node| {
+            let mut segments = vec![node.name.as_str()];
+            let mut parent = node.parent_id;
+            while let Some(p) = parent.filter(|p| *p != root) {
+                let Some(folder) = by_id.get(&p) else { break };
+                segments.push(folder.name.as_str());
+                parent = folder.parent_id;
+            }
+            segments.reverse();
+            segments.join("/")
+        };
+        let mut listed: Vec<Listed> = nodes
+            .iter()
+            .filter(|n| !n.is_folder() && n.state == FileState::Active)
+            .map(|n| Listed {
+                path: path_of(n),
+                size: n.size,
+                modified: n.updated_at,
+            })
+            .collect();
+        listed.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_are_relative_paths_of_valid_names() {
+        assert_eq!(
+            parse_object_name("flops_matrix_mul/job_4242/4242_batch_c0107.h5").expect("valid"),
+            ["flops_matrix_mul", "job_4242", "4242_batch_c0107.h5"]
+        );
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "../a",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a\nb",
+            "a/\u{7f}",
+            " a",
+        ] {
+            assert!(parse_object_name(bad).is_err(), "{bad:?} accepted");
+        }
+        let longest = format!("a/{}", "x".repeat(MAX_OBJECT_NAME - 2));
+        assert!(parse_object_name(&longest).is_ok());
+        assert!(parse_object_name(&format!("{longest}x")).is_err());
+    }
+}

@@ -15,8 +15,10 @@
 //!   (`iChange` one higher). Without that, on a busy server the audit log's own commits
 //!   would send every token back to the database dozens of times a second.
 //!   SQLite deletes the `-shm` file when the last connection to the database closes,
-//!   and a handle on a deleted file would never change again: the watch holds a
-//!   connection of its own for as long as it lives, so the file stays while it is read.
+//!   and truncates it when a process finds nobody else using it: the watch holds a
+//!   connection of its own that has the WAL index open for as long as it lives, so the
+//!   file stays, at its size, while it is mapped. The watch's own descriptor of the
+//!   file is never closed (a close would drop SQLite's POSIX locks on it).
 //! - **PostgreSQL**: a trigger announces every removed token, and every change of what
 //!   one grants (expiry, scopes, folder, owner), on the `coffer_api_tokens` channel; a
 //!   `LISTEN` connection counts the announcements, and the stamp is that count. While
@@ -70,6 +72,11 @@ enum Kind {
 /// was seen in it.
 struct Shm {
     map: Mmap,
+    /// Never closed: closing any descriptor of a file ends every POSIX lock this process
+    /// holds on it, and SQLite's locks on the `-shm` file are such locks (its shared
+    /// lock that marks the file in use among them). One descriptor per watch is kept
+    /// open for the life of the process instead.
+    _file: std::mem::ManuallyDrop<File>,
     _held: Mutex<SqliteConnection>,
     seen: Mutex<Seen>,
     /// Notified when a quiet commit ends.
@@ -292,19 +299,35 @@ async fn hold_shm(options: SqliteConnectOptions, shm: Arc<OnceLock<Shm>>) {
     let mut path = options.get_filename().as_os_str().to_owned();
     path.push("-shm");
     let path = PathBuf::from(path);
-    let held = match SqliteConnection::connect_with(&options).await {
+    let mut held = match SqliteConnection::connect_with(&options).await {
         Ok(conn) => conn,
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the database; API tokens are not cached");
             return;
         }
     };
-    // SAFETY: a read-only shared mapping of a file SQLite keeps at its size while it is
-    // open (see `read_header`), read only through volatile copies.
-    match File::open(&path).and_then(|file| unsafe { Mmap::map(&file) }) {
-        Ok(map) => {
+    // One read maps the WAL index in this connection, and while the connection is open
+    // SQLite in this process holds the `-shm` file's shared "dead man switch" lock: no
+    // process then truncates the file (as one that finds nobody using it does) or
+    // deletes it under the mapping below.
+    if let Err(e) = sea_orm::sqlx::query("SELECT 1 FROM sqlite_master LIMIT 1")
+        .execute(&mut held)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot watch the database; API tokens are not cached");
+        return;
+    }
+    let opened = File::open(&path).and_then(|file| {
+        // SAFETY: a read-only shared mapping of a file SQLite keeps at its size while
+        // it is in use (see above), read only through volatile copies.
+        let map = unsafe { Mmap::map(&file) }?;
+        Ok((file, map))
+    });
+    match opened {
+        Ok((file, map)) => {
             let _ = shm.set(Shm {
                 map,
+                _file: std::mem::ManuallyDrop::new(file),
                 _held: Mutex::new(held),
                 seen: Mutex::new(Seen {
                     header: [0; WAL_HEADER],

@@ -14,6 +14,7 @@ pub mod entity;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod jobs;
 pub mod ops;
 pub mod page;
 pub mod quotas;

@@ -148,14 +148,17 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         metrics.clone(),
         settings.metrics_token.clone(),
     );
+    let jobs = crate::jobs::JobService::new(db.clone(), files.clone());
     let benchwrap = crate::benchwrap::service::Benchwrap::new(
         db.clone(),
         files.clone(),
         uploads.clone(),
+        jobs.clone(),
         settings.benchwrap.clone(),
     );
     Ok(AppState {
         benchwrap: web::Data::new(benchwrap),
+        jobs: web::Data::new(jobs),
         auth: web::Data::new(auth),
         devices: web::Data::new(DeviceLogins::new(db.clone(), runtime.clone())),
         uploads: web::Data::new(uploads),

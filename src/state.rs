@@ -13,6 +13,7 @@ use crate::benchwrap::service::Benchwrap;
 use crate::files::service::FileService;
 use crate::http::middleware::RequestConfig;
 use crate::http::ratelimit::RateLimits;
+use crate::jobs::JobService;
 use crate::ops::OpsService;
 use crate::quotas::service::QuotaService;
 use crate::sharing::ShareService;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub admin: web::Data<AdminService>,
     pub ops: web::Data<OpsService>,
     pub benchwrap: web::Data<Benchwrap>,
+    pub jobs: web::Data<JobService>,
     pub audit: web::Data<AuditLog>,
     pub limits: web::Data<RateLimits>,
     /// What the request middleware reads (trusted proxies, body timeout, metrics).
@@ -50,6 +52,7 @@ impl AppState {
             .app_data(self.admin.clone())
             .app_data(self.ops.clone())
             .app_data(self.benchwrap.clone())
+            .app_data(self.jobs.clone())
             .app_data(self.audit.clone())
             .app_data(self.limits.clone())
             .app_data(self.request.clone());

@@ -11,6 +11,7 @@ mod m20261201_000006_api_tokens;
 mod m20261201_000007_token_confinement;
 mod m20261201_000008_device_codes;
 mod m20261201_000009_external_identities;
+mod m20261201_000010_jobs;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_token_confinement::Migration),
             Box::new(m20261201_000008_device_codes::Migration),
             Box::new(m20261201_000009_external_identities::Migration),
+            Box::new(m20261201_000010_jobs::Migration),
         ]
     }
 }

@@ -57,6 +57,8 @@ accepts! {
     FilesWrite => TokenRule::Scope(Scope::FilesWrite);
     /// A session or an API token with `shares:write`.
     SharesWrite => TokenRule::Scope(Scope::SharesWrite);
+    /// A session or an API token with `jobs:write`.
+    JobsWrite => TokenRule::Scope(Scope::JobsWrite);
 }
 
 /// What the caller authenticated with.

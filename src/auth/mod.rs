@@ -14,7 +14,9 @@ pub mod service;
 pub mod tokens;
 
 pub use crate::entity::users::Role;
-pub use extractor::{Accepts, AnyToken, AuthUser, Credential, FilesRead, FilesWrite, SharesWrite};
+pub use extractor::{
+    Accepts, AnyToken, AuthUser, Credential, FilesRead, FilesWrite, JobsWrite, SharesWrite,
+};
 pub use service::AuthService;
 
 /// Why an auth operation failed; knows nothing of HTTP.

@@ -259,6 +259,24 @@ async fn noticed<A: crate::auth::Accepts>(
     Ok(actor)
 }
 
+/// Notices the caller's uploads in the background (once at a time per user), so a
+/// start does not wait for the store: the refusals are audited as they are found.
+fn notice_later<A: crate::auth::Accepts>(bw: &Benchwrap, audit: &AuditLog, auth: &AuthUser<A>) {
+    let template = auth.event("upload.refused", DENIED);
+    let audit = audit.clone();
+    bw.notice_later(Actor::of(auth), move |refused| async move {
+        for (upload, size) in refused {
+            // A fresh id and time for each event; who, from where and how as the call.
+            let event = crate::audit::AuditEvent {
+                id: uuid::Uuid::now_v7(),
+                at: chrono::Utc::now(),
+                ..template.clone()
+            };
+            audit.record(refused_event(event, &upload, size)).await;
+        }
+    });
+}
+
 /// The audit event of an unsized upload deleted for holding more than it reserved.
 pub fn refused_event(
     event: crate::audit::AuditEvent,
@@ -332,8 +350,11 @@ async fn presign_upload(
     auth: AuthUser<FilesWrite>,
     query: web::Query<ObjectParams>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = noticed(&bw, &audit, &auth).await?;
-    let (upload, put) = bw.presign_upload(actor, &query.object_name).await?;
+    notice_later(&bw, &audit, &auth);
+    let actor = Actor::of(&auth);
+    let (upload, put) = bw
+        .presign_upload(actor, &query.object_name, query.benchmark_name.as_deref())
+        .await?;
     let mut event = auth.event("presign.upload", OK).target("upload", upload.id);
     if let Some(benchmark) = query.benchmark_name.as_deref() {
         event = event.detail(serde_json::json!({ "benchmark": benchmark }));
@@ -367,7 +388,8 @@ async fn presign_download(
     auth: AuthUser<FilesRead>,
     query: web::Query<ObjectParams>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = noticed(&bw, &audit, &auth).await?;
+    notice_later(&bw, &audit, &auth);
+    let actor = Actor::of(&auth);
     let (node, download) = bw.presign_download(actor, &query.object_name).await?;
     audit
         .record(auth.event("presign.download", OK).target("file", node.id))

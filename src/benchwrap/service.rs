@@ -3,19 +3,21 @@
 //! uploads (see [`crate::uploads::sizeless`]), and every call first notices the
 //! caller's uploads that have arrived.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::config::BenchwrapSettings;
 use crate::db::Db;
+use crate::error::AppError;
 use crate::files::access::Actor;
 use crate::files::names::display_name;
 use crate::files::repo::{self as files, FileState, Node};
 use crate::files::service::FileService;
 use crate::files::FileError;
+use crate::jobs::JobService;
 use crate::uploads::repo::Upload;
 use crate::uploads::service::Presigned;
 use crate::uploads::sizeless::Noticed;
@@ -31,7 +33,10 @@ pub struct Benchwrap {
     db: Db,
     files: FileService,
     uploads: UploadService,
+    jobs: JobService,
     cfg: Arc<BenchwrapSettings>,
+    /// Users whose uploads a background task is noticing now.
+    noticing: Arc<Mutex<HashSet<Uuid>>>,
 }
 
 /// One stored object as `list` shows it.
@@ -84,13 +89,16 @@ impl Benchwrap {
         db: Db,
         files: FileService,
         uploads: UploadService,
+        jobs: JobService,
         cfg: BenchwrapSettings,
     ) -> Benchwrap {
         Benchwrap {
             db,
             files,
             uploads,
+            jobs,
             cfg: Arc::new(cfg),
+            noticing: Arc::default(),
         }
     }
 
@@ -110,6 +118,35 @@ impl Benchwrap {
             .collect())
     }
 
+    /// [`Benchwrap::notice`] in a task of its own, unless one runs for the user already;
+    /// `refused` receives what it refused.
+    pub fn notice_later<F, Fut>(&self, actor: Actor, refused: F)
+    where
+        F: FnOnce(Vec<(Upload, u64)>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let lock = |n: &Mutex<HashSet<Uuid>>| {
+            n.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(actor.id)
+        };
+        if !lock(&self.noticing) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.notice(actor).await {
+                Ok(found) if !found.is_empty() => refused(found).await,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "noticing uploads failed; the worker retries"),
+            }
+            this.noticing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&actor.id);
+        });
+    }
+
     /// The folder `path` below the root folder (the root itself when empty); created
     /// as needed when `create`, else `None` when missing.
     async fn folder(
@@ -118,27 +155,12 @@ impl Benchwrap {
         path: &[String],
         create: bool,
     ) -> Result<Option<Uuid>, FileError> {
-        let mut parent = actor.place(None);
+        let mut parent = None;
         for name in std::iter::once(&self.cfg.root_name).chain(path) {
-            let found = files::find_by_name(self.db.conn(), actor.id, parent, name).await?;
-            let node = match found {
-                Some(node) => node,
-                None if !create => return Ok(None),
-                None => match self.files.create_folder(actor, name, parent).await {
-                    Ok(node) => node,
-                    // Created meanwhile by a parallel upload.
-                    Err(FileError::NameTaken) => {
-                        files::find_by_name(self.db.conn(), actor.id, parent, name)
-                            .await?
-                            .ok_or(FileError::NotFound)?
-                    }
-                    Err(e) => return Err(e),
-                },
-            };
-            if !node.is_folder() {
-                return Err(FileError::NameTaken);
+            match self.files.folder_named(actor, parent, name, create).await? {
+                Some(folder) => parent = Some(folder.id),
+                None => return Ok(None),
             }
-            parent = Some(node.id);
         }
         Ok(parent)
     }
@@ -149,14 +171,16 @@ impl Benchwrap {
         &self,
         actor: Actor,
         object_name: &str,
-    ) -> Result<(Upload, Presigned), UploadError> {
+        benchmark: Option<&str>,
+    ) -> Result<(Upload, Presigned), AppError> {
         let mut path = parse_object_name(object_name)?;
         let name = path.pop().ok_or(FileError::NotFound)?;
         let parent = self
             .folder(actor, &path, true)
             .await?
             .ok_or(FileError::NotFound)?;
-        self.uploads
+        let (upload, put) = self
+            .uploads
             .start_unsized(
                 actor,
                 parent,
@@ -164,7 +188,13 @@ impl Benchwrap {
                 content_type_of(&name),
                 self.cfg.max_upload_bytes,
             )
-            .await
+            .await?;
+        if let Some(file) = upload.file_id {
+            self.jobs
+                .attach_seen(actor, benchmark, &path, &name, file)
+                .await?;
+        }
+        Ok((upload, put))
     }
 
     /// The stored file at `object_name`.
@@ -176,7 +206,19 @@ impl Benchwrap {
             .await?
             .ok_or(FileError::NotFound)?;
         match files::find_by_name(self.db.conn(), actor.id, Some(parent), &name).await? {
-            Some(node) if !node.is_folder() && node.state == FileState::Active => Ok(node),
+            // New content that has arrived but was not noticed yet is noticed first.
+            Some(node) if !node.is_folder() => {
+                let open = self.uploads.open_upload_of(node.id).await;
+                let noticed = match open {
+                    Ok(Some(upload)) if upload.is_unsized() => self.uploads.notice(&upload).await,
+                    _ => Ok(Noticed::NotYet),
+                };
+                match noticed {
+                    Ok(Noticed::Completed(now)) => Ok(now),
+                    _ if node.state == FileState::Active => Ok(node),
+                    _ => Err(FileError::NotFound),
+                }
+            }
             _ => Err(FileError::NotFound),
         }
     }

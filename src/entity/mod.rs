@@ -61,6 +61,8 @@ pub mod api_tokens;
 pub mod audit_events;
 pub mod device_codes;
 pub mod files;
+pub mod job_files;
+pub mod jobs;
 pub mod refresh_tokens;
 pub mod settings;
 pub mod share_links;

@@ -186,6 +186,37 @@ impl FileService {
         }
     }
 
+    /// The folder `name` in `parent` (`None`: the actor's root), created when missing
+    /// and `create`; `None` when missing otherwise. A file of that name is `NameTaken`.
+    pub async fn folder_named(
+        &self,
+        actor: Actor,
+        parent: Option<Uuid>,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<Node>, FileError> {
+        let place = actor.place(parent);
+        let found = repo::find_by_name(self.db.conn(), actor.id, place, name).await?;
+        let node = match found {
+            Some(node) => node,
+            None if !create => return Ok(None),
+            None => match self.create_folder(actor, name, parent).await {
+                Ok(node) => node,
+                // Created meanwhile by a parallel request.
+                Err(FileError::NameTaken) => {
+                    repo::find_by_name(self.db.conn(), actor.id, place, name)
+                        .await?
+                        .ok_or(FileError::NotFound)?
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if !node.is_folder() {
+            return Err(FileError::NameTaken);
+        }
+        Ok(Some(node))
+    }
+
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn create_folder(
         &self,

@@ -29,6 +29,7 @@ use crate::error::ErrorBody;
         (name = "tokens", description = "Scoped API tokens for programs (sessions only)"),
         (name = "admin", description = "Users, sessions and the audit log (admin role only)"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "jobs", description = "HPC job records and their files"),
         (name = "benchwrap compatibility", description = "The protocol of the benchwrap HPC \
             client's former backend, under /api, so deployed clients work unchanged"),
     )

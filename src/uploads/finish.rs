@@ -123,7 +123,7 @@ impl UploadService {
         match upload.state {
             UploadState::Aborted => Ok(()),
             UploadState::Completed => Err(UploadError::Completed),
-            _ => self.close_aborted(&upload).await,
+            _ => self.close_aborted(&upload).await.map(drop),
         }
     }
 
@@ -131,12 +131,13 @@ impl UploadService {
     /// removed and a purge of its bytes queued, in one transaction; then the store is
     /// cleaned at once as well. The purge runs after the upload's presigned URLs
     /// expired, so it also removes what a client PUT in the meantime.
-    pub async fn close_aborted(&self, upload: &Upload) -> Result<(), UploadError> {
+    /// Returns whether this call closed it (false: it was closed already).
+    pub async fn close_aborted(&self, upload: &Upload) -> Result<bool, UploadError> {
         let late = purge::late_sweep_at(self.presign_ttl().await?);
         let txn = self.db.write().await?;
-        if quotas::lock(&*txn, upload.user_id).await?
-            && repo::close(&*txn, upload.id, UploadState::Aborted).await?
-        {
+        let closed = quotas::lock(&*txn, upload.user_id).await?
+            && repo::close(&*txn, upload.id, UploadState::Aborted).await?;
+        if closed {
             quotas::release(&*txn, upload.user_id, upload.declared_size, 1).await?;
             refund_budgets(&*txn, std::slice::from_ref(upload)).await?;
             if let Some(file_id) = upload.file_id {
@@ -149,7 +150,7 @@ impl UploadService {
             tracing::warn!(error = %e, "store cleanup failed; the queued purge will retry");
         }
         tracing::info!(upload.id = %upload.id, "upload aborted");
-        Ok(())
+        Ok(closed)
     }
 
     async fn clean_store(&self, upload: &Upload) -> Result<(), crate::storage::StorageError> {

@@ -108,20 +108,22 @@ pub async fn open_of_file(db: &impl ConnectionTrait, file_id: Uuid) -> Result<Ve
         .collect())
 }
 
-/// Open unsized uploads, of one user or of all, oldest first.
+/// Open unsized uploads started after `since`, of one user or of all, newest first.
 pub async fn open_unsized(
     db: &impl ConnectionTrait,
     user: Option<Uuid>,
+    since: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<Upload>, DbErr> {
     use sea_orm::QueryOrder;
     let mut q = uploads::Entity::find()
         .filter(uploads::Column::State.eq(UploadState::Open))
-        .filter(uploads::Column::PartCount.eq(UNSIZED));
+        .filter(uploads::Column::PartCount.eq(UNSIZED))
+        .filter(uploads::Column::CreatedAt.gt(since));
     if let Some(user) = user {
         q = q.filter(uploads::Column::UserId.eq(user));
     }
-    Ok(q.order_by_asc(uploads::Column::Id)
+    Ok(q.order_by_desc(uploads::Column::Id)
         .limit(limit)
         .all(db)
         .await?

@@ -92,7 +92,7 @@ impl UploadService {
                     // An earlier start of the name, still open: the later start wins.
                     match repo::find_open_for_file(self.db.conn(), node.id).await? {
                         Some(earlier) if earlier.is_unsized() => {
-                            self.close_aborted(&earlier).await?
+                            self.close_aborted(&earlier).await?;
                         }
                         Some(_) => return Err(FileError::NameTaken.into()),
                         None => {}
@@ -196,7 +196,9 @@ impl UploadService {
             return Ok(Noticed::NotYet);
         };
         if meta.size > upload.declared_size as u64 {
-            self.close_aborted(upload).await?;
+            if !self.close_aborted(upload).await? {
+                return Ok(Noticed::Gone);
+            }
             tracing::info!(upload.id = %upload.id, size = meta.size, "unsized upload larger than reserved: deleted");
             return Ok(Noticed::Refused { size: meta.size });
         }
@@ -254,15 +256,20 @@ impl UploadService {
         }
     }
 
-    /// Notices the open unsized uploads of `user` (of everyone when `None`), at most
-    /// `limit`; returns each with where it was left.
+    /// Notices the open unsized uploads of `user` (of everyone when `None`) whose PUT
+    /// URL may still be in use or just was (started within the presign lifetime and a
+    /// minute), at most `limit`, newest first; returns each with where it was left.
+    /// Older ones cannot receive bytes any more: they are looked at once more when they
+    /// expire (see [`UploadService::reconcile_expired`]).
     pub async fn notice_open(
         &self,
         user: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<(Upload, Noticed)>, UploadError> {
+        let live = self.presign_ttl().await? + std::time::Duration::from_secs(60);
+        let since = Utc::now() - live;
         let mut out = Vec::new();
-        for upload in repo::open_unsized(self.db.conn(), user, limit).await? {
+        for upload in repo::open_unsized(self.db.conn(), user, since, limit).await? {
             let noticed = self.notice(&upload).await?;
             out.push((upload, noticed));
         }

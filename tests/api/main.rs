@@ -12,6 +12,7 @@ mod external_idp;
 mod files;
 mod hardening;
 mod helpers;
+mod jobs;
 mod ledger;
 mod logs;
 mod operations;

@@ -247,7 +247,7 @@ async fn noticed<A: crate::auth::Accepts>(
     auth: &AuthUser<A>,
 ) -> Result<Actor, AppError> {
     let actor = Actor::of(auth);
-    for (upload, size) in bw.notice(actor).await? {
+    for (upload, size) in bw.notice(actor, None).await? {
         audit
             .record(refused_event(
                 auth.event("upload.refused", DENIED),

@@ -3,12 +3,13 @@
 //! uploads (see [`crate::uploads::sizeless`]), and every call first notices the
 //! caller's uploads that have arrived.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::cache::TtlCache;
 use crate::config::BenchwrapSettings;
 use crate::db::Db;
 use crate::error::AppError;
@@ -25,8 +26,11 @@ use crate::uploads::{UploadError, UploadService};
 
 /// Longest `object_name`, in characters.
 pub const MAX_OBJECT_NAME: usize = 256;
-/// Most of the caller's open uploads looked at per call.
+/// Most of the caller's open uploads `list` looks at (newest first).
 const NOTICE_LIMIT: u64 = 1000;
+/// Most a background look takes in (newest first), and how often one starts per user.
+const LATER_LIMIT: u64 = 100;
+const LATER_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Benchwrap {
@@ -35,8 +39,8 @@ pub struct Benchwrap {
     uploads: UploadService,
     jobs: JobService,
     cfg: Arc<BenchwrapSettings>,
-    /// Users whose uploads a background task is noticing now.
-    noticing: Arc<Mutex<HashSet<Uuid>>>,
+    /// Users whose uploads a background look started within [`LATER_EVERY`].
+    noticing: Arc<TtlCache<Uuid, ()>>,
 }
 
 /// One stored object as `list` shows it.
@@ -98,16 +102,20 @@ impl Benchwrap {
             uploads,
             jobs,
             cfg: Arc::new(cfg),
-            noticing: Arc::default(),
+            noticing: Arc::new(TtlCache::new(LATER_EVERY)),
         }
     }
 
-    /// Completes (or refuses) the caller's uploads that have arrived; returns the
-    /// refused ones, for the audit log.
-    pub async fn notice(&self, actor: Actor) -> Result<Vec<(Upload, u64)>, UploadError> {
+    /// Completes (or refuses) the caller's uploads that have arrived (the newest
+    /// `limit` of those that may have); returns the refused ones, for the audit log.
+    pub async fn notice(
+        &self,
+        actor: Actor,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Upload, u64)>, UploadError> {
         let noticed = self
             .uploads
-            .notice_open(Some(actor.id), NOTICE_LIMIT)
+            .notice_open(Some(actor.id), limit.unwrap_or(NOTICE_LIMIT))
             .await?;
         Ok(noticed
             .into_iter()
@@ -118,32 +126,25 @@ impl Benchwrap {
             .collect())
     }
 
-    /// [`Benchwrap::notice`] in a task of its own, unless one runs for the user already;
+    /// [`Benchwrap::notice`] of the newest [`LATER_LIMIT`] in a task of its own, at
+    /// most once per [`LATER_EVERY`] per user (the worker looks at the rest);
     /// `refused` receives what it refused.
     pub fn notice_later<F, Fut>(&self, actor: Actor, refused: F)
     where
         F: FnOnce(Vec<(Upload, u64)>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        let lock = |n: &Mutex<HashSet<Uuid>>| {
-            n.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(actor.id)
-        };
-        if !lock(&self.noticing) {
+        if self.noticing.get(&actor.id).is_some() {
             return;
         }
+        self.noticing.put(actor.id, Arc::new(()));
         let this = self.clone();
         tokio::spawn(async move {
-            match this.notice(actor).await {
+            match this.notice(actor, Some(LATER_LIMIT)).await {
                 Ok(found) if !found.is_empty() => refused(found).await,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "noticing uploads failed; the worker retries"),
             }
-            this.noticing
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&actor.id);
         });
     }
 

@@ -323,7 +323,11 @@ impl JobService {
                 }
             }
         };
-        repo::attach(self.db.conn(), job.id, file).await?;
+        // Through the write gate: on SQLite a write outside it would wait in SQLite's
+        // busy handler, behind every queued upload start.
+        let txn = self.db.write().await?;
+        repo::attach(&*txn, job.id, file).await?;
+        txn.commit().await?;
         Ok(Some(job.id))
     }
 }

@@ -31,6 +31,13 @@ const NOTICE_LIMIT: u64 = 1000;
 /// Most a background look takes in (newest first), and how often one starts per user.
 const LATER_LIMIT: u64 = 100;
 const LATER_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a start reuses the folder it found for a path: a client pushes a tree of
+/// files into a few folders. A folder deleted meanwhile is looked up again; one renamed
+/// or moved receives the starts of these seconds where it is now.
+const FOLDERS_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A folder path as one user (in one confining folder) names it.
+type PathKey = (Uuid, Option<Uuid>, String);
 
 #[derive(Clone)]
 pub struct Benchwrap {
@@ -41,6 +48,8 @@ pub struct Benchwrap {
     cfg: Arc<BenchwrapSettings>,
     /// Users whose uploads a background look started within [`LATER_EVERY`].
     noticing: Arc<TtlCache<Uuid, ()>>,
+    /// Folders found or made for a start, by user, place and path, for [`FOLDERS_FOR`].
+    folders: Arc<TtlCache<PathKey, Uuid>>,
 }
 
 /// One stored object as `list` shows it.
@@ -103,6 +112,7 @@ impl Benchwrap {
             jobs,
             cfg: Arc::new(cfg),
             noticing: Arc::new(TtlCache::new(LATER_EVERY)),
+            folders: Arc::new(TtlCache::new(FOLDERS_FOR)),
         }
     }
 
@@ -176,26 +186,47 @@ impl Benchwrap {
     ) -> Result<(Upload, Presigned), AppError> {
         let mut path = parse_object_name(object_name)?;
         let name = path.pop().ok_or(FileError::NotFound)?;
-        let parent = self
-            .folder(actor, &path, true)
-            .await?
-            .ok_or(FileError::NotFound)?;
-        let (upload, put) = self
-            .uploads
-            .start_unsized(
+        let key = (actor.id, actor.root, path.join("/"));
+        let job = self.jobs.job_for(actor, benchmark, &path, &name).await?;
+        let cached = self.folders.get(&key).map(|id| *id);
+        let parent = match cached {
+            Some(id) => id,
+            None => self.made_folder(actor, &path, &key).await?,
+        };
+        let start = |parent| {
+            self.uploads.start_unsized(
                 actor,
                 parent,
                 &name,
                 content_type_of(&name),
                 self.cfg.max_upload_bytes,
+                job,
             )
-            .await?;
-        if let Some(file) = upload.file_id {
-            self.jobs
-                .attach_seen(actor, benchmark, &path, &name, file)
-                .await?;
+        };
+        match start(parent).await {
+            // The remembered folder is gone: find or make the path again.
+            Err(UploadError::File(FileError::NotFound)) if cached.is_some() => {
+                self.folders.invalidate(&key);
+                let parent = self.made_folder(actor, &path, &key).await?;
+                Ok(start(parent).await?)
+            }
+            other => Ok(other?),
         }
-        Ok((upload, put))
+    }
+
+    /// The folder of `path`, found or made, remembered under `key`.
+    async fn made_folder(
+        &self,
+        actor: Actor,
+        path: &[String],
+        key: &PathKey,
+    ) -> Result<Uuid, FileError> {
+        let id = self
+            .folder(actor, path, true)
+            .await?
+            .ok_or(FileError::NotFound)?;
+        self.folders.put(key.clone(), Arc::new(id));
+        Ok(id)
     }
 
     /// The stored file at `object_name`.

@@ -286,49 +286,38 @@ impl JobService {
         Ok(out)
     }
 
-    /// Attaches a file the benchwrap protocol stores at `path`/`name` to the Slurm job
-    /// they name, recording the job on first sight (benchmark: `benchmark`, else the
-    /// first folder of the path). Nothing when they name no job.
-    pub async fn attach_seen(
+    /// The Slurm job a file the benchwrap protocol stores at `path`/`name` belongs to,
+    /// recorded on first sight (benchmark: `benchmark`, else the first folder of the
+    /// path); `None` when they name no job. The start attaches the file to it.
+    pub async fn job_for(
         &self,
         actor: Actor,
         benchmark: Option<&str>,
         path: &[String],
         name: &str,
-        file: Uuid,
     ) -> Result<Option<Uuid>, JobError> {
         let Some(slurm) = slurm_job_of(path, name) else {
             return Ok(None);
         };
+        if let Some(job) = repo::find_by_slurm(self.db.conn(), actor.id, "", &slurm).await? {
+            return Ok(Some(job.id));
+        }
         let benchmark = benchmark
             .map(str::to_owned)
             .or_else(|| (!path.is_empty()).then(|| path[0].clone()));
-        let job = match repo::find_by_slurm(self.db.conn(), actor.id, "", &slurm).await? {
-            Some(job) => job,
-            None => {
-                let new = NewJob {
-                    slurm_job_id: Some(slurm.clone()),
-                    benchmark: benchmark.filter(|b| !b.trim().is_empty() && b.len() <= 255),
-                    ..NewJob::default()
-                };
-                match self.create(actor, new).await {
-                    Ok(job) => job,
-                    // Recorded meanwhile by a parallel upload of the same job.
-                    Err(JobError::Exists) => {
-                        repo::find_by_slurm(self.db.conn(), actor.id, "", &slurm)
-                            .await?
-                            .ok_or(FileError::NotFound)?
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+        let new = NewJob {
+            slurm_job_id: Some(slurm.clone()),
+            benchmark: benchmark.filter(|b| !b.trim().is_empty() && b.len() <= 255),
+            ..NewJob::default()
         };
-        // Through the write gate: on SQLite a write outside it would wait in SQLite's
-        // busy handler, behind every queued upload start.
-        let txn = self.db.write().await?;
-        repo::attach(&*txn, job.id, file).await?;
-        txn.commit().await?;
-        Ok(Some(job.id))
+        match self.create(actor, new).await {
+            Ok(job) => Ok(Some(job.id)),
+            // Recorded meanwhile by a parallel upload of the same job.
+            Err(JobError::Exists) => Ok(repo::find_by_slurm(self.db.conn(), actor.id, "", &slurm)
+                .await?
+                .map(|j| j.id)),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -1,7 +1,6 @@
 //! The only jobs code that touches sea-orm.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -106,22 +105,6 @@ pub async fn update_if(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
-}
-
-/// Attaches a file to a job (once).
-pub async fn attach(db: &impl ConnectionTrait, job: Uuid, file: Uuid) -> Result<(), DbErr> {
-    job_files::Entity::insert(job_files::ActiveModel {
-        job_id: Set(job),
-        file_id: Set(file),
-    })
-    .on_conflict(
-        OnConflict::columns([job_files::Column::JobId, job_files::Column::FileId])
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
 }
 
 /// The ids of the files attached to a job.

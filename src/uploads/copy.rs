@@ -62,6 +62,7 @@ impl UploadService {
             part_size: None,
             part_count: 1,
             expires_at: Utc::now() + self.upload_expiry(),
+            job: None,
         };
         let (_, upload) = self.reserve_copy(reservation).await?;
         if let Err(e) = self.store.copy(src_key, &upload.object_key).await {

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::repo::{Upload, UploadState};
 use crate::auth::api_tokens::repo::{self as api_tokens, Budget};
 use crate::db::WriteGate;
-use crate::entity::{files, uploads, users};
+use crate::entity::{files, job_files, uploads, users};
 use crate::files::repo::{parent_key, FileKind, FileState, Node};
 use crate::quotas::repo::{self as quotas, Usage};
 
@@ -51,6 +51,8 @@ pub struct Reservation {
     pub part_size: Option<i64>,
     pub part_count: i32,
     pub expires_at: DateTime<Utc>,
+    /// The HPC job the new file is attached to, in the same transaction.
+    pub job: Option<Uuid>,
 }
 
 /// What starting an upload came to.
@@ -159,6 +161,7 @@ pub async fn reserve_all(
     let now = Utc::now();
     let mut outcomes = Vec::with_capacity(group.len());
     let mut accepted = Vec::new();
+    let mut attached = Vec::new();
     for r in group {
         let key = parent_key(r.owner, r.parent);
         let outcome = match usage.get_mut(&r.owner) {
@@ -178,6 +181,9 @@ pub async fn reserve_all(
                 u.reserved_objects += 1;
                 taken.insert((key, r.name.clone()));
                 let (node, upload) = rows_of(r, now);
+                if let Some(job) = r.job {
+                    attached.push((job, node.id));
+                }
                 accepted.push((node.clone(), upload.clone()));
                 Reserved::Created(node, upload)
             }
@@ -188,6 +194,7 @@ pub async fn reserve_all(
         return Ok(outcomes);
     }
     insert_rows(db, &accepted).await?;
+    attach(db, &attached).await?;
     let mut added: HashMap<Uuid, (i64, i64)> = HashMap::new();
     for (_, upload) in &accepted {
         let e = added.entry(upload.user_id).or_default();
@@ -321,6 +328,29 @@ fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
         token_id: r.token,
     };
     (file, upload)
+}
+
+/// Attaches files to jobs (once each).
+pub(super) async fn attach(db: &impl ConnectionTrait, pairs: &[(Uuid, Uuid)]) -> Result<(), DbErr> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let rows = pairs.iter().map(|(job, file)| job_files::ActiveModel {
+        job_id: Set(*job),
+        file_id: Set(*file),
+    });
+    job_files::Entity::insert_many(rows)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                job_files::Column::JobId,
+                job_files::Column::FileId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 async fn insert_rows(db: &impl ConnectionTrait, rows: &[(Node, Upload)]) -> Result<(), DbErr> {

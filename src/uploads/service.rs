@@ -164,6 +164,7 @@ impl UploadService {
             part_size: multipart.then_some(part_size as i64),
             part_count: part_count as i32,
             expires_at: Utc::now() + self.cfg.upload_expiry,
+            job: None,
         };
         match self.reserver.reserve(reservation.clone()).await? {
             Reserved::Created(file, upload) => {

@@ -55,6 +55,7 @@ impl UploadService {
         name: &str,
         content_type: &str,
         max: u64,
+        job: Option<Uuid>,
     ) -> Result<(Upload, Presigned), UploadError> {
         let max = i64::try_from(max).map_err(|_| UploadError::TooLarge { max })?;
         for _ in 0..START_ATTEMPTS {
@@ -76,6 +77,7 @@ impl UploadService {
                             part_size: None,
                             part_count: UNSIZED,
                             expires_at: Utc::now() + self.cfg.upload_expiry,
+                            job,
                         })
                         .await?
                     {
@@ -100,7 +102,7 @@ impl UploadService {
                     continue;
                 }
                 Some(node) => match self
-                    .start_replacement(actor, &node, content_type, max)
+                    .start_replacement(actor, &node, content_type, max, job)
                     .await?
                 {
                     Some(upload) => upload,
@@ -133,6 +135,7 @@ impl UploadService {
         file: &Node,
         content_type: &str,
         max: i64,
+        job: Option<Uuid>,
     ) -> Result<Option<Upload>, UploadError> {
         let late = purge::late_sweep_at(self.presign_ttl().await?);
         let upload = Upload {
@@ -185,6 +188,9 @@ impl UploadService {
             return Err(UploadError::QuotaExceeded);
         }
         repo::insert_open(&*txn, &upload).await?;
+        if let Some(job) = job {
+            super::reserve::attach(&*txn, &[(job, file.id)]).await?;
+        }
         txn.commit().await?;
         Ok(Some(upload))
     }

@@ -593,3 +593,31 @@ async fn unsafe_names_unknown_objects_and_strangers_are_refused() {
     let res = fetch(&app, &access, "later.csv").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_folder_deleted_between_two_starts_is_made_again() {
+    let app = roomy_app().await;
+    let (access, _) = client_login(&app, "hpc-hal").await;
+    push(&app, &access, "runs/x/a.csv", b"a".to_vec(), "text/csv").await;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let x = coffer::entity::files::Entity::find()
+        .filter(coffer::entity::files::Column::Name.eq("x"))
+        .one(&app.app_state.db)
+        .await
+        .expect("find")
+        .expect("folder x");
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/files/{}", x.id)))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // Within the seconds the start remembers the folder: it is made again.
+    push(&app, &access, "runs/x/b.csv", b"bb".to_vec(), "text/csv").await;
+    assert_eq!(
+        listed(&app, &access).await,
+        [("hpc-hal/runs/x/b.csv".to_owned(), 2)]
+    );
+}

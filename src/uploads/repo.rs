@@ -132,11 +132,10 @@ pub async fn open_unsized(
         .collect())
 }
 
-/// Records an open upload of an existing file (the file row is not touched).
-pub async fn insert_open(db: &impl ConnectionTrait, u: &Upload) -> Result<(), DbErr> {
+/// The row of an upload created at `at`.
+pub(super) fn new_row(u: &Upload, at: DateTime<Utc>) -> uploads::ActiveModel {
     use sea_orm::Set;
-    let now = Utc::now();
-    uploads::Entity::insert(uploads::ActiveModel {
+    uploads::ActiveModel {
         id: Set(u.id),
         user_id: Set(u.user_id),
         file_id: Set(u.file_id),
@@ -150,11 +149,16 @@ pub async fn insert_open(db: &impl ConnectionTrait, u: &Upload) -> Result<(), Db
         state: Set(u.state),
         created_by: Set(u.created_by),
         token_id: Set(u.token_id),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(db)
-    .await?;
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+}
+
+/// Records an open upload of an existing file (the file row is not touched).
+pub async fn insert_open(db: &impl ConnectionTrait, u: &Upload) -> Result<(), DbErr> {
+    uploads::Entity::insert(new_row(u, Utc::now()))
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 

@@ -374,23 +374,9 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[(Node, Upload)]) -> Resu
     files::Entity::insert_many(files)
         .exec_without_returning(db)
         .await?;
-    let uploads = rows.iter().map(|(f, u)| uploads::ActiveModel {
-        id: Set(u.id),
-        user_id: Set(u.user_id),
-        file_id: Set(u.file_id),
-        object_key: Set(u.object_key.clone()),
-        declared_size: Set(u.declared_size),
-        content_type: Set(u.content_type.clone()),
-        multipart_upload_id: Set(None),
-        part_size: Set(u.part_size),
-        part_count: Set(u.part_count),
-        expires_at: Set(u.expires_at),
-        state: Set(u.state),
-        created_by: Set(u.created_by),
-        token_id: Set(u.token_id),
-        created_at: Set(f.created_at),
-        updated_at: Set(f.created_at),
-    });
+    let uploads = rows
+        .iter()
+        .map(|(f, u)| super::repo::new_row(u, f.created_at));
     uploads::Entity::insert_many(uploads)
         .exec_without_returning(db)
         .await?;

@@ -634,6 +634,35 @@ async fn purges_leave_no_orphans_and_the_storage_check_finds_them() {
     let _ = keep;
 }
 
+/// A folder's delete, a purge and an aborted copy may all remove one key at once; every
+/// store must answer each of them as done (S3's delete is idempotent), never 500.
+#[tokio::test]
+async fn concurrent_deletes_of_one_object_all_succeed() {
+    let app = spawn_app().await;
+    let t = app.user("deleters").await;
+    let started = app
+        .pending_upload(
+            &t.access,
+            json!({"name": "src.bin", "size": 4096}),
+            &pattern(4096, 7),
+        )
+        .await;
+    let src = app.object_key(&started.upload_id).await;
+    let store = app.app_state.store.clone();
+    for round in 0..40 {
+        let key = format!("{src}.copy{round}");
+        store.copy(&src, &key).await.expect("copy");
+        let results = futures::future::join_all((0..4).map(|_| store.delete(&key))).await;
+        for r in results {
+            r.expect("every delete of one key succeeds");
+        }
+        assert!(
+            store.head(&key).await.expect("head").is_none(),
+            "{key} is gone"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_stopping_worker_releases_the_task_in_hand_after_its_grace() {
     let app = spawn_app_with(|s| {

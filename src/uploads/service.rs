@@ -130,18 +130,13 @@ impl UploadService {
             )));
         }
         // Uploads into a folder shared for writing belong to, and are billed to, the
-        // folder's owner.
+        // folder's owner. A folder taken to be the actor's own is not read first: the
+        // reservation checks, under the owner's lock, that it is a folder of theirs.
         let parent = actor.place(req.parent_id);
-        let owner = match parent {
-            None => actor.id,
-            Some(parent) => {
-                let (folder, _) =
-                    access::require(self.db.conn(), actor, parent, Access::Write).await?;
-                if !folder.is_folder() {
-                    return Err(FileError::NotAFolder.into());
-                }
-                folder.owner_id
-            }
+        let own = parent.is_none_or(|p| actor.root.is_none() || actor.root == Some(p));
+        let owner = match own {
+            true => actor.id,
+            false => self.folder_owner(actor, parent).await?,
         };
         let size = i64::try_from(req.size).map_err(|_| UploadError::TooLarge {
             max: rules.max_upload_bytes,
@@ -152,7 +147,7 @@ impl UploadService {
         } else {
             (req.size, 1)
         };
-        let reservation = Reservation {
+        let mut reservation = Reservation {
             owner,
             created_by: (owner != actor.id).then_some(actor.id),
             token: actor.token,
@@ -166,7 +161,17 @@ impl UploadService {
             expires_at: Utc::now() + self.cfg.upload_expiry,
             job: None,
         };
-        match self.reserver.reserve(reservation.clone()).await? {
+        let mut reserved = self.reserver.reserve(reservation.clone()).await?;
+        if own && parent.is_some() && matches!(reserved, Reserved::ParentGone) {
+            // Not a folder of the actor's: someone else's shared with them, or what the
+            // full check says it is (missing, not a folder, not writable).
+            let owner = self.folder_owner(actor, parent).await?;
+            reservation.owner = owner;
+            reservation.created_by = (owner != actor.id).then_some(actor.id);
+            reservation.object_key = keys::object_key(owner, &reservation.name);
+            reserved = self.reserver.reserve(reservation.clone()).await?;
+        }
+        match reserved {
             Reserved::Created(file, upload) => {
                 self.finish_start(upload, file, false, rules.presign_ttl())
                     .await
@@ -177,6 +182,18 @@ impl UploadService {
             Reserved::ParentGone => Err(FileError::NotFound.into()),
             Reserved::NameTaken => self.replay(actor.id, &reservation).await,
         }
+    }
+
+    /// The owner of `parent`, a folder `actor` may write to (the actor at the root).
+    async fn folder_owner(&self, actor: Actor, parent: Option<Uuid>) -> Result<Uuid, UploadError> {
+        let Some(parent) = parent else {
+            return Ok(actor.id);
+        };
+        let (folder, _) = access::require(self.db.conn(), actor, parent, Access::Write).await?;
+        if !folder.is_folder() {
+            return Err(FileError::NotAFolder.into());
+        }
+        Ok(folder.owner_id)
     }
 
     /// Reserves quota for a server-side copy: an upload that the server itself fills

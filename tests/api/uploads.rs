@@ -4,8 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, pattern, put_presigned, raw_client, spawn_app, spawn_app_with, try_put_presigned,
-    TestApp,
+    assert_error, folder, pattern, put_presigned, raw_client, spawn_app, spawn_app_with,
+    try_put_presigned, TestApp,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -443,6 +443,9 @@ async fn start_refuses_bad_input_with_its_error_code() {
     })
     .await;
     let t = app.user("ivan").await;
+    let file = app.upload(&t.access, "a.txt", b"a", "text/plain").await;
+    let other = app.user("ivans-neighbour").await;
+    let theirs = folder(&app, &other.access, "private", None).await;
     let cases = [
         (
             json!({"name": "big.txt", "size": 1001, "content_type": "text/plain"}),
@@ -484,16 +487,28 @@ async fn start_refuses_bad_input_with_its_error_code() {
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
         ),
+        (
+            json!({"name": "x", "size": 1, "content_type": "text/plain", "parent_id": theirs}),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            json!({"name": "x", "size": 1, "content_type": "text/plain", "parent_id": file}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "NOT_A_FOLDER",
+        ),
     ];
     for (body, status, code) in cases {
         assert_error(app.start_upload(&t.access, &body).await, status, code).await;
     }
-    let usage = app.usage(&t.access).await;
-    assert_eq!(
-        (Some(usage.reserved_bytes), Some(usage.reserved_objects)),
-        (Some(0), Some(0)),
-        "nothing leaked"
-    );
+    for access in [&t.access, &other.access] {
+        let usage = app.usage(access).await;
+        assert_eq!(
+            (Some(usage.reserved_bytes), Some(usage.reserved_objects)),
+            (Some(0), Some(0)),
+            "nothing leaked"
+        );
+    }
 }
 
 #[tokio::test]

@@ -262,6 +262,9 @@ async fn noticed<A: crate::auth::Accepts>(
 /// Notices the caller's uploads in the background (once at a time per user), so a
 /// start does not wait for the store: the refusals are audited as they are found.
 fn notice_later<A: crate::auth::Accepts>(bw: &Benchwrap, audit: &AuditLog, auth: &AuthUser<A>) {
+    if !bw.notice_due(auth.user.id) {
+        return;
+    }
     let template = auth.event("upload.refused", DENIED);
     let audit = audit.clone();
     bw.notice_later(Actor::of(auth), move |refused| async move {

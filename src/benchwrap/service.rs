@@ -136,18 +136,23 @@ impl Benchwrap {
             .collect())
     }
 
-    /// [`Benchwrap::notice`] of the newest [`LATER_LIMIT`] in a task of its own, at
-    /// most once per [`LATER_EVERY`] per user (the worker looks at the rest);
+    /// Whether [`Benchwrap::notice_later`] is due for `user`: at most once per
+    /// [`LATER_EVERY`] (the worker looks at the rest). Marks it done.
+    pub fn notice_due(&self, user: Uuid) -> bool {
+        if self.noticing.get(&user).is_some() {
+            return false;
+        }
+        self.noticing.put(user, Arc::new(()));
+        true
+    }
+
+    /// [`Benchwrap::notice`] of the newest [`LATER_LIMIT`] in a task of its own;
     /// `refused` receives what it refused.
     pub fn notice_later<F, Fut>(&self, actor: Actor, refused: F)
     where
         F: FnOnce(Vec<(Upload, u64)>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        if self.noticing.get(&actor.id).is_some() {
-            return;
-        }
-        self.noticing.put(actor.id, Arc::new(()));
         let this = self.clone();
         tokio::spawn(async move {
             match this.notice(actor, Some(LATER_LIMIT)).await {

@@ -27,6 +27,8 @@ pub struct Model {
     pub created_by: Option<Uuid>,
     /// The API token that started it, if one did (its budget is charged).
     pub token_id: Option<Uuid>,
+    /// The HPC job its file joins once it completes.
+    pub job_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

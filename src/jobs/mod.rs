@@ -6,9 +6,12 @@
 pub mod repo;
 pub mod routes;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::cache::TtlCache;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::files::access::Actor;
@@ -136,15 +139,28 @@ fn metadata(value: Option<serde_json::Value>) -> Result<Option<String>, JobError
     }
 }
 
+/// How long the job of a (user, Slurm id) is remembered by `job_for`. Jobs are never
+/// deleted but with their user and their Slurm id never changes, so a remembered id
+/// stays right; the bound only keeps the memory of old jobs short.
+const KNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A Slurm job of a user: (owner, Slurm id).
+type SlurmKey = (Uuid, String);
+
 #[derive(Clone)]
 pub struct JobService {
     db: Db,
     files: FileService,
+    known: Arc<TtlCache<SlurmKey, Uuid>>,
 }
 
 impl JobService {
     pub fn new(db: Db, files: FileService) -> JobService {
-        JobService { db, files }
+        JobService {
+            db,
+            files,
+            known: Arc::new(TtlCache::new(KNOWN_FOR)),
+        }
     }
 
     /// Records a job and creates its outputs folder.
@@ -288,7 +304,7 @@ impl JobService {
 
     /// The Slurm job a file the benchwrap protocol stores at `path`/`name` belongs to,
     /// recorded on first sight (benchmark: `benchmark`, else the first folder of the
-    /// path); `None` when they name no job. The start attaches the file to it.
+    /// path); `None` when they name no job. The file is attached when its upload completes.
     pub async fn job_for(
         &self,
         actor: Actor,
@@ -299,21 +315,40 @@ impl JobService {
         let Some(slurm) = slurm_job_of(path, name) else {
             return Ok(None);
         };
-        if let Some(job) = repo::find_by_slurm(self.db.conn(), actor.id, "", &slurm).await? {
+        let key = (actor.id, slurm);
+        if let Some(id) = self.known.get(&key) {
+            return Ok(Some(*id));
+        }
+        let id = self.recorded_job(actor, benchmark, path, &key.1).await?;
+        if let Some(id) = id {
+            self.known.put(key, Arc::new(id));
+        }
+        Ok(id)
+    }
+
+    /// The job of `slurm`, recorded now unless it was already.
+    async fn recorded_job(
+        &self,
+        actor: Actor,
+        benchmark: Option<&str>,
+        path: &[String],
+        slurm: &str,
+    ) -> Result<Option<Uuid>, JobError> {
+        if let Some(job) = repo::find_by_slurm(self.db.conn(), actor.id, "", slurm).await? {
             return Ok(Some(job.id));
         }
         let benchmark = benchmark
             .map(str::to_owned)
             .or_else(|| (!path.is_empty()).then(|| path[0].clone()));
         let new = NewJob {
-            slurm_job_id: Some(slurm.clone()),
+            slurm_job_id: Some(slurm.to_owned()),
             benchmark: benchmark.filter(|b| !b.trim().is_empty() && b.len() <= 255),
             ..NewJob::default()
         };
         match self.create(actor, new).await {
             Ok(job) => Ok(Some(job.id)),
             // Recorded meanwhile by a parallel upload of the same job.
-            Err(JobError::Exists) => Ok(repo::find_by_slurm(self.db.conn(), actor.id, "", &slurm)
+            Err(JobError::Exists) => Ok(repo::find_by_slurm(self.db.conn(), actor.id, "", slurm)
                 .await?
                 .map(|j| j.id)),
             Err(e) => Err(e),

@@ -117,3 +117,12 @@ pub async fn attached(db: &impl ConnectionTrait, job: Uuid) -> Result<Vec<Uuid>,
         .all(db)
         .await
 }
+
+/// Attaches `file` to `job` unless it is already attached or the job is gone.
+pub async fn attach(db: &impl ConnectionTrait, job: Uuid, file: Uuid) -> Result<(), DbErr> {
+    let sql = "INSERT INTO job_files (job_id, file_id) SELECT id, $2 FROM jobs WHERE id = $1 \
+               ON CONFLICT (job_id, file_id) DO NOTHING";
+    let stmt = crate::db::statement(db.get_database_backend(), sql, [job.into(), file.into()]);
+    db.execute_raw(stmt).await?;
+    Ok(())
+}

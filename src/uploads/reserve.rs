@@ -14,7 +14,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::LockType;
+use sea_orm::sea_query::{Expr, LockType, Query, UnionType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::repo::{Upload, UploadState};
 use crate::auth::api_tokens::repo::{self as api_tokens, Budget};
 use crate::db::WriteGate;
-use crate::entity::{files, job_files, uploads, users};
+use crate::entity::{files, uploads, users};
 use crate::files::repo::{parent_key, FileKind, FileState, Node};
 use crate::quotas::repo::{self as quotas, Usage};
 
@@ -51,7 +51,7 @@ pub struct Reservation {
     pub part_size: Option<i64>,
     pub part_count: i32,
     pub expires_at: DateTime<Utc>,
-    /// The HPC job the new file is attached to, in the same transaction.
+    /// The HPC job the new file joins once the upload completes.
     pub job: Option<Uuid>,
 }
 
@@ -156,12 +156,10 @@ pub async fn reserve_all(
     let mut usage = locked_usage(db, &owners).await?;
     let tokens: BTreeSet<Uuid> = group.iter().filter_map(|r| r.token).collect();
     let mut budgets = api_tokens::locked_budgets(db, &tokens).await?;
-    let folders = folders_of(db, group).await?;
-    let mut taken = names_taken(db, group).await?;
+    let Present { folders, mut taken } = present(db, group).await?;
     let now = Utc::now();
     let mut outcomes = Vec::with_capacity(group.len());
     let mut accepted = Vec::new();
-    let mut attached = Vec::new();
     for r in group {
         let key = parent_key(r.owner, r.parent);
         let outcome = match usage.get_mut(&r.owner) {
@@ -181,9 +179,6 @@ pub async fn reserve_all(
                 u.reserved_objects += 1;
                 taken.insert((key, r.name.clone()));
                 let (node, upload) = rows_of(r, now);
-                if let Some(job) = r.job {
-                    attached.push((job, node.id));
-                }
                 accepted.push((node.clone(), upload.clone()));
                 Reserved::Created(node, upload)
             }
@@ -194,7 +189,6 @@ pub async fn reserve_all(
         return Ok(outcomes);
     }
     insert_rows(db, &accepted).await?;
-    attach(db, &attached).await?;
     let mut added: HashMap<Uuid, (i64, i64)> = HashMap::new();
     for (_, upload) in &accepted {
         let e = added.entry(upload.user_id).or_default();
@@ -244,32 +238,18 @@ async fn locked_usage(
         .collect())
 }
 
-/// The folders among the group's parents, with their owners.
-async fn folders_of(
-    db: &impl ConnectionTrait,
-    group: &[&Reservation],
-) -> Result<HashMap<Uuid, Uuid>, DbErr> {
-    let parents: BTreeSet<Uuid> = group.iter().filter_map(|r| r.parent).collect();
-    if parents.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(Uuid, Uuid)> = files::Entity::find()
-        .select_only()
-        .column(files::Column::Id)
-        .column(files::Column::OwnerId)
-        .filter(files::Column::Id.is_in(parents))
-        .filter(files::Column::Kind.eq(FileKind::Folder))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
+/// What the database holds of a group's targets: the folders among its parents (with
+/// their owners) and the (parent key, name) pairs taken already.
+struct Present {
+    folders: HashMap<Uuid, Uuid>,
+    taken: HashSet<(Uuid, String)>,
 }
 
-/// The (parent key, name) pairs among the group's that are taken already.
-async fn names_taken(
-    db: &impl ConnectionTrait,
-    group: &[&Reservation],
-) -> Result<HashSet<(Uuid, String)>, DbErr> {
+/// Reads [`Present`] in one statement (one round trip to the database's writer): the
+/// names as `(parent_key, name, owner)` rows and the folders as `(id, '', owner)` rows,
+/// told apart by the empty name, which no file has.
+async fn present(db: &impl ConnectionTrait, group: &[&Reservation]) -> Result<Present, DbErr> {
+    use files::Column as C;
     let wanted: HashSet<(Uuid, &str)> = group
         .iter()
         .map(|r| (parent_key(r.owner, r.parent), r.name.as_str()))
@@ -277,20 +257,43 @@ async fn names_taken(
     let owners: BTreeSet<Uuid> = group.iter().map(|r| r.owner).collect();
     let keys: BTreeSet<Uuid> = wanted.iter().map(|(k, _)| *k).collect();
     let names: BTreeSet<&str> = wanted.iter().map(|(_, n)| *n).collect();
-    let rows: Vec<(Uuid, String)> = files::Entity::find()
-        .select_only()
-        .column(files::Column::ParentKey)
-        .column(files::Column::Name)
-        .filter(files::Column::OwnerId.is_in(owners))
-        .filter(files::Column::ParentKey.is_in(keys))
-        .filter(files::Column::Name.is_in(names))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(k, n)| wanted.contains(&(*k, n.as_str())))
-        .collect())
+    let parents: BTreeSet<Uuid> = group.iter().filter_map(|r| r.parent).collect();
+    let mut query = Query::select()
+        .columns([C::ParentKey, C::Name, C::OwnerId])
+        .from(files::Entity)
+        .and_where(C::OwnerId.is_in(owners))
+        .and_where(C::ParentKey.is_in(keys))
+        .and_where(C::Name.is_in(names))
+        .to_owned();
+    if !parents.is_empty() {
+        query.union(
+            UnionType::All,
+            Query::select()
+                .column(C::Id)
+                .expr(Expr::val(""))
+                .column(C::OwnerId)
+                .from(files::Entity)
+                .and_where(C::Id.is_in(parents))
+                .and_where(C::Kind.eq(FileKind::Folder))
+                .to_owned(),
+        );
+    }
+    let rows = db.query_all(&query).await?;
+    let mut present = Present {
+        folders: HashMap::new(),
+        taken: HashSet::new(),
+    };
+    for row in rows {
+        let key: Uuid = row.try_get_by_index(0)?;
+        let name: String = row.try_get_by_index(1)?;
+        let owner: Uuid = row.try_get_by_index(2)?;
+        if name.is_empty() {
+            present.folders.insert(key, owner);
+        } else if wanted.contains(&(key, name.as_str())) {
+            present.taken.insert((key, name));
+        }
+    }
+    Ok(present)
 }
 
 /// The pending file and the open upload a reservation becomes. Their ids are UUIDv7:
@@ -326,31 +329,9 @@ fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
         state: UploadState::Open.to_owned(),
         created_by: r.created_by,
         token_id: r.token,
+        job_id: r.job,
     };
     (file, upload)
-}
-
-/// Attaches files to jobs (once each).
-pub(super) async fn attach(db: &impl ConnectionTrait, pairs: &[(Uuid, Uuid)]) -> Result<(), DbErr> {
-    if pairs.is_empty() {
-        return Ok(());
-    }
-    let rows = pairs.iter().map(|(job, file)| job_files::ActiveModel {
-        job_id: Set(*job),
-        file_id: Set(*file),
-    });
-    job_files::Entity::insert_many(rows)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::columns([
-                job_files::Column::JobId,
-                job_files::Column::FileId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
 }
 
 async fn insert_rows(db: &impl ConnectionTrait, rows: &[(Node, Upload)]) -> Result<(), DbErr> {

@@ -23,6 +23,7 @@ use crate::auth::api_tokens::repo as api_tokens;
 use crate::files::access::Actor;
 use crate::files::repo::{self as files, FileState, Node};
 use crate::files::FileError;
+use crate::jobs::repo as jobs;
 use crate::quotas::repo as quotas;
 use crate::storage::keys;
 use crate::tasks::now_ms;
@@ -41,8 +42,8 @@ pub enum Noticed {
     Gone,
 }
 
-/// Attempts at a start whose name keeps changing under it.
-const START_ATTEMPTS: usize = 3;
+/// Attempts at a start whose name keeps changing under it (the first reserves blind).
+const START_ATTEMPTS: usize = 4;
 
 impl UploadService {
     /// Starts an unsized upload of `name` in `parent` (a folder `actor` owns), reserving
@@ -58,9 +59,14 @@ impl UploadService {
         job: Option<Uuid>,
     ) -> Result<(Upload, Presigned), UploadError> {
         let max = i64::try_from(max).map_err(|_| UploadError::TooLarge { max })?;
+        // A new name is the common case: reserve first, look at the name once it is taken.
+        let mut look = false;
         for _ in 0..START_ATTEMPTS {
-            let existing =
-                files::find_by_name(self.db.conn(), actor.id, Some(parent), name).await?;
+            let existing = match look {
+                true => files::find_by_name(self.db.conn(), actor.id, Some(parent), name).await?,
+                false => None,
+            };
+            look = true;
             let upload = match existing {
                 None => {
                     match self
@@ -152,6 +158,7 @@ impl UploadService {
             state: UploadState::Open,
             created_by: None,
             token_id: actor.token,
+            job_id: job,
         };
         let txn = self.db.write().await?;
         if !quotas::lock(&*txn, file.owner_id).await? {
@@ -188,9 +195,6 @@ impl UploadService {
             return Err(UploadError::QuotaExceeded);
         }
         repo::insert_open(&*txn, &upload).await?;
-        if let Some(job) = job {
-            super::reserve::attach(&*txn, &[(job, file.id)]).await?;
-        }
         txn.commit().await?;
         Ok(Some(upload))
     }
@@ -238,6 +242,9 @@ impl UploadService {
         if let Some(token) = upload.token_id {
             // The token was charged the most the upload could hold: give back the rest.
             api_tokens::charge(&*txn, token, size - upload.declared_size).await?;
+        }
+        if let Some(job) = upload.job_id {
+            jobs::attach(&*txn, job, file_id).await?;
         }
         txn.commit().await?;
         self.files.forget(file_id);

@@ -12,6 +12,8 @@ mod m20261201_000007_token_confinement;
 mod m20261201_000008_device_codes;
 mod m20261201_000009_external_identities;
 mod m20261201_000010_jobs;
+mod m20261201_000011_upload_jobs;
+mod raw;
 
 pub struct Migrator;
 
@@ -29,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_device_codes::Migration),
             Box::new(m20261201_000009_external_identities::Migration),
             Box::new(m20261201_000010_jobs::Migration),
+            Box::new(m20261201_000011_upload_jobs::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
+use crate::raw::run;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -51,21 +51,6 @@ const SQLITE_DOWN: &[&str] = &[
     r#"ALTER TABLE "api_tokens" DROP COLUMN "budget_bytes""#,
     r#"ALTER TABLE "api_tokens" DROP COLUMN "folder_id""#,
 ];
-
-async fn run(manager: &SchemaManager<'_>, postgres: &str, sqlite: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    match manager.get_database_backend() {
-        DatabaseBackend::Postgres => {
-            db.execute_unprepared(postgres).await?;
-        }
-        _ => {
-            for statement in sqlite {
-                db.execute_unprepared(statement).await?;
-            }
-        }
-    }
-    Ok(())
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

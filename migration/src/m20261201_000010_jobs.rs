@@ -1,16 +1,12 @@
+use crate::raw::run;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 /// HPC job records: one per (owner, cluster, Slurm job id) when the id is known, with
 /// an outputs folder, and the files attached to each (they leave with the file or the
-/// job). An open upload names the job its file joins once it completes (no foreign
-/// key: a job leaves only with its user, whose uploads leave too; the attachment
-/// checks the job is there). The open unsized uploads of a user, newest first, are
-/// what noticing reads once a second: a partial index keeps that read as small as
-/// the answer.
+/// job).
 const POSTGRES_UP: &str = r#"
 CREATE TABLE jobs (
     id uuid NOT NULL PRIMARY KEY,
@@ -36,13 +32,9 @@ CREATE TABLE job_files (
     PRIMARY KEY (job_id, file_id)
 );
 CREATE INDEX ix_job_files_file ON job_files (file_id);
-ALTER TABLE uploads ADD COLUMN job_id uuid NULL;
-CREATE INDEX ix_uploads_unsized_open ON uploads (user_id, id) WHERE part_count = 0 AND state = 'open';
 "#;
 
-const POSTGRES_DOWN: &str =
-    "DROP INDEX ix_uploads_unsized_open; ALTER TABLE uploads DROP COLUMN job_id; \
-     DROP TABLE job_files; DROP TABLE jobs;";
+const POSTGRES_DOWN: &str = "DROP TABLE job_files; DROP TABLE jobs;";
 
 const SQLITE_UP: &[&str] = &[
     r#"CREATE TABLE "jobs" (
@@ -69,31 +61,9 @@ const SQLITE_UP: &[&str] = &[
     PRIMARY KEY ("job_id", "file_id")
 )"#,
     r#"CREATE INDEX "ix_job_files_file" ON "job_files" ("file_id")"#,
-    r#"ALTER TABLE "uploads" ADD COLUMN "job_id" uuid_text NULL"#,
-    r#"CREATE INDEX "ix_uploads_unsized_open" ON "uploads" ("user_id", "id") WHERE "part_count" = 0 AND "state" = 'open'"#,
 ];
 
-const SQLITE_DOWN: &[&str] = &[
-    r#"DROP INDEX "ix_uploads_unsized_open""#,
-    r#"ALTER TABLE "uploads" DROP COLUMN "job_id""#,
-    r#"DROP TABLE "job_files""#,
-    r#"DROP TABLE "jobs""#,
-];
-
-async fn run(manager: &SchemaManager<'_>, postgres: &str, sqlite: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    match manager.get_database_backend() {
-        DatabaseBackend::Postgres => {
-            db.execute_unprepared(postgres).await?;
-        }
-        _ => {
-            for statement in sqlite {
-                db.execute_unprepared(statement).await?;
-            }
-        }
-    }
-    Ok(())
-}
+const SQLITE_DOWN: &[&str] = &[r#"DROP TABLE "job_files""#, r#"DROP TABLE "jobs""#];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -26,9 +26,16 @@ pub const FAILED: &str = "failed";
 
 /// The longest a request waits for room in a full backlog before its event is dropped.
 const MAX_WAIT: Duration = Duration::from_secs(10);
-/// Most events one insert writes (11 parameters each, well within SQLite's and
-/// PostgreSQL's limits).
-const BATCH: usize = 1000;
+/// Most events one write takes. SQLite's multi-row insert binds 11 parameters per event
+/// (its limit is 32,766); PostgreSQL's `COPY` binds none, and each write costs about
+/// the same fixed time whatever its size, so there the batch is as large as keeps one
+/// write under a few megabytes.
+fn batch_size(backend: sea_orm::DbBackend) -> usize {
+    match backend {
+        sea_orm::DbBackend::Postgres => 10_000,
+        _ => 1000,
+    }
+}
 /// How long the writer waits for more events before writing a partial batch.
 const LINGER: Duration = Duration::from_millis(50);
 /// The longest pause between two attempts to write a batch.
@@ -210,13 +217,14 @@ enum Message {
 }
 
 async fn write_loop(db: Db, mut rx: mpsc::Receiver<Message>) {
-    let mut inbox = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut inbox, BATCH).await > 0 {
+    let most = batch_size(db.conn().get_database_backend());
+    let mut inbox = Vec::with_capacity(most);
+    while rx.recv_many(&mut inbox, most).await > 0 {
         // Let a burst gather: fewer, larger transactions (on SQLite each one holds the
         // single write lock that uploads need too).
-        if inbox.len() < BATCH {
+        if inbox.len() < most {
             tokio::time::sleep(LINGER).await;
-            while inbox.len() < BATCH {
+            while inbox.len() < most {
                 match rx.try_recv() {
                     Ok(message) => inbox.push(message),
                     Err(_) => break,

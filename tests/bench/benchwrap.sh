@@ -47,25 +47,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-json() { python3 -c "import json,sys;print(json.load(sys.stdin)$1)"; }
-record() { (IFS=$'\t'; echo "$*") >> "$RESULTS"; }
-
-start_cofferd() {
-  local data=$1 url=$2 log=$3 port
-  port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-  mkdir -p "$data"
-  COFFER_DATA_DIR="$data" COFFER_PORT=$port COFFER_EMBEDDED_S3_PORT=0 COFFER_LOG=warn DATABASE_URL="$url" \
-  COFFER_RATE_LIMIT_USER_PER_MINUTE=100000000 COFFER_RATE_LIMIT_USER_BURST=100000000 \
-  COFFER_DEFAULT_QUOTA_BYTES=1000000000000000 COFFER_DEFAULT_QUOTA_OBJECTS=1000000000 COFFER_DB_MAX_CONNECTIONS=16 \
-  COFFER_BENCHWRAP_MAX_UPLOAD_BYTES=1048576 \
-    "$NEW" > "$log" 2>&1 &
-  PID=$!
-  BASE="http://127.0.0.1:$port"
-  for _ in $(seq 1 300); do curl -fs "$BASE/healthz" >/dev/null && return; sleep 0.1; done
-  echo "cofferd did not become healthy; its log:" >&2; tail -n 30 "$log" >&2; exit 1
-}
-
-stop_cofferd() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+# shellcheck source=lib.sh
+source tests/bench/lib.sh
 
 # A fresh access token (the client's sign-in: the password in the query string).
 login() {
@@ -94,18 +77,6 @@ function request()
 end
 LUA
 
-measure() {
-  local db=$1 what=$2 path=$3; shift 3
-  wrk -t2 -c"$CONNS" -d"$DURATION" --latency "$@" "$BASE$path" -- "$what-$RANDOM" > "$WORK/out.txt"
-  if grep -q "Non-2xx" "$WORK/out.txt"; then echo "$db $what: non-2xx answers" >&2; cat "$WORK/out.txt" >&2; exit 1; fi
-  if grep -q "Socket errors" "$WORK/out.txt"; then echo "$db $what: $(grep 'Socket errors' "$WORK/out.txt")" >&2; fi
-  local rps p99
-  rps=$(awk '/^Requests\/sec/ {print $2}' "$WORK/out.txt")
-  p99=$(awk '$1=="99%" {print $2}' "$WORK/out.txt")
-  record "$db" "$what" "$rps" "$p99"
-  printf '%-8s %-15s %12s req/s  p99 %s\n' "$db" "$what" "$rps" "$p99"
-}
-
 # used_database url: makes the PostgreSQL database look like one in use — 100,000 older
 # files in a folder, analysed — as files.sh does. Fresh and never analysed, PostgreSQL
 # plans the name lookup of every start as a scan of the whole folder (the names a filter,
@@ -124,7 +95,7 @@ bench() {
   local data="$WORK/data-$db" log="$WORK/cofferd-$db.log"
   if [ "$db" = sqlite ]; then url="sqlite://$data/coffer.db?mode=rwc"; fi
   rm -rf "$data"
-  start_cofferd "$data" "$url" "$log"
+  start_cofferd "$NEW" "$data" "$url" "$log" COFFER_BENCHWRAP_MAX_UPLOAD_BYTES=1048576
   curl -fs -XPOST "$BASE/api/auth/register" -H 'content-type: application/json' \
     -d '{"username":"bench","password":"benchmark passphrase 1"}' >/dev/null
   login

@@ -12,6 +12,7 @@ use super::finish::{purge_of, refund_budgets};
 use super::repo;
 use super::UploadError;
 use super::UploadService;
+use crate::auth::api_tokens::repo as api_tokens;
 use crate::files::access::{self, Actor};
 use crate::files::repo::{self as files, FileState, Node};
 use crate::files::FileError;
@@ -30,11 +31,18 @@ impl UploadService {
         let root = self.files.get(actor, id).await?;
         self.files.require_modify(actor, &root).await?;
         let ttl = self.presign_ttl().await?;
+        let watch = self.db.watch();
+        let before = watch.stamp().await;
         let txn = self.db.write().await?;
         let deleted = self.delete_locked(&*txn, actor, &root, ttl).await;
-        let deleted = txn.end(deleted).await?;
+        let (deleted, ended_tokens) = txn.end(deleted).await?;
         for node in &deleted {
             self.files.forget(node.id);
+        }
+        if ended_tokens {
+            // Tokens confined to a deleted folder died with it: like a revocation, the
+            // answer waits until this replica knows (see `Watch::settle`).
+            watch.settle(before).await;
         }
         Ok(())
     }
@@ -45,7 +53,7 @@ impl UploadService {
         actor: Actor,
         root: &Node,
         ttl: Duration,
-    ) -> Result<Vec<Node>, UploadError> {
+    ) -> Result<(Vec<Node>, bool), UploadError> {
         let owner = root.owner_id;
         if !quotas::lock(txn, owner).await? {
             return Err(FileError::NotFound.into());
@@ -59,6 +67,7 @@ impl UploadService {
                 return Err(FileError::Forbidden.into());
             }
         }
+        let confining = api_tokens::confining_folders(txn, owner).await?;
         // Uploads first: deleting their files would unlink them.
         let aborted = repo::abort_open_under(txn, owner, root.id).await?;
         let deleted = files::delete_subtree(txn, owner, root.id).await?;
@@ -96,6 +105,7 @@ impl UploadService {
             .into_iter()
             .collect();
         purge::enqueue(txn, PurgePayload::keys(late), purge::late_sweep_at(ttl)).await?;
-        Ok(deleted)
+        let ended_tokens = deleted.iter().any(|n| confining.contains(&n.id));
+        Ok((deleted, ended_tokens))
     }
 }

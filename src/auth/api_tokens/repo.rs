@@ -82,6 +82,22 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<TokenInf
 }
 
 /// How many unexpired tokens the user holds (after [`delete_expired`]: all of them).
+/// The folders `user`'s confined tokens are confined to (each token dies with its folder).
+pub async fn confining_folders(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+) -> Result<BTreeSet<Uuid>, DbErr> {
+    let rows: Vec<Option<Uuid>> = Entity::find()
+        .select_only()
+        .column(Column::FolderId)
+        .filter(Column::UserId.eq(user))
+        .filter(Column::FolderId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
 pub async fn count(db: &impl ConnectionTrait, user: Uuid) -> Result<u64, DbErr> {
     Entity::find()
         .filter(Column::UserId.eq(user))

@@ -79,13 +79,14 @@ unsafe extern "C" fn stable_plans(
     _error: *mut *mut std::ffi::c_char,
     _api: *const libsqlite3_sys::sqlite3_api_routines,
 ) -> std::ffi::c_int {
+    let on: std::ffi::c_int = 1;
     // SAFETY: SQLite passes the connection it is opening; the option takes an int and
     // an optional out-pointer for the new state.
     unsafe {
         libsqlite3_sys::sqlite3_db_config(
             db,
             libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
-            1 as std::ffi::c_int,
+            on,
             std::ptr::null_mut::<std::ffi::c_int>(),
         );
     }
@@ -272,6 +273,13 @@ async fn connect_with(
     Database::connect(opts).await
 }
 
+/// The least UUIDv7 made at `at` (to the millisecond): ids made from then on sort at
+/// or after it, so it bounds a range of time-ordered ids.
+pub fn least_id_at(at: chrono::DateTime<chrono::Utc>) -> uuid::Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
+}
+
 /// A raw statement written with PostgreSQL's `$1, $2, …` placeholders, for either
 /// backend: SQLite gets `?1, ?2, …`, its spelling of the same numbered parameters.
 /// (SQLite would read `$1` as a *named* parameter, numbered by first appearance.)
@@ -303,13 +311,14 @@ mod tests {
             .await
             .expect("open");
         let mut handle = conn.lock_handle().await.expect("handle");
+        let ask: std::ffi::c_int = -1;
         let mut on: std::ffi::c_int = -1;
         // SAFETY: a live connection; -1 asks for the current state without changing it.
         unsafe {
             libsqlite3_sys::sqlite3_db_config(
                 handle.as_raw_handle().as_ptr(),
                 libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
-                -1 as std::ffi::c_int,
+                ask,
                 &mut on as *mut std::ffi::c_int,
             );
         }

@@ -13,6 +13,7 @@ mod m20261201_000008_device_codes;
 mod m20261201_000009_external_identities;
 mod m20261201_000010_jobs;
 mod m20261201_000011_upload_jobs;
+mod m20261201_000012_audit_time_by_id;
 mod raw;
 
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_external_identities::Migration),
             Box::new(m20261201_000010_jobs::Migration),
             Box::new(m20261201_000011_upload_jobs::Migration),
+            Box::new(m20261201_000012_audit_time_by_id::Migration),
         ]
     }
 }

@@ -202,6 +202,10 @@ pub struct Filter {
     pub after: Option<Uuid>,
 }
 
+/// How far an event's `at` may lie from the time in its id: both are read from the
+/// clock when the event is made, microseconds apart.
+const ID_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
 /// Events matching `filter`, oldest first, at most `limit`.
 pub async fn query(
     db: &impl ConnectionTrait,
@@ -226,11 +230,16 @@ pub async fn query(
     if let Some(outcome) = &filter.outcome {
         q = q.filter(audit_events::Column::Outcome.eq(outcome.as_str()));
     }
+    // The id (a UUIDv7, made with `at`) bounds the primary-key range read; `at` decides.
     if let Some(since) = filter.since {
-        q = q.filter(audit_events::Column::At.gte(since));
+        q = q
+            .filter(audit_events::Column::Id.gte(crate::db::least_id_at(since - ID_SLACK)))
+            .filter(audit_events::Column::At.gte(since));
     }
     if let Some(until) = filter.until {
-        q = q.filter(audit_events::Column::At.lt(until));
+        q = q
+            .filter(audit_events::Column::Id.lt(crate::db::least_id_at(until + ID_SLACK)))
+            .filter(audit_events::Column::At.lt(until));
     }
     if let Some(after) = filter.after {
         q = q.filter(audit_events::Column::Id.gt(after));

@@ -111,14 +111,6 @@ pub async fn open_of_file(db: &impl ConnectionTrait, file_id: Uuid) -> Result<Ve
         .collect())
 }
 
-/// The least UUIDv7 of the millisecond of `at`. Upload ids are UUIDv7, so every upload
-/// started at or after `at` has a greater id (what makes "started since" a range of an
-/// index on the id).
-fn least_id_at(at: DateTime<Utc>) -> Uuid {
-    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
-}
-
 /// Open unsized uploads started after `since`, of one user or of all, newest first.
 pub async fn open_unsized(
     db: &impl ConnectionTrait,
@@ -128,7 +120,7 @@ pub async fn open_unsized(
 ) -> Result<Vec<Upload>, DbErr> {
     use sea_orm::sea_query::Expr;
     use sea_orm::QueryOrder;
-    let after = least_id_at(since);
+    let after = crate::db::least_id_at(since);
     let mut q = uploads::Entity::find()
         // Literals, not parameters: only then may the databases use the partial index
         // `ix_uploads_unsized_open`, whose condition this is.
@@ -274,14 +266,14 @@ mod tests {
         let before = Uuid::now_v7();
         std::thread::sleep(std::time::Duration::from_millis(2));
         let since = Utc::now();
-        let bound = least_id_at(since);
+        let bound = crate::db::least_id_at(since);
         let after = Uuid::now_v7();
         assert!(before < bound, "an id made before is below");
         assert!(after > bound, "an id made since is above");
         // Stored as text on SQLite: the hyphenated form sorts the same way.
         assert!(before.to_string() < bound.to_string() && after.to_string() > bound.to_string());
         assert_eq!(
-            least_id_at(since - chrono::Duration::days(100_000)).get_version_num(),
+            crate::db::least_id_at(since - chrono::Duration::days(100_000)).get_version_num(),
             7
         );
     }

@@ -501,3 +501,67 @@ async fn the_audit_log_shows_a_whole_session_in_order_with_request_ids() {
         .expect("json");
     assert_eq!(rest["items"][0]["id"], by_carol[2]["id"]);
 }
+
+#[tokio::test]
+async fn the_audit_log_is_read_by_time_range() {
+    let (app, admin) = app_with_admin().await;
+    app.user("erin").await;
+    let stamp = || {
+        chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+    };
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(30));
+    let start = stamp();
+    pause().await;
+    assert_eq!(app.login("erin", PASSWORD).await.status(), StatusCode::OK);
+    pause().await;
+    let middle = stamp();
+    pause().await;
+    assert_eq!(app.login("erin", PASSWORD).await.status(), StatusCode::OK);
+    pause().await;
+    let end = stamp();
+    let ids = |events: Vec<Value>| {
+        events
+            .iter()
+            .filter(|e| e["actor_name"] == "erin")
+            .map(|e| e["id"].as_str().expect("id").to_owned())
+            .collect::<Vec<_>>()
+    };
+    let both = ids(audit(
+        &app,
+        &admin.access,
+        &format!("action=auth.login&since={start}&until={end}"),
+        2,
+    )
+    .await);
+    assert_eq!(both.len(), 2, "both sign-ins lie in the range");
+    let before = ids(audit(
+        &app,
+        &admin.access,
+        &format!("action=auth.login&since={start}&until={middle}"),
+        1,
+    )
+    .await);
+    assert_eq!(
+        before,
+        both[..1],
+        "until is exclusive of what came after it"
+    );
+    let after = ids(audit(
+        &app,
+        &admin.access,
+        &format!("action=auth.login&since={middle}"),
+        1,
+    )
+    .await);
+    assert_eq!(after, both[1..], "since leaves out what came before it");
+    let later = ids(audit(
+        &app,
+        &admin.access,
+        &format!("action=auth.login&since={end}"),
+        0,
+    )
+    .await);
+    assert!(later.is_empty(), "nothing after the end");
+}

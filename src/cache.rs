@@ -59,8 +59,42 @@ where
     }
 }
 
+/// Turns for first sights: when a cache misses and the answer is to be found or made in
+/// the database, the requests that missed the same key take turns, so the first finds
+/// or makes it and the others find it cached, instead of all of them racing to make it
+/// (32 clients starting a new job's uploads at once waited up to 0.9 s on each other's
+/// conflicting creates). Keys share a fixed set of locks by hash: two keys may wait for
+/// each other now and then, only while one of them is being made.
+pub struct Turns {
+    locks: Box<[tokio::sync::Mutex<()>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// Locks in a [`Turns`].
+const TURNS: usize = 64;
+
+impl Default for Turns {
+    fn default() -> Turns {
+        Turns {
+            locks: (0..TURNS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            hasher: Default::default(),
+        }
+    }
+}
+
+impl Turns {
+    /// Waits for `key`'s turn; the turn lasts as long as the guard.
+    pub async fn take<Q: Hash + ?Sized>(&self, key: &Q) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::BuildHasher as _;
+        let at = (self.hasher.hash_one(key) % TURNS as u64) as usize;
+        self.locks[at].lock().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     #[test]
@@ -101,5 +135,28 @@ mod tests {
         cache.put("token".to_owned(), Arc::new(7));
         assert_eq!(cache.get("token").as_deref(), Some(&7));
         assert!(cache.get("other").is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn turns_at_one_key_never_overlap() {
+        let turns = Arc::new(Turns::default());
+        let inside = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (turns, inside, most) = (turns.clone(), inside.clone(), most.clone());
+                tokio::spawn(async move {
+                    let _turn = turns.take(&("user", "job_1")).await;
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1, "one at a time");
     }
 }

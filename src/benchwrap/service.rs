@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::cache::TtlCache;
+use crate::cache::{TtlCache, Turns};
 use crate::config::BenchwrapSettings;
 use crate::db::Db;
 use crate::error::AppError;
@@ -50,6 +50,8 @@ pub struct Benchwrap {
     noticing: Arc<TtlCache<Uuid, ()>>,
     /// Folders found or made for a start, by user, place and path, for [`FOLDERS_FOR`].
     folders: Arc<TtlCache<PathKey, Uuid>>,
+    /// Turns at finding or making a path's folders when `folders` misses.
+    finding: Arc<Turns>,
 }
 
 /// One stored object as `list` shows it.
@@ -113,6 +115,7 @@ impl Benchwrap {
             cfg: Arc::new(cfg),
             noticing: Arc::new(TtlCache::new(LATER_EVERY)),
             folders: Arc::new(TtlCache::new(FOLDERS_FOR)),
+            finding: Arc::default(),
         }
     }
 
@@ -196,7 +199,13 @@ impl Benchwrap {
         let cached = self.folders.get(&key).map(|id| *id);
         let parent = match cached {
             Some(id) => id,
-            None => self.made_folder(actor, &path, &key).await?,
+            None => {
+                let _turn = self.finding.take(&key).await;
+                match self.folders.get(&key) {
+                    Some(id) => *id,
+                    None => self.made_folder(actor, &path, &key).await?,
+                }
+            }
         };
         let start = |parent| {
             self.uploads.start_unsized(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::cache::TtlCache;
+use crate::cache::{TtlCache, Turns};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::files::access::Actor;
@@ -152,6 +152,8 @@ pub struct JobService {
     db: Db,
     files: FileService,
     known: Arc<TtlCache<SlurmKey, Uuid>>,
+    /// Turns at recording a job when `known` misses.
+    recording: Arc<Turns>,
 }
 
 impl JobService {
@@ -160,6 +162,7 @@ impl JobService {
             db,
             files,
             known: Arc::new(TtlCache::new(KNOWN_FOR)),
+            recording: Arc::default(),
         }
     }
 
@@ -318,6 +321,10 @@ impl JobService {
             return Ok(None);
         };
         let key = (actor.id, slurm);
+        if let Some(id) = self.known.get(&key) {
+            return Ok(Some(*id));
+        }
+        let _turn = self.recording.take(&key).await;
         if let Some(id) = self.known.get(&key) {
             return Ok(Some(*id));
         }

@@ -1,4 +1,3 @@
-use crate::raw::run;
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -65,13 +64,4 @@ const SQLITE_UP: &[&str] = &[
 
 const SQLITE_DOWN: &[&str] = &[r#"DROP TABLE "job_files""#, r#"DROP TABLE "jobs""#];
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, POSTGRES_UP, SQLITE_UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, POSTGRES_DOWN, SQLITE_DOWN).await
-    }
-}
+crate::raw_migration!();

@@ -1,7 +1,5 @@
 use sea_orm_migration::prelude::*;
 
-use crate::raw::run;
-
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -16,13 +14,4 @@ const SQLITE_UP: &[&str] = &[r#"DROP INDEX "ix_audit_at""#];
 
 const SQLITE_DOWN: &[&str] = &[r#"CREATE INDEX "ix_audit_at" ON "audit_events" ("at", "id")"#];
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, POSTGRES_UP, SQLITE_UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, POSTGRES_DOWN, SQLITE_DOWN).await
-    }
-}
+crate::raw_migration!();

@@ -24,3 +24,21 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// The `MigrationTrait` of a module whose migration is raw SQL: its constants
+/// `POSTGRES_UP`, `POSTGRES_DOWN`, `SQLITE_UP` and `SQLITE_DOWN`, run by [`run`].
+#[macro_export]
+macro_rules! raw_migration {
+    () => {
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::raw::run(manager, POSTGRES_UP, SQLITE_UP).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::raw::run(manager, POSTGRES_DOWN, SQLITE_DOWN).await
+            }
+        }
+    };
+}

@@ -259,8 +259,11 @@ pub async fn list_from_folders(
     limit: u64,
 ) -> Result<Vec<Entry>, DbErr> {
     // Each part sorted and limited in a subquery (SQLite allows neither in a compound
-    // select's members); the kinds are literals, for the reason `list_kind` gives;
-    // `folder` sorts after `file`.
+    // select's members); the kinds are literals, for the reason `list_kind` gives.
+    // No ORDER BY over the whole: both engines return a UNION ALL's members one after
+    // the other, each in its own order, and sorting them again was a sixth of
+    // PostgreSQL's time for a page (the rows copied into a sort, then sorted); the
+    // folders are put first below, which keeps each kind's order.
     let sql = format!(
         "SELECT * FROM (SELECT {ENTRY_COLUMNS} FROM files \
            WHERE owner_id = $1 AND parent_key = $2 AND kind = 'folder' AND name > $3 \
@@ -268,8 +271,7 @@ pub async fn list_from_folders(
          UNION ALL \
          SELECT * FROM (SELECT {ENTRY_COLUMNS} FROM files \
            WHERE owner_id = $1 AND parent_key = $2 AND kind = 'file' \
-           ORDER BY name LIMIT $4) AS files \
-         ORDER BY kind DESC, name"
+           ORDER BY name LIMIT $4) AS files"
     );
     let values = [
         owner.into(),
@@ -279,9 +281,12 @@ pub async fn list_from_folders(
         (limit as i64).into(),
     ];
     let stmt = crate::db::statement(db.get_database_backend(), &sql, values);
-    <Entry as sea_orm::FromQueryResult>::find_by_statement(stmt)
+    let mut rows = <Entry as sea_orm::FromQueryResult>::find_by_statement(stmt)
         .all(db)
-        .await
+        .await?;
+    // Stable: each kind keeps the order its member returned it in.
+    rows.sort_by_key(|e| e.kind != FileKind::Folder);
+    Ok(rows)
 }
 
 /// All children of any of `parents` (one level).

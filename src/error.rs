@@ -148,17 +148,7 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let detail = match self {
-            AppError::Client { detail, .. } => detail.clone(),
-            AppError::Unavailable(e) => {
-                log_chain("unavailable", e.as_ref());
-                "A backing service is unavailable; try again shortly.".to_owned()
-            }
-            AppError::Internal(e) => {
-                log_chain("internal", e.as_ref());
-                "Internal server error.".to_owned()
-            }
-        };
+        let body = self.body();
         let mut res = HttpResponse::build(self.status_code());
         match self {
             AppError::Client {
@@ -172,10 +162,29 @@ impl ResponseError for AppError {
             }
             _ => {}
         }
-        res.json(ErrorBody {
+        res.json(body)
+    }
+}
+
+impl AppError {
+    /// The body this error answers with (a server-side cause is logged, never shown):
+    /// also one item's result in a batch.
+    pub fn body(&self) -> ErrorBody {
+        let detail = match self {
+            AppError::Client { detail, .. } => detail.clone(),
+            AppError::Unavailable(e) => {
+                log_chain("unavailable", e.as_ref());
+                "A backing service is unavailable; try again shortly.".to_owned()
+            }
+            AppError::Internal(e) => {
+                log_chain("internal", e.as_ref());
+                "Internal server error.".to_owned()
+            }
+        };
+        ErrorBody {
             detail,
             error_code: self.code().to_owned(),
-        })
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::repo::UploadState;
+use crate::error::ErrorBody;
 use crate::files::dto::FileResponse;
 
 #[derive(Deserialize, ToSchema)]
@@ -101,4 +102,54 @@ pub struct UploadStatusResponse {
     /// Parts still to send (`[1]` for a single upload the store does not hold yet).
     pub missing_parts: Vec<u32>,
     pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartBatchRequest {
+    /// 1 to 1,000 starts, each as `POST /uploads` takes it.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub uploads: Vec<StartUploadRequest>,
+}
+
+/// One start of a batch: `status` is what `POST /uploads` would have answered (201, 200
+/// for a retry of an identical open upload, or an error); `upload` is set on success,
+/// `error` otherwise.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct StartBatchItem {
+    #[schema(example = 201)]
+    pub status: u16,
+    pub upload: Option<UploadResponse>,
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct StartBatchResponse {
+    /// One per requested start, in the request's order.
+    pub items: Vec<StartBatchItem>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteBatchRequest {
+    /// 1 to 1,000 uploads to complete.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub upload_ids: Vec<Uuid>,
+}
+
+/// One completion of a batch: `status` is what `POST /uploads/{id}/complete` would have
+/// answered; `file` is set on success, `error` otherwise.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CompleteBatchItem {
+    pub upload_id: Uuid,
+    #[schema(example = 200)]
+    pub status: u16,
+    pub file: Option<FileResponse>,
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CompleteBatchResponse {
+    /// One per requested upload, in the request's order.
+    pub items: Vec<CompleteBatchItem>,
 }

@@ -79,6 +79,8 @@ struct Job {
 #[derive(Clone)]
 pub struct Reserver {
     tx: mpsc::Sender<Job>,
+    db: DatabaseConnection,
+    gate: WriteGate,
 }
 
 impl Reserver {
@@ -86,8 +88,21 @@ impl Reserver {
     /// is dropped.
     pub fn spawn(db: DatabaseConnection, gate: WriteGate) -> Reserver {
         let (tx, rx) = mpsc::channel(BACKLOG);
-        tokio::spawn(commit_loop(db, gate, rx));
-        Reserver { tx }
+        tokio::spawn(commit_loop(db.clone(), gate.clone(), rx));
+        Reserver { tx, db, gate }
+    }
+
+    /// Starts many uploads as one group of their own (one transaction), one outcome
+    /// per reservation, in order.
+    pub async fn reserve_many(
+        &self,
+        reservations: Vec<Reservation>,
+    ) -> Result<Vec<Reserved>, DbErr> {
+        if reservations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let group: Vec<&Reservation> = reservations.iter().collect();
+        commit_group(&self.db, &self.gate, &group).await
     }
 
     /// Starts one upload, in the next group.

@@ -9,11 +9,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::dto::{
-    PartUrl, PartUrlsRequest, PartUrlsResponse, PresignedRequest, StartUploadRequest,
-    StoredPartResponse, UploadResponse, UploadStatusResponse,
+    CompleteBatchItem, CompleteBatchRequest, CompleteBatchResponse, PartUrl, PartUrlsRequest,
+    PartUrlsResponse, PresignedRequest, StartBatchItem, StartBatchRequest, StartBatchResponse,
+    StartUploadRequest, StoredPartResponse, UploadResponse, UploadStatusResponse,
 };
 use super::repo::Upload;
-use super::service::{StartUpload, UploadService};
+use super::service::{StartUpload, Started, UploadService, MAX_START_BATCH};
+use super::UploadError;
 use crate::audit::{AuditLog, OK};
 use crate::auth::{AuthUser, FilesWrite};
 use crate::error::{AppError, ErrorBody};
@@ -22,7 +24,10 @@ use crate::files::dto::{FileResponse, UpdateFileRequest};
 use crate::files::service::Change;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(start)
+    // The batch routes first: `/batch/complete` would otherwise match `/{id}/complete`.
+    cfg.service(start_batch)
+        .service(complete_batch)
+        .service(start)
         .service(part_urls)
         .service(status)
         .service(complete)
@@ -67,18 +72,27 @@ async fn start(
     body: web::Json<StartUploadRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let started = uploads
-        .start(
-            Actor::of(&auth),
-            StartUpload {
-                name: body.name,
-                parent_id: body.parent_id,
-                size: body.size,
-                content_type: body.content_type,
-            },
-        )
-        .await?;
-    let upload = started.upload;
+    let started = uploads.start(Actor::of(&auth), start_of(body)).await?;
+    record_start(&audit, &auth, &started).await;
+    Ok(if started.replayed {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::Created()
+    }
+    .json(upload_response(started)))
+}
+
+fn start_of(body: StartUploadRequest) -> StartUpload {
+    StartUpload {
+        name: body.name,
+        parent_id: body.parent_id,
+        size: body.size,
+        content_type: body.content_type,
+    }
+}
+
+async fn record_start(audit: &AuditLog, auth: &AuthUser<FilesWrite>, started: &Started) {
+    let upload = &started.upload;
     audit
         .record(
             auth.event("presign.upload", OK)
@@ -91,6 +105,10 @@ async fn start(
                 })),
         )
         .await;
+}
+
+fn upload_response(started: Started) -> UploadResponse {
+    let upload = started.upload;
     let put = started.put.map(|p| PresignedRequest {
         method: "PUT".into(),
         url: p.url,
@@ -103,7 +121,7 @@ async fn start(
         ]),
         expires_at: p.expires_at,
     });
-    let body = UploadResponse {
+    UploadResponse {
         upload_id: upload.id,
         file: FileResponse::from(started.file),
         state: upload.state,
@@ -113,13 +131,134 @@ async fn start(
         part_count: upload.part_count,
         put,
         expires_at: upload.expires_at,
-    };
-    Ok(if started.replayed {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::Created()
     }
-    .json(body))
+}
+
+/// The status and body one item of a batch gets for an error.
+fn item_error(e: UploadError) -> (u16, crate::error::ErrorBody) {
+    use actix_web::ResponseError as _;
+    let e = AppError::from(e);
+    (e.status_code().as_u16(), e.body())
+}
+
+fn batch_size(n: usize, what: &str) -> Result<(), AppError> {
+    if n == 0 || n > MAX_START_BATCH {
+        return Err(AppError::unprocessable(
+            "INVALID_REQUEST",
+            format!("Give 1 to {MAX_START_BATCH} {what}."),
+        ));
+    }
+    Ok(())
+}
+
+/// Start up to 1,000 uploads in one request and one transaction. Each start is decided
+/// as `POST /uploads` decides it (in the request's order, the quota counted over the
+/// whole batch under one lock) and gets its own result: the batch answers 200 even when
+/// some starts were refused.
+#[utoipa::path(
+    tag = "uploads",
+    request_body = StartBatchRequest,
+    responses(
+        (status = 200, description = "One result per start, in order", body = StartBatchResponse),
+        (status = 422, description = "No starts, or more than 1,000", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_token" = ["files:write"]))
+)]
+#[post("/batch")]
+async fn start_batch(
+    uploads: web::Data<UploadService>,
+    audit: web::Data<AuditLog>,
+    auth: AuthUser<FilesWrite>,
+    body: web::Json<StartBatchRequest>,
+) -> Result<web::Json<StartBatchResponse>, AppError> {
+    let body = body.into_inner();
+    batch_size(body.uploads.len(), "uploads")?;
+    let results = uploads
+        .start_many(
+            Actor::of(&auth),
+            body.uploads.into_iter().map(start_of).collect(),
+        )
+        .await?;
+    let mut items = Vec::with_capacity(results.len());
+    for result in results {
+        items.push(match result {
+            Ok(started) => {
+                record_start(&audit, &auth, &started).await;
+                StartBatchItem {
+                    status: if started.replayed { 200 } else { 201 },
+                    upload: Some(upload_response(started)),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                let (code, error) = item_error(e);
+                StartBatchItem {
+                    status: code,
+                    upload: None,
+                    error: Some(error),
+                }
+            }
+        });
+    }
+    Ok(web::Json(StartBatchResponse { items }))
+}
+
+/// How many completions of a batch run at once (each asks the store what it holds).
+const COMPLETING_AT_ONCE: usize = 8;
+
+/// Complete up to 1,000 uploads in one request, each as `POST /uploads/{id}/complete`
+/// completes it, with its own result: the batch answers 200 even when some failed.
+#[utoipa::path(
+    tag = "uploads",
+    request_body = CompleteBatchRequest,
+    responses(
+        (status = 200, description = "One result per upload, in order", body = CompleteBatchResponse),
+        (status = 422, description = "No ids, more than 1,000, or one twice", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_token" = ["files:write"]))
+)]
+#[post("/batch/complete")]
+async fn complete_batch(
+    uploads: web::Data<UploadService>,
+    auth: AuthUser<FilesWrite>,
+    body: web::Json<CompleteBatchRequest>,
+) -> Result<web::Json<CompleteBatchResponse>, AppError> {
+    use futures_util::StreamExt as _;
+    let ids = body.into_inner().upload_ids;
+    batch_size(ids.len(), "upload ids")?;
+    let unique: std::collections::HashSet<Uuid> = ids.iter().copied().collect();
+    if unique.len() != ids.len() {
+        return Err(AppError::unprocessable(
+            "INVALID_REQUEST",
+            "Each upload id may appear once.",
+        ));
+    }
+    let actor = Actor::of(&auth);
+    let uploads = uploads.get_ref();
+    let items = futures_util::stream::iter(ids)
+        .map(|id| async move {
+            match uploads.complete(actor, id).await {
+                Ok(file) => CompleteBatchItem {
+                    upload_id: id,
+                    status: 200,
+                    file: Some(file.into()),
+                    error: None,
+                },
+                Err(e) => {
+                    let (code, error) = item_error(e);
+                    CompleteBatchItem {
+                        upload_id: id,
+                        status: code,
+                        file: None,
+                        error: Some(error),
+                    }
+                }
+            }
+        })
+        .buffered(COMPLETING_AT_ONCE)
+        .collect()
+        .await;
+    Ok(web::Json(CompleteBatchResponse { items }))
 }
 
 /// Presigned URLs for a batch of parts of a multipart upload (each signs its part's size).

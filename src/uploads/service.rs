@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use crate::db::Db;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeSettings};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -27,6 +27,8 @@ use crate::storage::{keys, ObjectStore, StoredPart};
 
 /// Most part URLs handed out by one request.
 pub const MAX_PART_BATCH: usize = 1000;
+/// Most uploads one request starts or completes.
+pub const MAX_START_BATCH: usize = 1000;
 
 pub struct StartUpload {
     pub name: String,
@@ -114,8 +116,57 @@ impl UploadService {
 
     #[instrument(skip_all, fields(upload.size = req.size), err(level = "info", Display))]
     pub async fn start(&self, actor: Actor, req: StartUpload) -> Result<Started, UploadError> {
-        let name = display_name(&req.name)?;
         let rules = self.runtime.get().await?;
+        let (reservation, own) = self.prepare(actor, req, &rules).await?;
+        let reserved = self.reserver.reserve(reservation.clone()).await?;
+        self.settle(actor, reservation, own, reserved, rules.presign_ttl())
+            .await
+    }
+
+    /// Starts up to [`MAX_START_BATCH`] uploads in one transaction: every start is
+    /// checked first, then all that passed are decided together, in order, under the
+    /// owners' locks (each all or nothing, as a single start), then signed. One result
+    /// per request, in order.
+    pub async fn start_many(
+        &self,
+        actor: Actor,
+        reqs: Vec<StartUpload>,
+    ) -> Result<Vec<Result<Started, UploadError>>, UploadError> {
+        let rules = self.runtime.get().await?;
+        let mut results: Vec<Option<Result<Started, UploadError>>> = Vec::new();
+        let mut checked = Vec::new();
+        for (i, req) in reqs.into_iter().enumerate() {
+            results.push(None);
+            match self.prepare(actor, req, &rules).await {
+                Ok((reservation, own)) => checked.push((i, reservation, own)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let reserved = self
+            .reserver
+            .reserve_many(checked.iter().map(|(_, r, _)| r.clone()).collect())
+            .await?;
+        for ((i, reservation, own), outcome) in checked.into_iter().zip(reserved) {
+            let settled = self
+                .settle(actor, reservation, own, outcome, rules.presign_ttl())
+                .await;
+            results[i] = Some(settled);
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(FileError::NotFound.into())))
+            .collect())
+    }
+
+    /// Checks a start and makes its reservation; `own` when the target was taken to be
+    /// the actor's own folder without reading it.
+    async fn prepare(
+        &self,
+        actor: Actor,
+        req: StartUpload,
+        rules: &RuntimeSettings,
+    ) -> Result<(Reservation, bool), UploadError> {
+        let name = display_name(&req.name)?;
         if req.size > rules.max_upload_bytes {
             return Err(UploadError::TooLarge {
                 max: rules.max_upload_bytes,
@@ -147,7 +198,7 @@ impl UploadService {
         } else {
             (req.size, 1)
         };
-        let mut reservation = Reservation {
+        let reservation = Reservation {
             owner,
             created_by: (owner != actor.id).then_some(actor.id),
             token: actor.token,
@@ -161,7 +212,19 @@ impl UploadService {
             expires_at: Utc::now() + self.cfg.upload_expiry,
             job: None,
         };
-        let mut reserved = self.reserver.reserve(reservation.clone()).await?;
+        Ok((reservation, own))
+    }
+
+    /// What a reservation came to: the started upload, signed, or why not.
+    async fn settle(
+        &self,
+        actor: Actor,
+        mut reservation: Reservation,
+        own: bool,
+        mut reserved: Reserved,
+        ttl: Duration,
+    ) -> Result<Started, UploadError> {
+        let parent = reservation.parent;
         if own && parent.is_some() && matches!(reserved, Reserved::ParentGone) {
             // Not a folder of the actor's: someone else's shared with them, or what the
             // full check says it is (missing, not a folder, not writable).
@@ -172,10 +235,7 @@ impl UploadService {
             reserved = self.reserver.reserve(reservation.clone()).await?;
         }
         match reserved {
-            Reserved::Created(file, upload) => {
-                self.finish_start(upload, file, false, rules.presign_ttl())
-                    .await
-            }
+            Reserved::Created(file, upload) => self.finish_start(upload, file, false, ttl).await,
             Reserved::QuotaExceeded => Err(UploadError::QuotaExceeded),
             Reserved::BudgetExceeded => Err(UploadError::BudgetExceeded),
             Reserved::TokenRevoked => Err(UploadError::TokenRevoked),

@@ -4,6 +4,7 @@ mod admin;
 mod api_tokens;
 mod architecture;
 mod auth;
+mod batch;
 mod benchwrap;
 mod device_login;
 mod docs;

@@ -1,0 +1,306 @@
+//! Batch start and batch complete: many uploads in one request, a result for each,
+//! against a real store (every URL used, bytes compared).
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use coffer::uploads::dto::{CompleteBatchResponse, StartBatchResponse};
+
+use crate::helpers::{assert_error, folder, pattern, put_presigned, spawn_app_with, TestApp};
+
+const MIB: usize = 1024 * 1024;
+
+async fn start_batch(app: &TestApp, access: &str, uploads: Vec<Value>) -> StartBatchResponse {
+    let res = app
+        .post_auth(
+            "/api/v1/uploads/batch",
+            access,
+            &json!({ "uploads": uploads }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "batch start");
+    res.json().await.expect("a batch start response")
+}
+
+async fn complete_batch(app: &TestApp, access: &str, ids: &[String]) -> CompleteBatchResponse {
+    let res = app
+        .post_auth(
+            "/api/v1/uploads/batch/complete",
+            access,
+            &json!({ "upload_ids": ids }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "batch complete");
+    res.json().await.expect("a batch complete response")
+}
+
+/// The error code of a refused item.
+fn code(item_error: &Option<coffer::error::ErrorBody>) -> &str {
+    item_error.as_ref().map_or("", |e| e.error_code.as_str())
+}
+
+#[tokio::test]
+async fn a_batch_starts_and_completes_many_uploads_with_a_result_each() {
+    let app = spawn_app_with(|s| {
+        s.default_quota_bytes = 20 * MIB as i64;
+        s.uploads.multipart_threshold = 5 * MIB as u64;
+    })
+    .await;
+    let t = app.user("bart").await;
+    let results = folder(&app, &t.access, "results", None).await;
+    app.upload(&t.access, "taken.csv", b"old", "text/csv").await;
+    let bodies: Vec<Vec<u8>> = (0..5).map(|i| pattern(1000 + i * 100, i as u8)).collect();
+    let mut uploads: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| json!({"name": format!("run-{i}.csv"), "parent_id": results, "size": b.len(), "content_type": "text/csv"}))
+        .collect();
+    uploads.push(json!({"name": "", "size": 1}));
+    uploads.push(json!({"name": "taken.csv", "size": 1}));
+    uploads.push(json!({"name": "lost.csv", "size": 1, "parent_id": uuid::Uuid::new_v4()}));
+    uploads.push(json!({"name": "huge.bin", "size": 100 * MIB}));
+    uploads.push(json!({"name": "empty.log", "size": 0, "content_type": "text/plain"}));
+    uploads.push(json!({"name": "big.h5", "size": 6 * MIB, "content_type": "application/x-hdf5"}));
+    let batch = start_batch(&app, &t.access, uploads).await;
+    let statuses: Vec<u16> = batch.items.iter().map(|i| i.status).collect();
+    assert_eq!(
+        statuses,
+        [201, 201, 201, 201, 201, 422, 409, 404, 413, 201, 201]
+    );
+    assert_eq!(
+        batch.items[5..9]
+            .iter()
+            .map(|i| code(&i.error))
+            .collect::<Vec<_>>(),
+        ["INVALID_NAME", "NAME_TAKEN", "NOT_FOUND", "QUOTA_EXCEEDED"]
+    );
+    assert!(batch.items[5..9].iter().all(|i| i.upload.is_none()));
+    let usage = app.usage(&t.access).await;
+    let small: i64 = bodies.iter().map(|b| b.len() as i64).sum();
+    assert_eq!(
+        (usage.reserved_bytes, usage.reserved_objects),
+        (small + 6 * MIB as i64, 7),
+        "exactly the started uploads are reserved"
+    );
+
+    // The single uploads through their PUTs, the multipart one through its parts.
+    let started: Vec<_> = batch
+        .items
+        .iter()
+        .filter_map(|i| i.upload.as_ref())
+        .collect();
+    let mut sent = bodies.clone();
+    sent.push(Vec::new());
+    for (upload, bytes) in started.iter().zip(&sent) {
+        let put = serde_json::to_value(upload.put.as_ref().expect("a single PUT")).expect("json");
+        assert!(put_presigned(&put, bytes.clone())
+            .await
+            .status()
+            .is_success());
+    }
+    let big = started[6];
+    assert_eq!(big.mode, "multipart");
+    let big_bytes = pattern(6 * MIB, 42);
+    let numbers: Vec<i32> = (1..=big.part_count).collect();
+    let res = app
+        .post_auth(
+            &format!("/api/v1/uploads/{}/parts", big.upload_id),
+            &t.access,
+            &json!({ "part_numbers": numbers }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let parts: Value = res.json().await.expect("json");
+    let part_size = big.part_size.expect("a part size") as usize;
+    for (i, part) in parts["parts"].as_array().expect("parts").iter().enumerate() {
+        let chunk = big_bytes[i * part_size..((i + 1) * part_size).min(big_bytes.len())].to_vec();
+        assert!(put_presigned(part, chunk).await.status().is_success());
+    }
+
+    // One unknown id among them: its own 404, the others complete.
+    let mut ids: Vec<String> = started.iter().map(|u| u.upload_id.to_string()).collect();
+    ids.insert(2, uuid::Uuid::new_v4().to_string());
+    let done = complete_batch(&app, &t.access, &ids).await;
+    let statuses: Vec<u16> = done.items.iter().map(|i| i.status).collect();
+    assert_eq!(statuses, [200, 200, 404, 200, 200, 200, 200, 200]);
+    assert_eq!(code(&done.items[2].error), "NOT_FOUND");
+    for (item, id) in done.items.iter().zip(&ids) {
+        assert_eq!(&item.upload_id.to_string(), id, "in the request's order");
+    }
+    let mut all = sent.clone();
+    all.push(big_bytes);
+    let files: Vec<_> = done.items.iter().filter_map(|i| i.file.as_ref()).collect();
+    for (file, bytes) in files.iter().zip(&all) {
+        assert_eq!(file.state.to_string(), "active");
+        assert_eq!(file.size, bytes.len() as i64);
+        let res = app.download(&t.access, &file.id.to_string()).await;
+        assert_eq!(
+            &res.bytes().await.expect("body").to_vec(),
+            bytes,
+            "{}",
+            file.name
+        );
+    }
+    let usage = app.usage(&t.access).await;
+    let stored: i64 = all.iter().map(|b| b.len() as i64).sum::<i64>() + 3;
+    assert_eq!(
+        (
+            usage.used_bytes,
+            usage.used_objects,
+            usage.reserved_bytes,
+            usage.reserved_objects
+        ),
+        (stored, 8, 0, 0)
+    );
+
+    // Completing again is safe: each answers its file.
+    let again = complete_batch(&app, &t.access, &ids[..2]).await;
+    assert!(again.items.iter().all(|i| i.status == 200));
+}
+
+#[tokio::test]
+async fn a_batch_counts_the_quota_over_all_its_starts_even_when_batches_race() {
+    let app = spawn_app_with(|s| s.default_quota_bytes = 1000).await;
+    let t = app.user("lisa").await;
+    let batch = |tag: &'static str| {
+        let uploads = (0..15)
+            .map(|i| json!({"name": format!("{tag}-{i}"), "size": 100}))
+            .collect::<Vec<_>>();
+        let (app, access) = (&app, t.access.clone());
+        async move { start_batch(app, &access, uploads).await }
+    };
+    let (a, b) = tokio::join!(batch("a"), batch("b"));
+    let mut created = 0;
+    for batch in [&a, &b] {
+        let statuses: Vec<u16> = batch.items.iter().map(|i| i.status).collect();
+        let ok = statuses.iter().take_while(|s| **s == 201).count();
+        assert!(
+            statuses[ok..].iter().all(|s| *s == 413),
+            "in order: the starts that fit, then refusals ({statuses:?})"
+        );
+        created += ok;
+    }
+    assert_eq!(created, 10, "exactly the 1,000 free bytes were reserved");
+    let usage = app.usage(&t.access).await;
+    assert_eq!((usage.reserved_bytes, usage.reserved_objects), (1000, 10));
+
+    // A retry of the same batch answers the same uploads (200), refuses the rest again.
+    let uploads = (0..15)
+        .map(|i| json!({"name": format!("a-{i}"), "size": 100}))
+        .collect::<Vec<_>>();
+    let retried = start_batch(&app, &t.access, uploads).await;
+    for (first, again) in a.items.iter().zip(&retried.items) {
+        match (&first.upload, &again.upload) {
+            (Some(f), Some(g)) => {
+                assert_eq!((again.status, f.upload_id), (200, g.upload_id));
+            }
+            (None, None) => assert_eq!(again.status, 413),
+            _ => panic!("a retry changed an outcome"),
+        }
+    }
+    assert_eq!(app.usage(&t.access).await.reserved_bytes, 1000);
+
+    // Abort one, and its reservation is what the next batch can use.
+    let first = a
+        .items
+        .iter()
+        .chain(&b.items)
+        .find_map(|i| i.upload.as_ref())
+        .expect("one started");
+    let res = app
+        .post_auth(
+            &format!("/api/v1/uploads/{}/abort", first.upload_id),
+            &t.access,
+            &json!({}),
+        )
+        .await;
+    assert!(res.status().is_success());
+    let next = start_batch(
+        &app,
+        &t.access,
+        vec![
+            json!({"name": "c-1", "size": 100}),
+            json!({"name": "c-2", "size": 100}),
+        ],
+    )
+    .await;
+    let statuses: Vec<u16> = next.items.iter().map(|i| i.status).collect();
+    assert_eq!(statuses, [201, 413]);
+}
+
+#[tokio::test]
+async fn a_batch_refuses_an_empty_an_oversized_or_a_repeating_request() {
+    let app = spawn_app_with(|_| {}).await;
+    let t = app.user("maggie").await;
+    for uploads in [Vec::new(), vec![json!({"name": "x", "size": 1}); 1001]] {
+        let res = app
+            .post_auth(
+                "/api/v1/uploads/batch",
+                &t.access,
+                &json!({ "uploads": uploads }),
+            )
+            .await;
+        assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST").await;
+    }
+    let id = uuid::Uuid::new_v4();
+    for ids in [Vec::new(), vec![id, id], vec![uuid::Uuid::nil(); 1001]] {
+        let res = app
+            .post_auth(
+                "/api/v1/uploads/batch/complete",
+                &t.access,
+                &json!({ "upload_ids": ids }),
+            )
+            .await;
+        assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST").await;
+    }
+    let res = app
+        .post_auth(
+            "/api/v1/uploads/batch",
+            &t.access,
+            &json!({"uploads": [{"name": "x"}]}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a start without its size"
+    );
+    assert_eq!(
+        app.usage(&t.access).await.reserved_objects,
+        0,
+        "nothing reserved"
+    );
+
+    // Completing before the bytes are stored: the item says so, nothing changes.
+    let started = start_batch(
+        &app,
+        &t.access,
+        vec![json!({"name": "later.bin", "size": 10})],
+    )
+    .await;
+    let upload = started.items[0].upload.as_ref().expect("started");
+    let done = complete_batch(&app, &t.access, &[upload.upload_id.to_string()]).await;
+    assert_eq!(
+        (done.items[0].status, code(&done.items[0].error)),
+        (409, "UPLOAD_INCOMPLETE")
+    );
+    let usage = app.usage(&t.access).await;
+    assert_eq!((usage.reserved_bytes, usage.used_bytes), (10, 0));
+
+    // Another user's upload is unknown to them.
+    let other = app.user("nelson").await;
+    let done = complete_batch(&app, &other.access, &[upload.upload_id.to_string()]).await;
+    assert_eq!(
+        (done.items[0].status, code(&done.items[0].error)),
+        (404, "NOT_FOUND")
+    );
+    #[derive(Deserialize)]
+    struct Status {
+        state: String,
+    }
+    let res = app
+        .get_auth(&format!("/api/v1/uploads/{}", upload.upload_id), &t.access)
+        .await;
+    assert_eq!(res.json::<Status>().await.expect("status").state, "open");
+}

@@ -304,3 +304,50 @@ async fn a_batch_refuses_an_empty_an_oversized_or_a_repeating_request() {
         .await;
     assert_eq!(res.json::<Status>().await.expect("status").state, "open");
 }
+
+#[tokio::test]
+async fn a_thousand_starts_fit_in_one_batch_and_complete_in_another() {
+    use futures::StreamExt as _;
+    let app = spawn_app_with(|_| {}).await;
+    let t = app.user("homer").await;
+    let runs = folder(&app, &t.access, "runs", None).await;
+    let uploads = (0..1000)
+        .map(|i| json!({"name": format!("4242_batch_c0107-{i:04}-energy-profile-with-a-long-name.csv"), "parent_id": runs, "size": 4 + i % 3, "content_type": "text/csv"}))
+        .collect();
+    let batch = start_batch(&app, &t.access, uploads).await;
+    assert!(batch.items.iter().all(|i| i.status == 201));
+    let puts = batch.items.iter().enumerate().map(|(i, item)| {
+        let upload = item.upload.as_ref().expect("started");
+        let put = serde_json::to_value(upload.put.as_ref().expect("a PUT")).expect("json");
+        async move {
+            put_presigned(&put, pattern(4 + i % 3, i as u8))
+                .await
+                .status()
+        }
+    });
+    let statuses: Vec<_> = futures::stream::iter(puts)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| s.is_success()));
+    let ids: Vec<String> = batch
+        .items
+        .iter()
+        .map(|i| i.upload.as_ref().expect("started").upload_id.to_string())
+        .collect();
+    let done = complete_batch(&app, &t.access, &ids).await;
+    assert!(done.items.iter().all(|i| i.status == 200));
+    let usage = app.usage(&t.access).await;
+    let bytes: i64 = (0..1000).map(|i| 4 + i % 3).sum();
+    assert_eq!(
+        (usage.used_bytes, usage.used_objects, usage.reserved_objects),
+        (bytes, 1000, 0)
+    );
+    let n = 999_usize;
+    let last = done.items[n].file.as_ref().expect("file");
+    let res = app.download(&t.access, &last.id.to_string()).await;
+    assert_eq!(
+        res.bytes().await.expect("body").to_vec(),
+        pattern(4 + n % 3, n as u8)
+    );
+}

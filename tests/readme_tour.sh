@@ -24,6 +24,8 @@ cd "$WORK"
 out=$(bash -euo pipefail tour.sh 2>&1) || { echo "$out"; echo "README tour failed" >&2; exit 1; }
 echo "$out" | grep -q 'identical$' || { echo "$out"; echo "multipart download differs" >&2; exit 1; }
 echo "$out" | grep -q '"missing_parts":\[\]' || { echo "$out"; exit 1; }
+# The checksummed upload completed with its checksum.
+echo "$out" | grep -q '"name":"checked.txt".*"checksum_sha256":"[A-Za-z0-9+/]\{43\}="' || { echo "$out"; echo "checksummed upload" >&2; exit 1; }
 # The batch: both starts and both completions succeeded.
 [ "$(echo "$out" | grep -o '"status":200,"file"' | wc -l)" -eq 2 ] || { echo "$out"; echo "batch complete" >&2; exit 1; }
 names=$(python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(" ".join(sorted(z.namelist())))' "$WORK/results.zip")

@@ -14,6 +14,7 @@ mod m20261201_000009_external_identities;
 mod m20261201_000010_jobs;
 mod m20261201_000011_upload_jobs;
 mod m20261201_000012_audit_time_by_id;
+mod m20261201_000013_file_checksums;
 mod raw;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_jobs::Migration),
             Box::new(m20261201_000011_upload_jobs::Migration),
             Box::new(m20261201_000012_audit_time_by_id::Migration),
+            Box::new(m20261201_000013_file_checksums::Migration),
         ]
     }
 }

@@ -24,6 +24,10 @@ pub struct FileResponse {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
+    /// The SHA-256 of the content (base64), when its upload declared one: the store
+    /// refused any other bytes.
+    #[schema(example = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")]
+    pub checksum_sha256: Option<String>,
 }
 
 impl From<Node> for FileResponse {
@@ -45,6 +49,7 @@ impl From<Entry> for FileResponse {
             etag: n.etag,
             created_at: n.created_at,
             updated_at: n.updated_at,
+            checksum_sha256: n.checksum_sha256,
         }
     }
 }

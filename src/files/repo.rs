@@ -29,6 +29,8 @@ pub struct Node {
     pub tier: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The SHA-256 its uploader declared (base64), which the store verified.
+    pub checksum_sha256: Option<String>,
 }
 
 impl Node {
@@ -53,6 +55,7 @@ impl From<files::Model> for Node {
             tier: m.tier,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            checksum_sha256: m.checksum_sha256,
         }
     }
 }
@@ -71,6 +74,7 @@ pub struct Entry {
     pub etag: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub checksum_sha256: Option<String>,
 }
 
 /// The listed part of a full row.
@@ -87,13 +91,14 @@ impl From<Node> for Entry {
             etag: n.etag,
             created_at: n.created_at,
             updated_at: n.updated_at,
+            checksum_sha256: n.checksum_sha256,
         }
     }
 }
 
 /// The columns of an [`Entry`], in the order its rows are read.
-const ENTRY_COLUMNS: &str =
-    "id, parent_id, name, kind, size, content_type, state, etag, created_at, updated_at";
+const ENTRY_COLUMNS: &str = "id, parent_id, name, kind, size, content_type, state, etag, \
+     created_at, updated_at, checksum_sha256";
 
 /// Read by position: by name, every value costs a column lookup by string, which was a
 /// quarter of a listing's time.
@@ -110,6 +115,7 @@ impl sea_orm::FromQueryResult for Entry {
             etag: row.try_get_by_index(7)?,
             created_at: row.try_get_by_index(8)?,
             updated_at: row.try_get_by_index(9)?,
+            checksum_sha256: row.try_get_by_index(10)?,
         })
     }
 }
@@ -154,6 +160,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewNode<'_>) -> Result<Optio
         created_at: Set(now),
         updated_at: Set(now),
         synced_at: Set(None),
+        checksum_sha256: Set(None),
     };
     match model.insert(db).await {
         Ok(m) => Ok(Some(m.into())),
@@ -229,6 +236,7 @@ pub async fn list_kind(
             C::Etag,
             C::CreatedAt,
             C::UpdatedAt,
+            C::ChecksumSha256,
         ])
         .filter(C::OwnerId.eq(owner))
         .filter(C::ParentKey.eq(parent_key(owner, parent)))
@@ -386,6 +394,8 @@ pub async fn replace_content(
         .col_expr(files::Column::ObjectKey, Expr::value(object_key))
         .col_expr(files::Column::Size, Expr::value(size))
         .col_expr(files::Column::Etag, Expr::value(etag.map(str::to_owned)))
+        // New content whose SHA-256 nobody declared.
+        .col_expr(files::Column::ChecksumSha256, Expr::value(None::<String>))
         .col_expr(files::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(files::Column::Id.eq(id))
         .filter(files::Column::State.eq(FileState::Active))

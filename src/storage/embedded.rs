@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -107,11 +109,32 @@ impl S3 for EmbeddedFs {
         self.0.list_objects_v2(req).await
     }
 
+    /// s3s-fs moves a new object into place before it compares the body with a
+    /// declared `x-amz-checksum-sha256`: a body that does not match would replace the
+    /// key and only then be refused. Checked here, on the way in: such a body ends in an
+    /// error instead, s3s-fs drops its temporary file, and the answer is `BadDigest`.
     async fn put_object(
         &self,
-        req: S3Request<PutObjectInput>,
+        mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        self.0.put_object(req).await
+        let Some(expected) = req.input.checksum_sha256.clone() else {
+            return self.0.put_object(req).await;
+        };
+        let Some(body) = req.input.body.take() else {
+            return self.0.put_object(req).await;
+        };
+        let mismatch = Arc::new(AtomicBool::new(false));
+        req.input.body = Some(StreamingBlob::wrap(sha256_checked(
+            body,
+            expected,
+            mismatch.clone(),
+        )));
+        match self.0.put_object(req).await {
+            Err(_) if mismatch.load(Ordering::Relaxed) => {
+                Err(s3s::s3_error!(BadDigest, "checksum_sha256 mismatch"))
+            }
+            other => other,
+        }
     }
 
     async fn head_object(
@@ -200,6 +223,41 @@ impl S3 for EmbeddedFs {
 /// is (404 NoSuchKey once the delete is through), as a real S3 server would have in
 /// the first place. A delete removes several files, so a retry can land in the middle
 /// of it too: a few retries, a few milliseconds apart; an error that persists is real.
+/// `body`, ending in an error (and `mismatch` set) instead of its end when its SHA-256
+/// is not `expected` (base64).
+fn sha256_checked(
+    body: StreamingBlob,
+    expected: String,
+    mismatch: Arc<AtomicBool>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + Sync + 'static
+{
+    use futures_util::StreamExt as _;
+    use sha2::Digest as _;
+    futures_util::stream::unfold(Some((body, sha2::Sha256::new())), move |state| {
+        let (expected, mismatch) = (expected.clone(), mismatch.clone());
+        async move {
+            let (mut body, mut hasher) = state?;
+            match body.next().await {
+                Some(Ok(bytes)) => {
+                    hasher.update(&bytes);
+                    Some((Ok(bytes), Some((body, hasher))))
+                }
+                Some(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), None)),
+                None => {
+                    use base64::Engine as _;
+                    let got = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
+                    if got == expected {
+                        return None;
+                    }
+                    mismatch.store(true, Ordering::Relaxed);
+                    let e = std::io::Error::other("checksum_sha256 mismatch");
+                    Some((Err(e), None))
+                }
+            }
+        }
+    })
+}
+
 async fn settled<T, R, F, Fut>(req: S3Request<T>, call: F) -> S3Result<R>
 where
     T: Clone,

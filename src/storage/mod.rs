@@ -107,6 +107,17 @@ pub trait ObjectStore: Send + Sync {
         ttl: Duration,
     ) -> Result<String, StorageError>;
 
+    /// [`ObjectStore::presign_put`] that also pins the content's SHA-256 (base64, the
+    /// `x-amz-checksum-sha256` header): the store refuses a body with another digest.
+    async fn presign_put_checked(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        sha256: &str,
+        ttl: Duration,
+    ) -> Result<String, StorageError>;
+
     /// A PUT URL that pins nothing but the key: for clients that cannot say the size
     /// beforehand (the benchwrap protocol). What arrives is checked afterwards.
     async fn presign_put_unsized(&self, key: &str, ttl: Duration) -> Result<String, StorageError>;

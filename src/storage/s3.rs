@@ -188,6 +188,31 @@ impl ObjectStore for S3Store {
         .await
     }
 
+    async fn presign_put_checked(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        sha256: &str,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
+        self.counted(async move {
+            let size = size.to_string();
+            Ok(self.signer.presign(&PresignRequest {
+                method: "PUT",
+                key,
+                headers: &[
+                    ("content-length", &size),
+                    ("content-type", content_type),
+                    ("x-amz-checksum-sha256", sha256),
+                ],
+                query: &[],
+                expires_secs: ttl_secs(ttl),
+            }))
+        })
+        .await
+    }
+
     async fn presign_put_unsized(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
         self.counted(async move {
             Ok(self.signer.presign(&PresignRequest {

@@ -63,6 +63,8 @@ impl UploadService {
             part_count: 1,
             expires_at: Utc::now() + self.upload_expiry(),
             job: None,
+            // The same bytes.
+            checksum: src.checksum_sha256.clone(),
         };
         let (_, upload) = self.reserve_copy(reservation).await?;
         if let Err(e) = self.store.copy(src_key, &upload.object_key).await {

@@ -25,6 +25,15 @@ pub struct StartUploadRequest {
     /// Media type (default `application/octet-stream`).
     #[schema(example = "application/gzip")]
     pub content_type: Option<String>,
+    /// The content's SHA-256 in base64 (as S3's `x-amz-checksum-sha256`), single-part
+    /// uploads only: signed into the PUT, whose `headers` then carry it, so the store
+    /// refuses any other bytes; kept in the file's metadata.
+    #[schema(
+        example = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
+        min_length = 44,
+        max_length = 44
+    )]
+    pub checksum_sha256: Option<String>,
 }
 
 /// A presigned request. Send exactly these headers: they are part of the signature.

@@ -32,6 +32,8 @@ pub enum UploadError {
     TooLarge { max: u64 },
     #[error("{0}")]
     ContentType(String),
+    #[error("{0}")]
+    Checksum(String),
     #[error("the object store does not hold the whole upload yet")]
     Incomplete { missing: Vec<u32> },
     #[error("declared {declared} bytes, the store holds {actual}")]
@@ -71,6 +73,7 @@ impl From<UploadError> for AppError {
                 format!("Uploads are limited to {max} bytes."),
             ),
             UploadError::ContentType(d) => AppError::unprocessable("CONTENT_TYPE_NOT_ALLOWED", d),
+            UploadError::Checksum(d) => AppError::unprocessable("INVALID_CHECKSUM", d),
             UploadError::Incomplete { missing } if !missing.is_empty() => AppError::conflict(
                 "UPLOAD_INCOMPLETE",
                 format!("The store lacks parts {missing:?}; upload them, then complete again."),

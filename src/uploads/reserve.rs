@@ -53,6 +53,8 @@ pub struct Reservation {
     pub expires_at: DateTime<Utc>,
     /// The HPC job the new file joins once the upload completes.
     pub job: Option<Uuid>,
+    /// The SHA-256 the content must have (base64), signed into its PUT.
+    pub checksum: Option<String>,
 }
 
 /// What starting an upload came to.
@@ -329,6 +331,7 @@ fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
         tier: "primary".to_owned(),
         created_at: now,
         updated_at: now,
+        checksum_sha256: r.checksum.clone(),
     };
     let upload = Upload {
         id: Uuid::now_v7(),
@@ -366,6 +369,7 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[(Node, Upload)]) -> Resu
         created_at: Set(f.created_at),
         updated_at: Set(f.updated_at),
         synced_at: Set(None),
+        checksum_sha256: Set(f.checksum_sha256.clone()),
     });
     files::Entity::insert_many(files)
         .exec_without_returning(db)

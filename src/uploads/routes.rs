@@ -88,6 +88,7 @@ fn start_of(body: StartUploadRequest) -> StartUpload {
         parent_id: body.parent_id,
         size: body.size,
         content_type: body.content_type,
+        checksum_sha256: body.checksum_sha256,
     }
 }
 
@@ -109,17 +110,24 @@ async fn record_start(audit: &AuditLog, auth: &AuthUser<FilesWrite>, started: &S
 
 fn upload_response(started: Started) -> UploadResponse {
     let upload = started.upload;
-    let put = started.put.map(|p| PresignedRequest {
-        method: "PUT".into(),
-        url: p.url,
-        headers: BTreeMap::from([
+    let checksum = started.file.checksum_sha256.clone();
+    let put = started.put.map(|p| {
+        let mut headers = BTreeMap::from([
             (
                 "Content-Length".to_owned(),
                 upload.declared_size.to_string(),
             ),
             ("Content-Type".to_owned(), upload.content_type.clone()),
-        ]),
-        expires_at: p.expires_at,
+        ]);
+        if let Some(sha256) = checksum {
+            headers.insert("x-amz-checksum-sha256".to_owned(), sha256);
+        }
+        PresignedRequest {
+            method: "PUT".into(),
+            url: p.url,
+            headers,
+            expires_at: p.expires_at,
+        }
     });
     UploadResponse {
         upload_id: upload.id,

@@ -35,6 +35,21 @@ pub struct StartUpload {
     pub parent_id: Option<Uuid>,
     pub size: u64,
     pub content_type: Option<String>,
+    /// The content's SHA-256, base64 (single-part uploads).
+    pub checksum_sha256: Option<String>,
+}
+
+/// A SHA-256 as S3's `x-amz-checksum-sha256` carries it: the 32 bytes in standard
+/// base64 (44 characters), returned in that one spelling.
+fn sha256_checksum(raw: &str) -> Result<String, UploadError> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    match engine.decode(raw) {
+        Ok(bytes) if bytes.len() == 32 => Ok(engine.encode(bytes)),
+        _ => Err(UploadError::Checksum(
+            "checksum_sha256 must be the content's SHA-256 in base64 (44 characters).".into(),
+        )),
+    }
 }
 
 /// A presigned request: the URL and the headers the client must send as signed.
@@ -193,6 +208,17 @@ impl UploadService {
             max: rules.max_upload_bytes,
         })?;
         let multipart = req.size > self.cfg.multipart_threshold;
+        let checksum = match req.checksum_sha256.as_deref() {
+            None => None,
+            Some(_) if multipart => {
+                return Err(UploadError::Checksum(format!(
+                    "A checksum is verified for single-part uploads (up to {} bytes) only; \
+                     leave it out of a multipart start.",
+                    self.cfg.multipart_threshold
+                )))
+            }
+            Some(c) => Some(sha256_checksum(c)?),
+        };
         let (part_size, part_count) = if multipart {
             part_plan(req.size)
         } else {
@@ -211,6 +237,7 @@ impl UploadService {
             part_count: part_count as i32,
             expires_at: Utc::now() + self.cfg.upload_expiry,
             job: None,
+            checksum,
         };
         Ok((reservation, own))
     }
@@ -288,6 +315,7 @@ impl UploadService {
         if upload.uploader() != user
             || upload.declared_size != r.size
             || upload.content_type != r.content_type
+            || existing.checksum_sha256 != r.checksum
             || upload.expires_at <= Utc::now()
         {
             return Err(FileError::NameTaken.into());
@@ -327,15 +355,19 @@ impl UploadService {
                 replayed,
             });
         }
-        let url = self
-            .store
-            .presign_put(
-                &upload.object_key,
-                upload.declared_size as u64,
-                &upload.content_type,
-                ttl,
-            )
-            .await?;
+        let (key, size, ct) = (
+            &upload.object_key,
+            upload.declared_size as u64,
+            &upload.content_type,
+        );
+        let url = match file.checksum_sha256.as_deref() {
+            Some(sha256) => {
+                self.store
+                    .presign_put_checked(key, size, ct, sha256, ttl)
+                    .await?
+            }
+            None => self.store.presign_put(key, size, ct, ttl).await?,
+        };
         tracing::info!(upload.id = %upload.id, presign = "put", "upload URL issued");
         Ok(Started {
             put: Some(Presigned {

@@ -84,6 +84,7 @@ impl UploadService {
                             part_count: UNSIZED,
                             expires_at: Utc::now() + self.cfg.upload_expiry,
                             job,
+                            checksum: None,
                         })
                         .await?
                     {

@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod batch;
 mod benchwrap;
+mod checksums;
 mod device_login;
 mod docs;
 mod errors;

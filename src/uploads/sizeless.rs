@@ -31,6 +31,7 @@ use crate::tasks::purge::{self, PurgePayload};
 
 /// Where noticing an unsized upload left it.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a short-lived return value
 pub enum Noticed {
     /// Nothing stored under its key yet.
     NotYet,

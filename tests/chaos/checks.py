@@ -30,6 +30,8 @@ AUDITED = {
     ("auth.login", 401): "auth.login",
     ("uploads.start", 200): "presign.upload",
     ("uploads.start", 201): "presign.upload",
+    ("uploads.batch_item", 200): "presign.upload",
+    ("uploads.batch_item", 201): "presign.upload",
     ("files.download", 200): "presign.download",
     ("shares.create", 200): "share.updated",
     ("shares.create", 201): "share.created",

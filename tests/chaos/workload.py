@@ -2,7 +2,7 @@
 
 Client threads act as a few users (several threads per user) on a small shared pool
 of folders and files, so that they race: uploads (completed, aborted, abandoned, or
-PUT but never completed), copies, moves and renames, deletes of files and of nested
+PUT but never completed; also several at once in a batch request), copies, moves and renames, deletes of files and of nested
 folders, new folders, write shares (the grantee then uploads into the owner's folder,
 billed to the owner), share links, downloads (bytes compared with what was uploaded),
 and now and then the admin deletes a user and a new one takes their place. A "race"
@@ -34,6 +34,7 @@ OPERATIONS = {
     "upload_abort": 5,
     "upload_abandon": 3,
     "upload_put_only": 3,
+    "upload_batch": 5,
     "copy": 10,
     "move": 8,
     "delete_file": 12,
@@ -189,6 +190,54 @@ class Client:
         elif mode == "put_only":
             # Reconciliation completes it once expired; until then it is pending.
             self.world.add(file_id, node)
+
+    def upload_batch(self):
+        """Starts 2 to 4 uploads in one batch request (names from the pool: they collide
+        with each other and with single starts), PUTs those that started and completes
+        them in one batch request. Each item's status is tallied like an answer."""
+        user = self.user()
+        parent, owner = self.world.pick_target(self.rng, user)
+        bodies = [
+            {
+                "name": pick_name(self.rng, FILE_NAMES),
+                "size": pick_size(self.rng),
+                "content_type": self.rng.choice(CONTENT_TYPES),
+                "parent_id": parent,
+            }
+            for _ in range(self.rng.randint(2, 4))
+        ]
+        started = []
+        with self.world.upload_lock(owner).shared():
+            if not self.world.alive(owner, user.id):
+                return
+            r = self.call("uploads.batch", "POST", "/api/v1/uploads/batch", {"uploads": bodies}, user=user)
+            if not ok(r, 200):
+                return
+            for body, item in zip(bodies, r.json()["items"]):
+                self.api.tally.answered("uploads.batch_item", item["status"], r.headers.get("x-request-id"), item["error"])
+                node = self.world.node(parent)
+                if item["status"] == 404 and node and node.owner == user.id:
+                    self.world.forget(parent)
+                if item["status"] not in (200, 201):
+                    continue
+                # The same content as a single start of the same body (it may answer it).
+                content = (zlib.crc32(json.dumps(body, sort_keys=True).encode()), body["size"])
+                put = item["upload"]["put"]
+                if put:
+                    self.api.presigned("s3.put", "PUT", put["url"], put["headers"], content_bytes(content))
+                    started.append((item["upload"], content))
+        if not started:
+            return
+        # Two identical starts in one batch answer one upload: completed once.
+        contents = {upload["upload_id"]: content for upload, content in started}
+        ids = list(contents)
+        r = self.call("uploads.batch_complete", "POST", "/api/v1/uploads/batch/complete", {"upload_ids": ids}, user=user)
+        if not ok(r, 200):
+            return
+        for content, item in zip(contents.values(), r.json()["items"]):
+            self.api.tally.answered("uploads.batch_item_complete", item["status"], r.headers.get("x-request-id"), item["error"])
+            if item["status"] == 200:
+                self.world.add(item["file"]["id"], Node(owner, parent, folder=False, content=content))
 
     def _forget_if_gone(self, answer, parent, user):
         """A 404 about their own folder tells a user that it is gone."""

@@ -218,11 +218,6 @@ impl S3 for EmbeddedFs {
     }
 }
 
-/// s3s-fs checks that an object exists, then reads or removes its files: an object deleted in
-/// between makes it answer 500 InternalError. Asked again, it answers as the store now
-/// is (404 NoSuchKey once the delete is through), as a real S3 server would have in
-/// the first place. A delete removes several files, so a retry can land in the middle
-/// of it too: a few retries, a few milliseconds apart; an error that persists is real.
 /// `body`, ending in an error (and `mismatch` set) instead of its end when its SHA-256
 /// is not `expected` (base64).
 fn sha256_checked(
@@ -258,6 +253,11 @@ fn sha256_checked(
     })
 }
 
+/// s3s-fs checks that an object exists, then reads or removes its files: an object deleted in
+/// between makes it answer 500 InternalError. Asked again, it answers as the store now
+/// is (404 NoSuchKey once the delete is through), as a real S3 server would have in
+/// the first place. A delete removes several files, so a retry can land in the middle
+/// of it too: a few retries, a few milliseconds apart; an error that persists is real.
 async fn settled<T, R, F, Fut>(req: S3Request<T>, call: F) -> S3Result<R>
 where
     T: Clone,

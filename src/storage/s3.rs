@@ -90,6 +90,32 @@ pub(super) fn path(key: &str) -> String {
 }
 
 impl S3Store {
+    /// A PUT URL pinning the length, the type and, if given, the SHA-256.
+    fn put_url(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        sha256: Option<&str>,
+        ttl: Duration,
+    ) -> String {
+        let size = size.to_string();
+        let mut headers = vec![
+            ("content-length", size.as_str()),
+            ("content-type", content_type),
+        ];
+        if let Some(sha256) = sha256 {
+            headers.push(("x-amz-checksum-sha256", sha256));
+        }
+        self.signer.presign(&PresignRequest {
+            method: "PUT",
+            key,
+            headers: &headers,
+            query: &[],
+            expires_secs: ttl_secs(ttl),
+        })
+    }
+
     pub fn new(cfg: &S3Config) -> Result<S3Store, StorageError> {
         let signer = |endpoint: &str| {
             Presigner::new(
@@ -175,17 +201,8 @@ impl ObjectStore for S3Store {
         content_type: &str,
         ttl: Duration,
     ) -> Result<String, StorageError> {
-        self.counted(async move {
-            let size = size.to_string();
-            Ok(self.signer.presign(&PresignRequest {
-                method: "PUT",
-                key,
-                headers: &[("content-length", &size), ("content-type", content_type)],
-                query: &[],
-                expires_secs: ttl_secs(ttl),
-            }))
-        })
-        .await
+        self.counted(async move { Ok(self.put_url(key, size, content_type, None, ttl)) })
+            .await
     }
 
     async fn presign_put_checked(
@@ -196,21 +213,8 @@ impl ObjectStore for S3Store {
         sha256: &str,
         ttl: Duration,
     ) -> Result<String, StorageError> {
-        self.counted(async move {
-            let size = size.to_string();
-            Ok(self.signer.presign(&PresignRequest {
-                method: "PUT",
-                key,
-                headers: &[
-                    ("content-length", &size),
-                    ("content-type", content_type),
-                    ("x-amz-checksum-sha256", sha256),
-                ],
-                query: &[],
-                expires_secs: ttl_secs(ttl),
-            }))
-        })
-        .await
+        self.counted(async move { Ok(self.put_url(key, size, content_type, Some(sha256), ttl)) })
+            .await
     }
 
     async fn presign_put_unsized(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {

@@ -110,31 +110,25 @@ impl S3 for EmbeddedFs {
     }
 
     /// s3s-fs moves a new object into place before it compares the body with a
-    /// declared `x-amz-checksum-sha256`: a body that does not match would replace the
-    /// key and only then be refused. Checked here, on the way in: such a body ends in an
-    /// error instead, s3s-fs drops its temporary file, and the answer is `BadDigest`.
+    /// declared `x-amz-checksum-sha256` or `Content-MD5`: a body that does not match
+    /// would replace the key and only then be refused. Checked here, on the way in: such
+    /// a body ends in an error instead, s3s-fs drops its temporary file, and the answer
+    /// is `BadDigest`.
     async fn put_object(
         &self,
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let Some(expected) = req.input.checksum_sha256.clone() else {
-            return self.0.put_object(req).await;
+        let expected = match (&req.input.checksum_sha256, &req.input.content_md5) {
+            (Some(sha256), _) => Expected::Sha256(sha256.clone()),
+            (None, Some(md5)) => Expected::Md5(md5.clone()),
+            (None, None) => return self.0.put_object(req).await,
         };
         let Some(body) = req.input.body.take() else {
             return self.0.put_object(req).await;
         };
-        let mismatch = Arc::new(AtomicBool::new(false));
-        req.input.body = Some(StreamingBlob::wrap(sha256_checked(
-            body,
-            expected,
-            mismatch.clone(),
-        )));
-        match self.0.put_object(req).await {
-            Err(_) if mismatch.load(Ordering::Relaxed) => {
-                Err(s3s::s3_error!(BadDigest, "checksum_sha256 mismatch"))
-            }
-            other => other,
-        }
+        let (body, mismatch) = checked(body, expected);
+        req.input.body = Some(body);
+        refused_if(mismatch, self.0.put_object(req).await)
     }
 
     async fn head_object(
@@ -173,11 +167,20 @@ impl S3 for EmbeddedFs {
         self.0.create_multipart_upload(req).await
     }
 
+    /// s3s-fs ignores a part's `Content-MD5`: checked here as for `put_object`.
     async fn upload_part(
         &self,
-        req: S3Request<UploadPartInput>,
+        mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.0.upload_part(req).await
+        let Some(md5) = req.input.content_md5.clone() else {
+            return self.0.upload_part(req).await;
+        };
+        let Some(body) = req.input.body.take() else {
+            return self.0.upload_part(req).await;
+        };
+        let (body, mismatch) = checked(body, Expected::Md5(md5));
+        req.input.body = Some(body);
+        refused_if(mismatch, self.0.upload_part(req).await)
     }
 
     async fn list_parts(
@@ -218,18 +221,47 @@ impl S3 for EmbeddedFs {
     }
 }
 
-/// `body`, ending in an error (and `mismatch` set) instead of its end when its SHA-256
-/// is not `expected` (base64).
-fn sha256_checked(
-    body: StreamingBlob,
-    expected: String,
-    mismatch: Arc<AtomicBool>,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + Sync + 'static
-{
+/// A digest a body must have, base64 as its header carries it.
+enum Expected {
+    Sha256(String),
+    Md5(String),
+}
+
+enum Hasher {
+    Sha256(sha2::Sha256),
+    Md5(md5::Md5),
+}
+
+impl Hasher {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => sha2::Digest::update(h, bytes),
+            Hasher::Md5(h) => md5::Digest::update(h, bytes),
+        }
+    }
+
+    fn base64(self) -> String {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        match self {
+            Hasher::Sha256(h) => engine.encode(sha2::Digest::finalize(h)),
+            Hasher::Md5(h) => engine.encode(md5::Digest::finalize(h)),
+        }
+    }
+}
+
+/// `body`, ending in an error instead of its end when its digest is not the expected
+/// one; the flag tells that this is why.
+fn checked(body: StreamingBlob, expected: Expected) -> (StreamingBlob, Arc<AtomicBool>) {
     use futures_util::StreamExt as _;
-    use sha2::Digest as _;
-    futures_util::stream::unfold(Some((body, sha2::Sha256::new())), move |state| {
-        let (expected, mismatch) = (expected.clone(), mismatch.clone());
+    let (want, hasher) = match expected {
+        Expected::Sha256(want) => (want, Hasher::Sha256(sha2::Digest::new())),
+        Expected::Md5(want) => (want, Hasher::Md5(md5::Digest::new())),
+    };
+    let mismatch = Arc::new(AtomicBool::new(false));
+    let flag = mismatch.clone();
+    let stream = futures_util::stream::unfold(Some((body, hasher)), move |state| {
+        let (want, flag) = (want.clone(), flag.clone());
         async move {
             let (mut body, mut hasher) = state?;
             match body.next().await {
@@ -238,19 +270,27 @@ fn sha256_checked(
                     Some((Ok(bytes), Some((body, hasher))))
                 }
                 Some(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), None)),
+                None if hasher.base64() == want => None,
                 None => {
-                    use base64::Engine as _;
-                    let got = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
-                    if got == expected {
-                        return None;
-                    }
-                    mismatch.store(true, Ordering::Relaxed);
-                    let e = std::io::Error::other("checksum_sha256 mismatch");
+                    flag.store(true, Ordering::Relaxed);
+                    let e = std::io::Error::other("the body does not match its digest");
                     Some((Err(e), None))
                 }
             }
         }
-    })
+    });
+    (StreamingBlob::wrap(stream), mismatch)
+}
+
+/// `BadDigest` when the body was cut short for not matching its digest.
+fn refused_if<T>(mismatch: Arc<AtomicBool>, result: S3Result<T>) -> S3Result<T> {
+    match result {
+        Err(_) if mismatch.load(Ordering::Relaxed) => Err(s3s::s3_error!(
+            BadDigest,
+            "The body does not match the digest it was sent with."
+        )),
+        other => other,
+    }
 }
 
 /// s3s-fs checks that an object exists, then reads or removes its files: an object deleted in

@@ -130,13 +130,15 @@ pub trait ObjectStore: Send + Sync {
         ttl: Duration,
     ) -> Result<String, StorageError>;
 
-    /// An UploadPart URL whose signature pins the part's `Content-Length`.
+    /// An UploadPart URL whose signature pins the part's `Content-Length` and, if
+    /// given, its `Content-MD5` (base64): the store refuses a part with another digest.
     async fn presign_upload_part(
         &self,
         key: &str,
         upload_id: &str,
         part_number: u32,
         size: u64,
+        content_md5: Option<&str>,
         ttl: Duration,
     ) -> Result<String, StorageError>;
 

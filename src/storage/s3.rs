@@ -257,14 +257,19 @@ impl ObjectStore for S3Store {
         upload_id: &str,
         part_number: u32,
         size: u64,
+        content_md5: Option<&str>,
         ttl: Duration,
     ) -> Result<String, StorageError> {
         self.counted(async move {
             let (size, part_number) = (size.to_string(), part_number.to_string());
+            let mut headers = vec![("content-length", size.as_str())];
+            if let Some(md5) = content_md5 {
+                headers.push(("content-md5", md5));
+            }
             Ok(self.signer.presign(&PresignRequest {
                 method: "PUT",
                 key,
-                headers: &[("content-length", &size)],
+                headers: &headers,
                 query: &[("partNumber", &part_number), ("uploadId", upload_id)],
                 expires_secs: ttl_secs(ttl),
             }))

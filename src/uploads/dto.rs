@@ -71,6 +71,11 @@ pub struct PartUrlsRequest {
     /// Part numbers (1-based), at most 1000 per request.
     #[schema(example = json!([1, 2, 3]), min_items = 1, max_items = 1000)]
     pub part_numbers: Vec<u32>,
+    /// Optional: each part's MD5 in base64, one per part number in the same order. Each
+    /// is signed into its part's URL, whose headers then carry `Content-MD5`, so the
+    /// store refuses a corrupted part.
+    #[schema(example = json!(["1B2M2Y8AsgTpgAmY7PhCfg=="]))]
+    pub content_md5: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

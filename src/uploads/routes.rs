@@ -291,7 +291,12 @@ async fn part_urls(
     body: web::Json<PartUrlsRequest>,
 ) -> Result<web::Json<PartUrlsResponse>, AppError> {
     let (parts, expires_at) = uploads
-        .part_urls(Actor::of(&auth), *id, &body.part_numbers)
+        .part_urls(
+            Actor::of(&auth),
+            *id,
+            &body.part_numbers,
+            body.content_md5.as_deref(),
+        )
         .await?;
     audit
         .record(
@@ -308,7 +313,13 @@ async fn part_urls(
                 size: p.size,
                 method: "PUT".into(),
                 url: p.url,
-                headers: BTreeMap::from([("Content-Length".to_owned(), p.size.to_string())]),
+                headers: match p.content_md5 {
+                    Some(md5) => BTreeMap::from([
+                        ("Content-Length".to_owned(), p.size.to_string()),
+                        ("Content-MD5".to_owned(), md5),
+                    ]),
+                    None => BTreeMap::from([("Content-Length".to_owned(), p.size.to_string())]),
+                },
             })
             .collect(),
         expires_at,

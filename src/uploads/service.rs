@@ -52,6 +52,18 @@ fn sha256_checksum(raw: &str) -> Result<String, UploadError> {
     }
 }
 
+/// A part's MD5 as `Content-MD5` carries it: the 16 bytes in standard base64.
+fn md5_checksum(raw: &str) -> Result<String, UploadError> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    match engine.decode(raw) {
+        Ok(bytes) if bytes.len() == 16 => Ok(engine.encode(bytes)),
+        _ => Err(UploadError::Checksum(
+            "content_md5 must be each part's MD5 in base64 (24 characters).".into(),
+        )),
+    }
+}
+
 /// A presigned request: the URL and the headers the client must send as signed.
 pub struct Presigned {
     pub url: String,
@@ -71,6 +83,8 @@ pub struct PartUrl {
     pub number: u32,
     pub size: u64,
     pub url: String,
+    /// The part's MD5 (base64) signed into the URL, if one was given.
+    pub content_md5: Option<String>,
 }
 
 pub struct Status {
@@ -212,8 +226,8 @@ impl UploadService {
             None => None,
             Some(_) if multipart => {
                 return Err(UploadError::Checksum(format!(
-                    "A checksum is verified for single-part uploads (up to {} bytes) only; \
-                     leave it out of a multipart start.",
+                    "A whole-file checksum is verified for single-part uploads (up to {} \
+                     bytes) only; give each part's MD5 when asking for part URLs instead.",
                     self.cfg.multipart_threshold
                 )))
             }
@@ -420,6 +434,7 @@ impl UploadService {
         actor: Actor,
         id: Uuid,
         numbers: &[u32],
+        md5s: Option<&[String]>,
     ) -> Result<(Vec<PartUrl>, DateTime<Utc>), UploadError> {
         let upload = self.find(actor, id).await?;
         Self::require_open(&upload)?;
@@ -440,10 +455,22 @@ impl UploadService {
             ))
             .into());
         }
+        let md5s = match md5s {
+            None => vec![None; numbers.len()],
+            Some(given) if given.len() == numbers.len() => given
+                .iter()
+                .map(|m| md5_checksum(m).map(Some))
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(UploadError::Checksum(
+                    "Give one content_md5 per part number, in the same order.".into(),
+                ))
+            }
+        };
         let count = upload.part_count as u32;
         let ttl = self.presign_ttl().await?;
         let mut urls = Vec::with_capacity(numbers.len());
-        for &n in numbers {
+        for (&n, md5) in numbers.iter().zip(md5s) {
             if n == 0 || n > count {
                 return Err(
                     FileError::Invalid(format!("Part numbers run from 1 to {count}.")).into(),
@@ -457,12 +484,13 @@ impl UploadService {
             );
             let url = self
                 .store
-                .presign_upload_part(&upload.object_key, mp, n, size, ttl)
+                .presign_upload_part(&upload.object_key, mp, n, size, md5.as_deref(), ttl)
                 .await?;
             urls.push(PartUrl {
                 number: n,
                 size,
                 url,
+                content_md5: md5,
             });
         }
         tracing::info!(upload.id = %upload.id, presign = "upload_part", count = urls.len(), "part URLs issued");

@@ -184,3 +184,88 @@ async fn checksums_are_validated_and_part_of_an_identical_retry() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+fn md5_b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(<md5::Md5 as md5::Digest>::digest(bytes))
+}
+
+#[tokio::test]
+async fn the_store_refuses_a_part_that_does_not_match_its_md5() {
+    const MIB: usize = 1024 * 1024;
+    let app =
+        crate::helpers::spawn_app_with(|s| s.uploads.multipart_threshold = 5 * MIB as u64).await;
+    let t = app.user("moe").await;
+    let bytes = pattern(11 * MIB, 9);
+    let res = start(
+        &app,
+        &t.access,
+        json!({"name": "profile.h5", "size": bytes.len()}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let started: Value = res.json().await.expect("json");
+    let upload_id = started["upload_id"].as_str().expect("id").to_owned();
+    let part_size = started["part_size"].as_u64().expect("multipart") as usize;
+    let parts: Vec<&[u8]> = bytes.chunks(part_size).collect();
+    let numbers: Vec<usize> = (1..=parts.len()).collect();
+    let parts_path = format!("/api/v1/uploads/{upload_id}/parts");
+
+    for bad in [
+        json!({"part_numbers": numbers, "content_md5": [md5_b64(parts[0])]}),
+        json!({"part_numbers": [1], "content_md5": ["not an md5"]}),
+    ] {
+        let res = app.post_auth(&parts_path, &t.access, &bad).await;
+        assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_CHECKSUM").await;
+    }
+    let md5s: Vec<String> = parts.iter().map(|p| md5_b64(p)).collect();
+    let res = app
+        .post_auth(
+            &parts_path,
+            &t.access,
+            &json!({"part_numbers": numbers, "content_md5": md5s}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let urls: Value = res.json().await.expect("json");
+    let urls = urls["parts"].as_array().expect("parts").clone();
+    assert_eq!(urls[0]["headers"]["Content-MD5"], md5s[0]);
+
+    // Part 1 corrupted (same length): refused, and the store holds nothing for it.
+    let mut corrupted = parts[0].to_vec();
+    corrupted[1234] ^= 0x55;
+    let res = put_presigned(&urls[0], corrupted).await;
+    assert!(
+        res.status().is_client_error(),
+        "a corrupted part was stored: {}",
+        res.status()
+    );
+    for (url, part) in urls.iter().zip(&parts).skip(1) {
+        assert!(put_presigned(url, part.to_vec())
+            .await
+            .status()
+            .is_success());
+    }
+    let status: Value = app
+        .get_auth(&format!("/api/v1/uploads/{upload_id}"), &t.access)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["missing_parts"], json!([1]));
+    let complete = format!("/api/v1/uploads/{upload_id}/complete");
+    let res = app.post_auth(&complete, &t.access, &json!({})).await;
+    assert_error(res, StatusCode::CONFLICT, "UPLOAD_INCOMPLETE").await;
+
+    // Sent again as it should be: complete, and the bytes come back whole.
+    assert!(put_presigned(&urls[0], parts[0].to_vec())
+        .await
+        .status()
+        .is_success());
+    let res = app.post_auth(&complete, &t.access, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let file: Value = res.json().await.expect("json");
+    let res = app
+        .download(&t.access, file["id"].as_str().expect("id"))
+        .await;
+    assert_eq!(res.bytes().await.expect("body").to_vec(), bytes);
+}

@@ -1,6 +1,7 @@
 //! The upload rules: reserve quota and record the pending file in one transaction, sign
 //! URLs, verify what the store holds on completion, release the reservation on abort.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +51,14 @@ fn sha256_checksum(raw: &str) -> Result<String, UploadError> {
             "checksum_sha256 must be the content's SHA-256 in base64 (44 characters).".into(),
         )),
     }
+}
+
+/// Makes a reservation `owner`'s: billed to them, their object key, `actor` recorded as
+/// the one who started it when someone else.
+fn bill_to(reservation: &mut Reservation, actor: Actor, owner: Uuid) {
+    reservation.owner = owner;
+    reservation.created_by = (owner != actor.id).then_some(actor.id);
+    reservation.object_key = keys::object_key(owner, &reservation.name);
 }
 
 /// A part's MD5 as `Content-MD5` carries it: the 16 bytes in standard base64.
@@ -171,15 +180,44 @@ impl UploadService {
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
+        let ttl = rules.presign_ttl();
         let reserved = self
             .reserver
             .reserve_many(checked.iter().map(|(_, r, _)| r.clone()).collect())
             .await?;
-        for ((i, reservation, own), outcome) in checked.into_iter().zip(reserved) {
-            let settled = self
-                .settle(actor, reservation, own, outcome, rules.presign_ttl())
-                .await;
-            results[i] = Some(settled);
+        // Starts into a folder taken to be the actor's own that is not (another user's,
+        // shared with them): its owner read once per folder, then one more group,
+        // rather than the single start's fallback once per item.
+        let mut owners: HashMap<Uuid, Uuid> = HashMap::new();
+        let mut again = Vec::new();
+        for ((i, mut reservation, own), outcome) in checked.into_iter().zip(reserved) {
+            let Some(parent) = reservation.parent.filter(|_| own) else {
+                results[i] = Some(self.settle(actor, reservation, own, outcome, ttl).await);
+                continue;
+            };
+            if !matches!(outcome, Reserved::ParentGone) {
+                results[i] = Some(self.settle(actor, reservation, own, outcome, ttl).await);
+                continue;
+            }
+            let owner = match owners.get(&parent) {
+                Some(owner) => *owner,
+                None => match self.folder_owner(actor, Some(parent)).await {
+                    Ok(owner) => *owners.entry(parent).or_insert(owner),
+                    Err(e) => {
+                        results[i] = Some(Err(e));
+                        continue;
+                    }
+                },
+            };
+            bill_to(&mut reservation, actor, owner);
+            again.push((i, reservation));
+        }
+        let reserved = self
+            .reserver
+            .reserve_many(again.iter().map(|(_, r)| r.clone()).collect())
+            .await?;
+        for ((i, reservation), outcome) in again.into_iter().zip(reserved) {
+            results[i] = Some(self.settle(actor, reservation, false, outcome, ttl).await);
         }
         Ok(results
             .into_iter()
@@ -270,9 +308,7 @@ impl UploadService {
             // Not a folder of the actor's: someone else's shared with them, or what the
             // full check says it is (missing, not a folder, not writable).
             let owner = self.folder_owner(actor, parent).await?;
-            reservation.owner = owner;
-            reservation.created_by = (owner != actor.id).then_some(actor.id);
-            reservation.object_key = keys::object_key(owner, &reservation.name);
+            bill_to(&mut reservation, actor, owner);
             reserved = self.reserver.reserve(reservation.clone()).await?;
         }
         match reserved {

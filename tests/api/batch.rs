@@ -351,3 +351,65 @@ async fn a_thousand_starts_fit_in_one_batch_and_complete_in_another() {
         pattern(4 + n % 3, n as u8)
     );
 }
+
+#[tokio::test]
+async fn a_batch_into_a_folder_shared_for_writing_is_billed_to_its_owner() {
+    let app = spawn_app_with(|_| {}).await;
+    let owner = app.user("patty").await;
+    let writer = app.user("selma").await;
+    let shared = folder(&app, &owner.access, "shared", None).await;
+    let res = app
+        .post_auth(
+            &format!("/api/v1/files/{shared}/shares"),
+            &owner.access,
+            &json!({"username": "selma", "permission": "write"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let bodies: Vec<Vec<u8>> = (0..3).map(|i| pattern(500 + i, i as u8)).collect();
+    let mut uploads: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| json!({"name": format!("s-{i}.bin"), "parent_id": shared, "size": b.len()}))
+        .collect();
+    uploads.push(json!({"name": "own.bin", "size": 7}));
+    let batch = start_batch(&app, &writer.access, uploads).await;
+    let statuses: Vec<u16> = batch.items.iter().map(|i| i.status).collect();
+    assert_eq!(statuses, [201, 201, 201, 201]);
+    let (o, w) = (
+        app.usage(&owner.access).await,
+        app.usage(&writer.access).await,
+    );
+    assert_eq!(
+        (
+            o.reserved_bytes,
+            o.reserved_objects,
+            w.reserved_bytes,
+            w.reserved_objects
+        ),
+        (1503, 3, 7, 1),
+        "the shared folder's starts are its owner's, the root's the writer's"
+    );
+    let mut ids = Vec::new();
+    for (item, bytes) in batch.items.iter().zip(&bodies) {
+        let upload = item.upload.as_ref().expect("started");
+        let put = serde_json::to_value(upload.put.as_ref().expect("a PUT")).expect("json");
+        assert!(put_presigned(&put, bytes.clone())
+            .await
+            .status()
+            .is_success());
+        ids.push(upload.upload_id.to_string());
+    }
+    let done = complete_batch(&app, &writer.access, &ids).await;
+    assert!(done.items.iter().all(|i| i.status == 200));
+    for (item, bytes) in done.items.iter().zip(&bodies) {
+        let id = item.file.as_ref().expect("file").id.to_string();
+        let res = app.download(&owner.access, &id).await;
+        assert_eq!(&res.bytes().await.expect("body").to_vec(), bytes);
+    }
+    let o = app.usage(&owner.access).await;
+    assert_eq!(
+        (o.used_bytes, o.used_objects, o.reserved_bytes),
+        (1503, 3, 0)
+    );
+}

@@ -100,17 +100,20 @@ impl S3Store {
         ttl: Duration,
     ) -> String {
         let size = size.to_string();
-        let mut headers = vec![
+        let all = [
             ("content-length", size.as_str()),
             ("content-type", content_type),
+            ("x-amz-checksum-sha256", sha256.unwrap_or_default()),
         ];
-        if let Some(sha256) = sha256 {
-            headers.push(("x-amz-checksum-sha256", sha256));
-        }
+        let headers = if sha256.is_some() {
+            &all[..]
+        } else {
+            &all[..2]
+        };
         self.signer.presign(&PresignRequest {
             method: "PUT",
             key,
-            headers: &headers,
+            headers,
             query: &[],
             expires_secs: ttl_secs(ttl),
         })
@@ -262,14 +265,19 @@ impl ObjectStore for S3Store {
     ) -> Result<String, StorageError> {
         self.counted(async move {
             let (size, part_number) = (size.to_string(), part_number.to_string());
-            let mut headers = vec![("content-length", size.as_str())];
-            if let Some(md5) = content_md5 {
-                headers.push(("content-md5", md5));
-            }
+            let all = [
+                ("content-length", size.as_str()),
+                ("content-md5", content_md5.unwrap_or_default()),
+            ];
+            let headers = if content_md5.is_some() {
+                &all[..]
+            } else {
+                &all[..1]
+            };
             Ok(self.signer.presign(&PresignRequest {
                 method: "PUT",
                 key,
-                headers: &headers,
+                headers,
                 query: &[("partNumber", &part_number), ("uploadId", upload_id)],
                 expires_secs: ttl_secs(ttl),
             }))

@@ -16,6 +16,15 @@ async fn start(app: &TestApp, access: &str, body: Value) -> reqwest::Response {
     app.start_upload(access, &body).await
 }
 
+async fn complete(app: &TestApp, access: &str, upload_id: &str) -> reqwest::Response {
+    app.post_auth(
+        &format!("/api/v1/uploads/{upload_id}/complete"),
+        access,
+        &json!({}),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn the_store_refuses_bytes_that_do_not_match_the_declared_checksum() {
     let app = spawn_app().await;
@@ -52,13 +61,7 @@ async fn the_store_refuses_bytes_that_do_not_match_the_declared_checksum() {
         .await
         .expect("PUT");
     assert!(res.status().is_client_error(), "{}", res.status());
-    let res = app
-        .post_auth(
-            &format!("/api/v1/uploads/{upload_id}/complete"),
-            &t.access,
-            &json!({}),
-        )
-        .await;
+    let res = complete(&app, &t.access, &upload_id).await;
     assert_error(res, StatusCode::CONFLICT, "UPLOAD_INCOMPLETE").await;
 
     // The right bytes: stored, completed, the checksum kept and shown.
@@ -66,13 +69,7 @@ async fn the_store_refuses_bytes_that_do_not_match_the_declared_checksum() {
         .await
         .status()
         .is_success());
-    let res = app
-        .post_auth(
-            &format!("/api/v1/uploads/{upload_id}/complete"),
-            &t.access,
-            &json!({}),
-        )
-        .await;
+    let res = complete(&app, &t.access, &upload_id).await;
     assert_eq!(res.status(), StatusCode::OK);
     let file: Value = res.json().await.expect("json");
     assert_eq!(file["checksum_sha256"], sha);
@@ -153,16 +150,7 @@ async fn checksums_are_validated_and_part_of_an_identical_retry() {
         .await
         .status()
         .is_success());
-    let res = app
-        .post_auth(
-            &format!(
-                "/api/v1/uploads/{}/complete",
-                first["upload_id"].as_str().expect("id")
-            ),
-            &t.access,
-            &json!({}),
-        )
-        .await;
+    let res = complete(&app, &t.access, first["upload_id"].as_str().expect("id")).await;
     assert_eq!(res.status(), StatusCode::OK);
 
     // Without a checksum nothing is pinned, and the metadata says none.
@@ -175,13 +163,7 @@ async fn checksums_are_validated_and_part_of_an_identical_retry() {
         .await
         .status()
         .is_success());
-    let res = app
-        .post_auth(
-            &format!("/api/v1/uploads/{}/complete", plain.upload_id),
-            &t.access,
-            &json!({}),
-        )
-        .await;
+    let res = complete(&app, &t.access, &plain.upload_id).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -252,8 +234,7 @@ async fn the_store_refuses_a_part_that_does_not_match_its_md5() {
         .await
         .expect("json");
     assert_eq!(status["missing_parts"], json!([1]));
-    let complete = format!("/api/v1/uploads/{upload_id}/complete");
-    let res = app.post_auth(&complete, &t.access, &json!({})).await;
+    let res = complete(&app, &t.access, &upload_id).await;
     assert_error(res, StatusCode::CONFLICT, "UPLOAD_INCOMPLETE").await;
 
     // Sent again as it should be: complete, and the bytes come back whole.
@@ -261,7 +242,7 @@ async fn the_store_refuses_a_part_that_does_not_match_its_md5() {
         .await
         .status()
         .is_success());
-    let res = app.post_auth(&complete, &t.access, &json!({})).await;
+    let res = complete(&app, &t.access, &upload_id).await;
     assert_eq!(res.status(), StatusCode::OK);
     let file: Value = res.json().await.expect("json");
     let res = app

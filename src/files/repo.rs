@@ -345,12 +345,17 @@ pub async fn activate(
     id: Uuid,
     size: i64,
     etag: Option<&str>,
+    checksum_sha256: Option<&str>,
 ) -> Result<bool, DbErr> {
-    let res = files::Entity::update_many()
+    let mut update = files::Entity::update_many()
         .col_expr(files::Column::State, Expr::value(FileState::Active))
         .col_expr(files::Column::Size, Expr::value(size))
         .col_expr(files::Column::Etag, Expr::value(etag.map(str::to_owned)))
-        .col_expr(files::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(files::Column::UpdatedAt, Expr::value(Utc::now()));
+    if let Some(c) = checksum_sha256 {
+        update = update.col_expr(files::Column::ChecksumSha256, Expr::value(c.to_owned()));
+    }
+    let res = update
         .filter(files::Column::Id.eq(id))
         .filter(files::Column::State.eq(FileState::Pending))
         .exec(db)

@@ -75,7 +75,7 @@ impl UploadService {
                 false => e.into(),
             });
         }
-        match self.complete_open(&upload).await {
+        match self.complete_open(&upload, None).await {
             // The folder it was copied into went away meanwhile, taking the copy along.
             Err(UploadError::Aborted) => Err(FileError::NotFound.into()),
             done => done,

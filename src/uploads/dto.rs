@@ -95,6 +95,21 @@ pub struct PartUrlsResponse {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The optional body of `POST /uploads/{id}/complete`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteUploadRequest {
+    /// Multipart uploads only: the whole file's SHA-256 in base64, as the client
+    /// computed it while reading the parts it sent (the store verified each part's
+    /// `Content-MD5`). Recorded in the file's metadata as declared.
+    #[schema(
+        example = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
+        min_length = 44,
+        max_length = 44
+    )]
+    pub checksum_sha256: Option<String>,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct StoredPartResponse {
     pub part_number: u32,
@@ -166,4 +181,18 @@ pub struct CompleteBatchItem {
 pub struct CompleteBatchResponse {
     /// One per requested upload, in the request's order.
     pub items: Vec<CompleteBatchItem>,
+}
+
+/// What a client needs to plan its uploads.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UploadLimitsResponse {
+    /// Uploads bigger than this are multipart: give their whole-file SHA-256 at complete,
+    /// not at start.
+    #[schema(example = 67108864)]
+    pub multipart_threshold_bytes: u64,
+    /// The largest upload allowed (a runtime setting).
+    pub max_upload_bytes: u64,
+    /// Most starts or completes in one batch request.
+    #[schema(example = 1000)]
+    pub max_batch: usize,
 }

@@ -21,19 +21,44 @@ use crate::tasks::worker::Periodic;
 
 impl UploadService {
     /// Completes the upload: the store must hold exactly the declared bytes.
+    /// `checksum_sha256`, multipart uploads only, is the whole file's SHA-256 as the
+    /// client computed it while sending the parts (the store verified each part's MD5):
+    /// recorded in the file's metadata as declared.
     #[instrument(skip_all, fields(upload.id = %id), err(level = "info", Display))]
-    pub async fn complete(&self, actor: Actor, id: Uuid) -> Result<Node, UploadError> {
+    pub async fn complete(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        checksum_sha256: Option<&str>,
+    ) -> Result<Node, UploadError> {
         let upload = self.find(actor, id).await?;
+        let declared = match checksum_sha256 {
+            None => None,
+            Some(_) if upload.multipart_upload_id.is_none() => {
+                return Err(UploadError::Checksum(
+                    "A single-part upload's checksum is declared at start, where it is \
+                     signed into the PUT; checksum_sha256 at complete is for multipart \
+                     uploads."
+                        .into(),
+                ))
+            }
+            Some(c) => Some(super::service::sha256_checksum(c)?),
+        };
         match upload.state {
             UploadState::Completed => self.file_of(&upload).await,
             UploadState::Aborted => Err(UploadError::Aborted),
             _ if upload.is_unsized() => self.complete_unsized(&upload).await,
-            _ => self.complete_open(&upload).await,
+            _ => self.complete_open(&upload, declared.as_deref()).await,
         }
     }
 
-    /// Completes an open upload if the store holds exactly its declared bytes.
-    pub(crate) async fn complete_open(&self, upload: &Upload) -> Result<Node, UploadError> {
+    /// Completes an open upload if the store holds exactly its declared bytes; a
+    /// multipart upload's `declared` whole-file SHA-256 goes into the file's metadata.
+    pub(crate) async fn complete_open(
+        &self,
+        upload: &Upload,
+        declared: Option<&str>,
+    ) -> Result<Node, UploadError> {
         if let Some(mp) = upload.multipart_upload_id.as_deref() {
             let (parts, missing) = self.stored_parts(upload).await?;
             if !missing.is_empty() {
@@ -68,8 +93,14 @@ impl UploadService {
         let activated = closed
             && match upload.file_id {
                 Some(file_id) => {
-                    files::activate(&*txn, file_id, upload.declared_size, meta.etag.as_deref())
-                        .await?
+                    files::activate(
+                        &*txn,
+                        file_id,
+                        upload.declared_size,
+                        meta.etag.as_deref(),
+                        declared,
+                    )
+                    .await?
                 }
                 None => false,
             };
@@ -169,7 +200,7 @@ impl UploadService {
             let outcome = if upload.is_unsized() {
                 self.complete_unsized(&upload).await
             } else {
-                self.complete_open(&upload).await
+                self.complete_open(&upload, None).await
             };
             match outcome {
                 Ok(_) => completed += 1,

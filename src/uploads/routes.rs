@@ -9,15 +9,16 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::dto::{
-    CompleteBatchItem, CompleteBatchRequest, CompleteBatchResponse, PartUrl, PartUrlsRequest,
-    PartUrlsResponse, PresignedRequest, StartBatchItem, StartBatchRequest, StartBatchResponse,
-    StartUploadRequest, StoredPartResponse, UploadResponse, UploadStatusResponse,
+    CompleteBatchItem, CompleteBatchRequest, CompleteBatchResponse, CompleteUploadRequest, PartUrl,
+    PartUrlsRequest, PartUrlsResponse, PresignedRequest, StartBatchItem, StartBatchRequest,
+    StartBatchResponse, StartUploadRequest, StoredPartResponse, UploadLimitsResponse,
+    UploadResponse, UploadStatusResponse,
 };
 use super::repo::Upload;
 use super::service::{StartUpload, Started, UploadService, MAX_START_BATCH};
 use super::UploadError;
 use crate::audit::{AuditLog, OK};
-use crate::auth::{AuthUser, FilesWrite};
+use crate::auth::{AuthUser, FilesRead, FilesWrite};
 use crate::error::{AppError, ErrorBody};
 use crate::files::access::Actor;
 use crate::files::dto::{FileResponse, UpdateFileRequest};
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     // The batch routes first: `/batch/complete` would otherwise match `/{id}/complete`.
     cfg.service(start_batch)
         .service(complete_batch)
+        .service(limits)
         .service(start)
         .service(part_urls)
         .service(status)
@@ -214,6 +216,26 @@ async fn start_batch(
 /// How many completions of a batch run at once (each asks the store what it holds).
 const COMPLETING_AT_ONCE: usize = 8;
 
+/// What a client needs to plan its uploads: the multipart threshold and the largest
+/// upload allowed.
+#[utoipa::path(
+    tag = "uploads",
+    responses((status = 200, description = "The limits in force", body = UploadLimitsResponse)),
+    security(("bearer" = []), ("api_token" = ["files:read"]))
+)]
+#[get("/limits")]
+async fn limits(
+    uploads: web::Data<UploadService>,
+    _auth: AuthUser<FilesRead>,
+) -> Result<web::Json<UploadLimitsResponse>, AppError> {
+    let (threshold, max) = uploads.limits().await?;
+    Ok(web::Json(UploadLimitsResponse {
+        multipart_threshold_bytes: threshold,
+        max_upload_bytes: max,
+        max_batch: MAX_START_BATCH,
+    }))
+}
+
 /// Complete up to 1,000 uploads in one request, each as `POST /uploads/{id}/complete`
 /// completes it, with its own result: the batch answers 200 even when some failed.
 #[utoipa::path(
@@ -245,7 +267,7 @@ async fn complete_batch(
     let uploads = uploads.get_ref();
     let items = futures_util::stream::iter(ids)
         .map(|id| async move {
-            match uploads.complete(actor, id).await {
+            match uploads.complete(actor, id, None).await {
                 Ok(file) => CompleteBatchItem {
                     upload_id: id,
                     status: 200,
@@ -370,11 +392,12 @@ async fn status(
 #[utoipa::path(
     tag = "uploads",
     params(("id" = Uuid, Path)),
+    request_body(content = Option<CompleteUploadRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The file, now active", body = FileResponse),
         (status = 404, description = "No such upload", body = ErrorBody),
         (status = 409, description = "Parts or object missing (UPLOAD_INCOMPLETE), or aborted", body = ErrorBody),
-        (status = 422, description = "Size mismatch: object deleted, reservation released", body = ErrorBody),
+        (status = 422, description = "Size mismatch: object deleted, reservation released; or an invalid checksum", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_token" = ["files:write"]))
 )]
@@ -383,9 +406,15 @@ async fn complete(
     uploads: web::Data<UploadService>,
     auth: AuthUser<FilesWrite>,
     id: web::Path<Uuid>,
+    body: web::Bytes,
 ) -> Result<web::Json<FileResponse>, AppError> {
+    let body: CompleteUploadRequest = crate::error::optional_json(&body)?;
+    let checksum = body.checksum_sha256.as_deref();
     Ok(web::Json(
-        uploads.complete(Actor::of(&auth), *id).await?.into(),
+        uploads
+            .complete(Actor::of(&auth), *id, checksum)
+            .await?
+            .into(),
     ))
 }
 

@@ -42,7 +42,7 @@ pub struct StartUpload {
 
 /// A SHA-256 as S3's `x-amz-checksum-sha256` carries it: the 32 bytes in standard
 /// base64 (44 characters), returned in that one spelling.
-fn sha256_checksum(raw: &str) -> Result<String, UploadError> {
+pub(super) fn sha256_checksum(raw: &str) -> Result<String, UploadError> {
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD;
     match engine.decode(raw) {
@@ -118,6 +118,13 @@ pub struct UploadService {
 }
 
 impl UploadService {
+    /// What a client needs to plan its uploads: above `multipart_threshold` an upload
+    /// is multipart; `max_upload_bytes` is the largest upload allowed now.
+    pub async fn limits(&self) -> Result<(u64, u64), UploadError> {
+        let rules = self.runtime.get().await?;
+        Ok((self.cfg.multipart_threshold, rules.max_upload_bytes))
+    }
+
     /// `relaxed` commits the upload starts: see [`crate::db::connect_relaxed`]. Starts
     /// the group committer on the current runtime.
     pub fn new(
@@ -264,8 +271,9 @@ impl UploadService {
             None => None,
             Some(_) if multipart => {
                 return Err(UploadError::Checksum(format!(
-                    "A whole-file checksum is verified for single-part uploads (up to {} \
-                     bytes) only; give each part's MD5 when asking for part URLs instead.",
+                    "A whole-file checksum is signed at start for single-part uploads (up \
+                     to {} bytes) only; give each part's MD5 when asking for part URLs, \
+                     and the whole file's SHA-256 at complete.",
                     self.cfg.multipart_threshold
                 )))
             }

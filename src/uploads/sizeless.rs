@@ -225,7 +225,7 @@ impl UploadService {
         }
         let file_id = upload.file_id.ok_or(FileError::NotFound)?;
         let etag = meta.etag.as_deref();
-        if files::activate(&*txn, file_id, size, etag).await? {
+        if files::activate(&*txn, file_id, size, etag, None).await? {
             quotas::commit(&*txn, upload.user_id, upload.declared_size, size).await?;
         } else if let Some(old) =
             files::replace_content(&*txn, file_id, &upload.object_key, size, etag).await?

@@ -242,11 +242,58 @@ async fn the_store_refuses_a_part_that_does_not_match_its_md5() {
         .await
         .status()
         .is_success());
-    let res = complete(&app, &t.access, &upload_id).await;
+    // The whole file's SHA-256 comes at complete (the client hashes while it reads the
+    // parts); it must be a SHA-256, and it is kept as declared.
+    let complete_path = format!("/api/v1/uploads/{upload_id}/complete");
+    for bad in [
+        json!({"checksum_sha256": "short"}),
+        json!({"checksum": "x"}),
+    ] {
+        let res = app.post_auth(&complete_path, &t.access, &bad).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let sha = sha256_b64(&bytes);
+    let res = app
+        .post_auth(&complete_path, &t.access, &json!({"checksum_sha256": sha}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let file: Value = res.json().await.expect("json");
+    assert_eq!(file["checksum_sha256"], sha);
     let res = app
         .download(&t.access, file["id"].as_str().expect("id"))
         .await;
     assert_eq!(res.bytes().await.expect("body").to_vec(), bytes);
+
+    // A client learns the threshold before it plans; single uploads declare at start.
+    let limits: Value = app
+        .get_auth("/api/v1/uploads/limits", &t.access)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(limits["multipart_threshold_bytes"], 5 * MIB);
+    assert_eq!(limits["max_batch"], 1000);
+    let small = b"small".to_vec();
+    let res = start(
+        &app,
+        &t.access,
+        json!({"name": "s.txt", "size": small.len()}),
+    )
+    .await;
+    let started: Value = res.json().await.expect("json");
+    assert!(put_presigned(&started["put"], small.clone())
+        .await
+        .status()
+        .is_success());
+    let res = app
+        .post_auth(
+            &format!(
+                "/api/v1/uploads/{}/complete",
+                started["upload_id"].as_str().expect("id")
+            ),
+            &t.access,
+            &json!({"checksum_sha256": sha256_b64(&small)}),
+        )
+        .await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_CHECKSUM").await;
 }

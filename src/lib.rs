@@ -8,6 +8,7 @@ pub mod auth;
 pub mod benchwrap;
 pub mod cache;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod entity;

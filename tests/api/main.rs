@@ -7,6 +7,7 @@ mod auth;
 mod batch;
 mod benchwrap;
 mod checksums;
+mod cli;
 mod device_login;
 mod docs;
 mod errors;

@@ -23,8 +23,9 @@ use crate::uploads::dto::{
     UploadResponse, UploadStatusResponse,
 };
 
-/// Bytes of parts held in memory at once, over all files.
-const PART_BUDGET: usize = 64 << 20;
+/// Bytes of parts held in memory at once, over all files: with 5 MiB parts, six being
+/// sent, two read ahead and one being read.
+const PART_BUDGET: usize = 48 << 20;
 
 /// A local file to push.
 struct Local {
@@ -676,12 +677,11 @@ async fn start_or_resume(ctx: &Ctx, s: &Send) -> Result<(UploadResponse, HashMap
     Ok((upload, held))
 }
 
-/// A part read and hashed, with its share of the memory budget (given back when it is
+/// A part read (and counted into the whole file's SHA-256), with its share of the memory budget (given back when it is
 /// dropped: sent, failed or never sent).
 struct Part {
     number: u32,
     bytes: Vec<u8>,
-    md5: String,
     _budget: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -725,9 +725,10 @@ async fn read_parts(
             Ok(buf)
         })?;
         whole.update(&buf);
-        let md5 = md5::Md5::digest(&buf);
+        // Each part's MD5 is computed by its sender, in parallel; here only for parts the
+        // store may already hold.
         let kept = match held.get(&n) {
-            Some(etag) => etag.is_empty() || *etag == hex::encode(md5),
+            Some(etag) => etag.is_empty() || *etag == hex::encode(md5::Md5::digest(&buf)),
             None => false,
         };
         if kept {
@@ -737,7 +738,6 @@ async fn read_parts(
         let part = Part {
             number: n,
             bytes: buf,
-            md5: super::hashing::b64(&md5),
             _budget: permit,
         };
         if tx.send(part).await.is_err() {
@@ -750,8 +750,10 @@ async fn read_parts(
 
 /// One part: its URL (with its MD5 signed in), the PUT; retried 4 times.
 async fn send_part(ctx: &Ctx, upload: Uuid, part: Part) -> Result<()> {
+    use md5::Digest as _;
     let n = part.number;
     let len = part.bytes.len() as u64;
+    let md5 = tokio::task::block_in_place(|| super::hashing::b64(&md5::Md5::digest(&part.bytes)));
     let bytes = bytes::Bytes::from(part.bytes);
     let mut attempt = 0;
     loop {
@@ -760,7 +762,7 @@ async fn send_part(ctx: &Ctx, upload: Uuid, part: Part) -> Result<()> {
             .api
             .post(
                 &format!("/api/v1/uploads/{upload}/parts"),
-                &json!({"part_numbers": [n], "content_md5": [part.md5]}),
+                &json!({"part_numbers": [n], "content_md5": [md5]}),
             )
             .await?;
         let Some(url) = urls.parts.into_iter().next() else {

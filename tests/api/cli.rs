@@ -537,3 +537,85 @@ async fn exit_codes_say_what_went_wrong() {
         assert!(m.ok(&["completions", shell]).await.contains("coffer"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_everyday_commands_do_what_they_say() {
+    let app = spawn_app().await;
+    let (m, frank) = signed_in(&app, "frank").await;
+    app.user("grace").await;
+    m.ok(&["mkdir", "-p", "/a/b/c"]).await;
+    assert_eq!(m.run(&["mkdir", "/a/b"]).await.status.code(), Some(1));
+    write(&m.path("r.txt"), b"result");
+    m.ok(&["push", &m.path("r.txt").to_string_lossy(), "/a/b/c"])
+        .await;
+    m.ok(&["mv", "/a/b/c/r.txt", "/a/renamed.txt"]).await;
+    m.ok(&["mv", "/a/b", "/moved"]).await;
+    assert_eq!(
+        m.ok(&["ls", "-R", "/"]).await,
+        "a/\nmoved/\na/renamed.txt\nmoved/c/\n"
+    );
+    let dry = m
+        .ok(&[
+            "push",
+            "--dry-run",
+            &m.path("r.txt").to_string_lossy(),
+            "/new",
+        ])
+        .await;
+    assert!(dry.contains("would send r.txt"), "{dry}");
+    assert_eq!(
+        m.ok(&["ls", "/"]).await,
+        "a/\nmoved/\n",
+        "a dry run creates nothing"
+    );
+
+    m.ok(&["share", "/moved", "grace", "--write"]).await;
+    let shares = m.ok(&["share", "/moved", "--list"]).await;
+    assert!(
+        shares.contains("grace") && shares.contains("write"),
+        "{shares}"
+    );
+    m.ok(&["share", "/moved", "grace", "--remove"]).await;
+    assert!(m.ok(&["share", "/moved", "--list"]).await.is_empty());
+
+    let url = m
+        .ok(&[
+            "link",
+            "create",
+            "/a/renamed.txt",
+            "--expires-in",
+            "7d",
+            "--max-downloads",
+            "2",
+        ])
+        .await;
+    assert!(url.trim().contains("/s/"), "{url}");
+    let links = m.ok(&["link", "list", "/a/renamed.txt"]).await;
+    assert!(links.contains("downloads 0/2"), "{links}");
+    let link_id = links.split_whitespace().next().expect("link id").to_owned();
+    m.ok(&["link", "revoke", "/a/renamed.txt", &link_id]).await;
+    assert!(m
+        .ok(&["link", "list", "/a/renamed.txt"])
+        .await
+        .contains("revoked"));
+
+    let usage = m.ok(&["usage"]).await;
+    assert!(usage.contains("6 B used"), "{usage}");
+    m.ok(&["token", "create", "--name", "ci"]).await;
+    let tokens = m.ok(&["token", "list"]).await;
+    let token_id = tokens
+        .split_whitespace()
+        .next()
+        .expect("token id")
+        .to_owned();
+    m.ok(&["token", "revoke", &token_id]).await;
+    let left: Value = app
+        .get_auth("/api/v1/tokens", &frank.access)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(left["items"].as_array().map(Vec::len), Some(0));
+    m.ok(&["rm", "/a/renamed.txt"]).await;
+    assert_eq!(app.usage(&frank.access).await.used_objects, 0);
+}

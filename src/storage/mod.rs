@@ -184,6 +184,15 @@ pub trait ObjectStore: Send + Sync {
     /// Every object under `prefix`, with its size.
     async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError>;
 
+    /// One page (at most `max_keys`) of the objects under `prefix` whose keys sort after
+    /// `start_after`, in key order, with their size and ETag.
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: &str,
+        max_keys: usize,
+    ) -> Result<Vec<(String, ObjectMeta)>, StorageError>;
+
     /// Requests that failed so far (for `/metrics`).
     fn error_count(&self) -> u64 {
         0

@@ -475,6 +475,42 @@ impl ObjectStore for S3Store {
         self.errors.load(Ordering::Relaxed)
     }
 
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: &str,
+        max_keys: usize,
+    ) -> Result<Vec<(String, ObjectMeta)>, StorageError> {
+        self.counted(async move {
+            let (page, status) = self
+                .bucket
+                .list_page(
+                    prefix.to_owned(),
+                    None,
+                    None,
+                    Some(start_after.to_owned()),
+                    Some(max_keys),
+                )
+                .await
+                .map_err(request_err)?;
+            if !(200..300).contains(&status) {
+                return Err(status_err(status, b""));
+            }
+            Ok(page
+                .contents
+                .into_iter()
+                .map(|o| {
+                    let meta = ObjectMeta {
+                        size: o.size,
+                        etag: o.e_tag.map(|e| e.trim_matches('"').to_owned()),
+                    };
+                    (o.key, meta)
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
         self.counted(async move {
             let pages = self

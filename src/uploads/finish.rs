@@ -4,6 +4,8 @@
 //! [`crate::quotas::repo::lock`]) that moves the upload out of `open` — which succeeds
 //! for exactly one caller — so a reservation turns into usage or is released once.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use tracing::instrument;
 use uuid::Uuid;
@@ -16,8 +18,17 @@ use crate::files::access::Actor;
 use crate::files::repo::{self as files, Node};
 use crate::files::FileError;
 use crate::quotas::repo as quotas;
+use crate::storage::ObjectMeta;
 use crate::tasks::purge::{self, MultipartRef, PurgePayload};
 use crate::tasks::worker::Periodic;
+
+/// Completions of one batch run this many at a time.
+const COMPLETING_AT_ONCE: usize = 8;
+
+/// The owner prefix of an object key (`<owner>/`).
+fn prefix_of(key: &str) -> &str {
+    key.find('/').map_or("", |i| &key[..=i])
+}
 
 impl UploadService {
     /// Completes the upload: the store must hold exactly the declared bytes.
@@ -44,12 +55,108 @@ impl UploadService {
             }
             Some(c) => Some(super::service::sha256_checksum(c)?),
         };
+        self.complete_found(&upload, declared.as_deref(), None)
+            .await
+    }
+
+    /// Completes a found upload; `listed` is what a listing of the store showed of its
+    /// object (it is looked up otherwise).
+    async fn complete_found(
+        &self,
+        upload: &Upload,
+        declared: Option<&str>,
+        listed: Option<ObjectMeta>,
+    ) -> Result<Node, UploadError> {
         match upload.state {
-            UploadState::Completed => self.file_of(&upload).await,
+            UploadState::Completed => self.file_of(upload).await,
             UploadState::Aborted => Err(UploadError::Aborted),
-            _ if upload.is_unsized() => self.complete_unsized(&upload).await,
-            _ => self.complete_open(&upload, declared.as_deref()).await,
+            _ if upload.is_unsized() => self.complete_unsized(upload).await,
+            _ => self.complete_open_with(upload, declared, listed).await,
         }
+    }
+
+    /// Completes up to a thousand uploads, each as [`Self::complete`] does, with one
+    /// result per id in order. The single-part objects are looked for with LIST requests
+    /// (their time-ordered keys sit side by side) instead of a HEAD each; an object not
+    /// seen there is looked up with a HEAD as usual.
+    pub async fn complete_many(
+        &self,
+        actor: Actor,
+        ids: Vec<Uuid>,
+    ) -> Vec<(Uuid, Result<Node, UploadError>)> {
+        use futures_util::StreamExt as _;
+        let found: Vec<(Uuid, Result<Upload, UploadError>)> = futures_util::stream::iter(ids)
+            .map(|id| async move { (id, self.find(actor, id).await) })
+            .buffered(COMPLETING_AT_ONCE)
+            .collect()
+            .await;
+        let keys: Vec<&str> = found
+            .iter()
+            .filter_map(|(_, u)| u.as_ref().ok())
+            .filter(|u| {
+                u.state == UploadState::Open && !u.is_unsized() && u.multipart_upload_id.is_none()
+            })
+            .map(|u| u.object_key.as_str())
+            .collect();
+        let listed = self.listed(keys).await;
+        let listed = &listed;
+        futures_util::stream::iter(found)
+            .map(|(id, upload)| async move {
+                let result = match upload {
+                    Ok(u) => {
+                        let seen = listed.get(&u.object_key).cloned();
+                        self.complete_found(&u, None, seen).await
+                    }
+                    Err(e) => Err(e),
+                };
+                (id, result)
+            })
+            .buffered(COMPLETING_AT_ONCE)
+            .collect()
+            .await
+    }
+
+    /// What LIST requests show of these keys, grouped by owner prefix: from just before
+    /// the smallest key to the largest, a few pages at most. A failed listing shows
+    /// nothing (each object is then looked up alone).
+    async fn listed(&self, mut keys: Vec<&str>) -> HashMap<String, ObjectMeta> {
+        const PAGE: usize = 1000;
+        keys.sort_unstable();
+        let mut seen = HashMap::new();
+        for group in keys.chunk_by(|a, b| prefix_of(a) == prefix_of(b)) {
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                continue;
+            };
+            let wanted: std::collections::HashSet<&str> = group.iter().copied().collect();
+            let prefix = prefix_of(first);
+            // A proper prefix of the first key sorts just before it.
+            let mut after = first[..first.len() - 1].to_owned();
+            for _ in 0..group.len() / PAGE + 3 {
+                let page = match self.store.list_after(prefix, &after, PAGE).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "listing uploaded objects failed");
+                        break;
+                    }
+                };
+                let full = page.len() == PAGE;
+                let mut past = false;
+                for (key, meta) in page {
+                    past = key.as_str() > *last;
+                    if past {
+                        break;
+                    }
+                    if wanted.contains(key.as_str()) {
+                        seen.insert(key.clone(), meta);
+                    }
+                    after = key;
+                }
+                if past || !full {
+                    break;
+                }
+            }
+        }
+        seen
     }
 
     /// Completes an open upload if the store holds exactly its declared bytes; a
@@ -58,6 +165,15 @@ impl UploadService {
         &self,
         upload: &Upload,
         declared: Option<&str>,
+    ) -> Result<Node, UploadError> {
+        self.complete_open_with(upload, declared, None).await
+    }
+
+    async fn complete_open_with(
+        &self,
+        upload: &Upload,
+        declared: Option<&str>,
+        listed: Option<ObjectMeta>,
     ) -> Result<Node, UploadError> {
         if let Some(mp) = upload.multipart_upload_id.as_deref() {
             let (parts, missing) = self.stored_parts(upload).await?;
@@ -73,7 +189,11 @@ impl UploadService {
                 tracing::warn!(error = %e, "completing the multipart upload failed");
             }
         }
-        let Some(meta) = self.store.head(&upload.object_key).await? else {
+        let meta = match listed {
+            Some(m) if upload.multipart_upload_id.is_none() => Some(m),
+            _ => self.store.head(&upload.object_key).await?,
+        };
+        let Some(meta) = meta else {
             return Err(UploadError::Incomplete {
                 missing: Vec::new(),
             });

@@ -213,9 +213,6 @@ async fn start_batch(
     Ok(web::Json(StartBatchResponse { items }))
 }
 
-/// How many completions of a batch run at once (each asks the store what it holds).
-const COMPLETING_AT_ONCE: usize = 8;
-
 /// What a client needs to plan its uploads: the multipart threshold and the largest
 /// upload allowed.
 #[utoipa::path(
@@ -253,7 +250,6 @@ async fn complete_batch(
     auth: AuthUser<FilesWrite>,
     body: web::Json<CompleteBatchRequest>,
 ) -> Result<web::Json<CompleteBatchResponse>, AppError> {
-    use futures_util::StreamExt as _;
     let ids = body.into_inner().upload_ids;
     batch_size(ids.len(), "upload ids")?;
     let unique: std::collections::HashSet<Uuid> = ids.iter().copied().collect();
@@ -263,31 +259,28 @@ async fn complete_batch(
             "Each upload id may appear once.",
         ));
     }
-    let actor = Actor::of(&auth);
-    let uploads = uploads.get_ref();
-    let items = futures_util::stream::iter(ids)
-        .map(|id| async move {
-            match uploads.complete(actor, id, None).await {
-                Ok(file) => CompleteBatchItem {
+    let items = uploads
+        .complete_many(Actor::of(&auth), ids)
+        .await
+        .into_iter()
+        .map(|(id, result)| match result {
+            Ok(file) => CompleteBatchItem {
+                upload_id: id,
+                status: 200,
+                file: Some(file.into()),
+                error: None,
+            },
+            Err(e) => {
+                let (code, error) = item_error(e);
+                CompleteBatchItem {
                     upload_id: id,
-                    status: 200,
-                    file: Some(file.into()),
-                    error: None,
-                },
-                Err(e) => {
-                    let (code, error) = item_error(e);
-                    CompleteBatchItem {
-                        upload_id: id,
-                        status: code,
-                        file: None,
-                        error: Some(error),
-                    }
+                    status: code,
+                    file: None,
+                    error: Some(error),
                 }
             }
         })
-        .buffered(COMPLETING_AT_ONCE)
-        .collect()
-        .await;
+        .collect();
     Ok(web::Json(CompleteBatchResponse { items }))
 }
 

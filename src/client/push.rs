@@ -27,6 +27,10 @@ use crate::uploads::dto::{
 /// sent, two read ahead and one being read.
 const PART_BUDGET: usize = 48 << 20;
 
+/// Batches of small files in flight at once, and the size of the first.
+const BATCHES_AT_ONCE: usize = 3;
+const FIRST_BATCH: usize = 64;
+
 /// A local file to push.
 struct Local {
     path: PathBuf,
@@ -65,6 +69,8 @@ struct Ctx {
     journal: Journal,
     limiter: Limiter,
     budget: Arc<Semaphore>,
+    /// Small files being hashed or sent, over all batches.
+    transfers: Arc<Semaphore>,
     part_jobs: usize,
     jobs: usize,
 }
@@ -114,6 +120,7 @@ pub async fn push(api: Arc<Api>, progress: Arc<Progress>, args: PushArgs) -> Res
         journal: Journal::open(&identity)?,
         limiter: Limiter::new(t.bwlimit),
         budget: Arc::new(Semaphore::new(PART_BUDGET >> 20)),
+        transfers: Arc::new(Semaphore::new(usize::from(t.jobs))),
         part_jobs: usize::from(t.part_jobs),
         jobs: usize::from(t.jobs),
     });
@@ -130,8 +137,21 @@ pub async fn push(api: Arc<Api>, progress: Arc<Progress>, args: PushArgs) -> Res
         .into_iter()
         .partition(|s| s.local.size <= limits.multipart_threshold_bytes);
     let mut worst = None;
+    // Batches of small files overlap: one is started or completed while another's
+    // PUTs run. They grow from 64 files to the server's most, so the first PUTs start
+    // at once and a big tree still costs about one start and one complete per thousand.
+    let in_flight = Arc::new(Semaphore::new(BATCHES_AT_ONCE));
+    let mut batches = tokio::task::JoinSet::new();
     for chunk in chunks(small, limits.max_batch.max(1)) {
-        worst = worst.or(send_batch(&ctx, chunk).await);
+        let permit = in_flight.clone().acquire_owned().await;
+        let ctx = ctx.clone();
+        batches.spawn(async move {
+            let _p = permit;
+            send_batch(&ctx, chunk).await
+        });
+    }
+    while let Some(r) = batches.join_next().await {
+        worst = worst.or(r.ok().flatten());
     }
     let sem = Arc::new(Semaphore::new(ctx.jobs.min(4)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -170,12 +190,18 @@ pub async fn push(api: Arc<Api>, progress: Arc<Progress>, args: PushArgs) -> Res
     }
 }
 
-fn chunks<T>(items: Vec<T>, n: usize) -> Vec<Vec<T>> {
+/// Batches of 64, 128, 256, … files, at most `max` each.
+fn chunks<T>(items: Vec<T>, max: usize) -> Vec<Vec<T>> {
     let mut out: Vec<Vec<T>> = Vec::new();
+    let mut size = FIRST_BATCH.min(max);
     for item in items {
         match out.last_mut() {
-            Some(last) if last.len() < n => last.push(item),
-            _ => out.push(vec![item]),
+            Some(last) if last.len() < size => last.push(item),
+            Some(_) => {
+                size = (size * 2).min(max);
+                out.push(vec![item]);
+            }
+            None => out.push(vec![item]),
         }
     }
     out
@@ -348,7 +374,7 @@ async fn send_batch(ctx: &Arc<Ctx>, mut batch: Vec<Send>) -> Option<Exit> {
     let mut worst = None;
     // Hashes, `jobs` files at a time.
     let mut hashing = tokio::task::JoinSet::new();
-    let sem = Arc::new(Semaphore::new(ctx.jobs));
+    let sem = ctx.transfers.clone();
     for (i, s) in batch.iter().enumerate() {
         if s.sha256.is_none() {
             let (path, sem) = (s.local.path.clone(), sem.clone());

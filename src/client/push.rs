@@ -24,8 +24,8 @@ use crate::uploads::dto::{
 };
 
 /// Bytes of parts held in memory at once, over all files: with 5 MiB parts, six being
-/// sent, two read ahead and one being read.
-const PART_BUDGET: usize = 48 << 20;
+/// sent or read (a 2 GiB push peaked at 101 MiB RSS with 48 MiB here).
+const PART_BUDGET: usize = 32 << 20;
 
 /// Batches of small files in flight at once, and the size of the first.
 const BATCHES_AT_ONCE: usize = 3;
@@ -473,26 +473,29 @@ async fn send_batch(ctx: &Arc<Ctx>, mut batch: Vec<Send>) -> Option<Exit> {
             &json!({ "upload_ids": ids }),
         )
         .await;
-    let results: HashMap<Uuid, (bool, String)> = match completed {
+    // Each upload's file id, or why it did not complete.
+    let results: HashMap<Uuid, Result<Uuid, String>> = match completed {
         Ok(c) => c
             .items
             .into_iter()
             .map(|it| {
-                let ok = it.file.is_some();
-                (
-                    it.upload_id,
-                    (ok, it.error.map(|e| e.detail).unwrap_or_default()),
-                )
+                let r = match it.file {
+                    Some(f) => Ok(f.id),
+                    None => Err(it.error.map(|e| e.detail).unwrap_or_default()),
+                };
+                (it.upload_id, r)
             })
             .collect(),
-        Err(e) => ids.iter().map(|id| (*id, (false, e.msg.clone()))).collect(),
+        Err(e) => ids.iter().map(|id| (*id, Err(e.msg.clone()))).collect(),
     };
     for (i, id, fp) in put_done {
         let s = &batch[i];
-        let (ok, msg) = results.get(&id).cloned().unwrap_or_default();
-        let r = match ok {
-            true => finish_replace(ctx, s).await,
-            false => Err(CliError::failed(msg)),
+        let r = match results.get(&id).cloned() {
+            Some(Ok(file)) => finish_replace(ctx, s, file).await,
+            Some(Err(msg)) => Err(CliError::failed(msg)),
+            None => Err(CliError::failed(
+                "the server did not answer for this upload",
+            )),
         };
         match r {
             Ok(()) => {
@@ -551,32 +554,26 @@ async fn send_single(
 }
 
 /// A changed remote file: the new one, uploaded under a temporary name, takes its place.
-async fn finish_replace(ctx: &Ctx, s: &Send) -> Result<()> {
+async fn finish_replace(ctx: &Ctx, s: &Send, new: Uuid) -> Result<()> {
     let Some(old) = s.replaces else {
         return Ok(());
     };
-    ctx.api
-        .delete(&format!("/api/v1/files/{old}"))
-        .await
-        .or_else(|e| {
-            // Already gone (a concurrent push): the rename below decides.
-            if e.msg.contains("not found") || e.msg.contains("No such") {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
-    let folder = s.folder;
-    let listing = remote::by_name(&ctx.api, folder).await?;
-    let Some(new) = listing.get(&s.upload_name) else {
-        return Err(CliError::failed(
-            "the uploaded file vanished before its rename",
-        ));
-    };
+    let resp = ctx
+        .api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/files/{old}"),
+            None,
+        )
+        .await?;
+    // Already gone (a concurrent push deleted it): the rename decides.
+    if !resp.status().is_success() && resp.status() != reqwest::StatusCode::NOT_FOUND {
+        return Err(super::api::error_of(resp).await);
+    }
     let _: Entry = ctx
         .api
         .patch(
-            &format!("/api/v1/files/{}", new.id),
+            &format!("/api/v1/files/{new}"),
             &json!({ "name": s.local.name }),
         )
         .await?;
@@ -629,14 +626,14 @@ async fn send_multipart(ctx: &Arc<Ctx>, s: &Send, fp: &FileProgress) -> Result<(
     if let Some(e) = first_error {
         return Err(e);
     }
-    let _: Entry = ctx
+    let file: Entry = ctx
         .api
         .post(
             &format!("/api/v1/uploads/{upload_id}/complete"),
             &json!({ "checksum_sha256": sha }),
         )
         .await?;
-    finish_replace(ctx, s).await?;
+    finish_replace(ctx, s, file.id).await?;
     ctx.journal.ended(upload_id);
     Ok(())
 }

@@ -67,14 +67,7 @@ pub async fn put(
     } else {
         reqwest::Body::from(tokio::fs::File::open(path).await.map_err(open_err)?)
     };
-    let resp = http
-        .put(url)
-        .headers(headers(signed)?)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| CliError::failed(without_url(e)))?;
-    Ok(outcome(resp).await)
+    put_body(http, url, signed, body).await
 }
 
 /// PUTs bytes (a part) to a presigned URL with exactly its signed headers.
@@ -84,10 +77,19 @@ pub async fn put_bytes(
     signed: &BTreeMap<String, String>,
     bytes: bytes::Bytes,
 ) -> Result<Outcome> {
+    put_body(http, url, signed, bytes.into()).await
+}
+
+async fn put_body(
+    http: &reqwest::Client,
+    url: &str,
+    signed: &BTreeMap<String, String>,
+    body: reqwest::Body,
+) -> Result<Outcome> {
     let resp = http
         .put(url)
         .headers(headers(signed)?)
-        .body(bytes)
+        .body(body)
         .send()
         .await
         .map_err(|e| CliError::failed(without_url(e)))?;

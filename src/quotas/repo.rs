@@ -126,7 +126,21 @@ pub async fn commit(
     reserved: i64,
     actual: i64,
 ) -> Result<(), DbErr> {
-    adjust(db, user, (actual, 1), (-reserved, -1), false)
+    commit_many(db, user, reserved, actual, 1).await
+}
+
+/// Turns `objects` reservations of `reserved` bytes in all into usage of `actual` bytes.
+pub async fn commit_many(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    reserved: i64,
+    actual: i64,
+    objects: i64,
+) -> Result<(), DbErr> {
+    if objects == 0 {
+        return Ok(());
+    }
+    adjust(db, user, (actual, objects), (-reserved, -objects), false)
         .await
         .map(drop)
 }

@@ -76,44 +76,153 @@ impl UploadService {
     }
 
     /// Completes up to a thousand uploads, each as [`Self::complete`] does, with one
-    /// result per id in order. The single-part objects are looked for with LIST requests
-    /// (their time-ordered keys sit side by side) instead of a HEAD each; an object not
-    /// seen there is looked up with a HEAD as usual.
+    /// result per id in order. The uploads are read in one query and the single-part
+    /// objects looked for with LIST requests (their time-ordered keys sit side by side)
+    /// instead of a HEAD each; those the listing shows whole are completed together in
+    /// one transaction. Every other one (multipart, unsized, closed, not listed, the
+    /// wrong size, someone else's) takes [`Self::complete`]'s own path.
     pub async fn complete_many(
         &self,
         actor: Actor,
         ids: Vec<Uuid>,
     ) -> Vec<(Uuid, Result<Node, UploadError>)> {
         use futures_util::StreamExt as _;
-        let found: Vec<(Uuid, Result<Upload, UploadError>)> = futures_util::stream::iter(ids)
-            .map(|id| async move { (id, self.find(actor, id).await) })
-            .buffered(COMPLETING_AT_ONCE)
-            .collect()
-            .await;
+        let mut found: HashMap<Uuid, Upload> =
+            match repo::find_owned_many(self.db.conn(), actor.id, &ids).await {
+                // Another owner's upload (a shared folder's) is checked one by one.
+                Ok(all) => all
+                    .into_iter()
+                    .filter(|u| u.user_id == actor.id && actor.root.is_none())
+                    .map(|u| (u.id, u))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading a batch of uploads failed");
+                    HashMap::new()
+                }
+            };
         let keys: Vec<&str> = found
-            .iter()
-            .filter_map(|(_, u)| u.as_ref().ok())
+            .values()
             .filter(|u| {
                 u.state == UploadState::Open && !u.is_unsized() && u.multipart_upload_id.is_none()
             })
             .map(|u| u.object_key.as_str())
             .collect();
         let listed = self.listed(keys).await;
+        let whole: Vec<(Upload, ObjectMeta)> = ids
+            .iter()
+            .filter_map(|id| {
+                let u = found.get(id)?;
+                let meta = listed.get(&u.object_key)?;
+                let whole = u.state == UploadState::Open
+                    && !u.is_unsized()
+                    && u.multipart_upload_id.is_none()
+                    && meta.size == u.declared_size as u64;
+                let meta = meta.clone();
+                whole.then(|| found.remove(id)).flatten().map(|u| (u, meta))
+            })
+            .collect();
+        let mut done = match self.complete_listed(&whole).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, "completing a batch together failed; one by one");
+                HashMap::new()
+            }
+        };
         let listed = &listed;
-        futures_util::stream::iter(found)
-            .map(|(id, upload)| async move {
-                let result = match upload {
-                    Ok(u) => {
-                        let seen = listed.get(&u.object_key).cloned();
-                        self.complete_found(&u, None, seen).await
-                    }
-                    Err(e) => Err(e),
+        let found = &found;
+        let mut rest: HashMap<Uuid, Result<Node, UploadError>> =
+            futures_util::stream::iter(ids.iter().filter(|id| !done.contains_key(id)))
+                .map(|&id| async move {
+                    let upload = match found.get(&id) {
+                        Some(u) => Ok(u.clone()),
+                        None => self.find(actor, id).await,
+                    };
+                    let result = match upload {
+                        Ok(u) => {
+                            let seen = listed.get(&u.object_key).cloned();
+                            self.complete_found(&u, None, seen).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    (id, result)
+                })
+                .buffer_unordered(COMPLETING_AT_ONCE)
+                .collect()
+                .await;
+        ids.into_iter()
+            .map(|id| {
+                let result = match done.remove(&id) {
+                    Some(node) => Ok(node),
+                    None => rest.remove(&id).unwrap_or(Err(FileError::NotFound.into())),
                 };
                 (id, result)
             })
-            .buffered(COMPLETING_AT_ONCE)
             .collect()
-            .await
+    }
+
+    /// Completes open single-part uploads whose objects a listing showed with their
+    /// declared size, in one transaction: under each owner's lock (owners in id order),
+    /// each upload is closed and its pending file activated, and the owner's
+    /// reservations turn into usage at once. Returns the files of those it completed;
+    /// one found closed meanwhile, or without its pending file, is left to the caller.
+    async fn complete_listed(
+        &self,
+        whole: &[(Upload, ObjectMeta)],
+    ) -> Result<HashMap<Uuid, Node>, UploadError> {
+        if whole.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut by_owner: std::collections::BTreeMap<Uuid, Vec<&(Upload, ObjectMeta)>> =
+            Default::default();
+        for item in whole {
+            by_owner.entry(item.0.user_id).or_default().push(item);
+        }
+        let mut completed: Vec<(Uuid, Uuid)> = Vec::with_capacity(whole.len());
+        let txn = self.db.write().await?;
+        for (owner, items) in by_owner {
+            if !quotas::lock(&*txn, owner).await? {
+                continue;
+            }
+            // Every ending takes the owner's lock: what is open now stays so until this
+            // commits, and an open upload has its pending file.
+            let ids: Vec<Uuid> = items.iter().map(|(u, _)| u.id).collect();
+            let open = repo::open_among(&*txn, &ids).await?;
+            let (mut bytes, mut closing) = (0, Vec::with_capacity(items.len()));
+            for (upload, meta) in items {
+                let Some(file_id) = upload.file_id.filter(|_| open.contains(&upload.id)) else {
+                    continue;
+                };
+                let etag = meta.etag.as_deref();
+                if files::activate(&*txn, file_id, upload.declared_size, etag, None).await? {
+                    bytes += upload.declared_size;
+                    closing.push(upload.id);
+                    completed.push((upload.id, file_id));
+                }
+            }
+            let closed = repo::close_many(&*txn, &closing, UploadState::Completed).await?;
+            if closed != closing.len() as u64 {
+                // Cannot happen under the lock; if it did, nothing is committed.
+                txn.rollback().await?;
+                return Err(sea_orm::DbErr::Custom(format!(
+                    "{closed} of {} uploads closed under their owner's lock",
+                    closing.len()
+                ))
+                .into());
+            }
+            quotas::commit_many(&*txn, owner, bytes, bytes, closing.len() as i64).await?;
+        }
+        txn.commit().await?;
+        tracing::info!(completed = completed.len(), "uploads completed together");
+        let file_ids: Vec<Uuid> = completed.iter().map(|&(_, f)| f).collect();
+        let mut nodes: HashMap<Uuid, Node> = files::find_many(self.db.conn(), &file_ids)
+            .await?
+            .into_iter()
+            .map(|n| (n.id, n))
+            .collect();
+        Ok(completed
+            .into_iter()
+            .filter_map(|(upload, file)| Some((upload, nodes.remove(&file)?)))
+            .collect())
     }
 
     /// What LIST requests show of these keys, grouped by owner prefix: from just before
@@ -282,7 +391,8 @@ impl UploadService {
     /// removed and a purge of its bytes queued, in one transaction; then the store is
     /// cleaned at once as well. The purge runs after the upload's presigned URLs
     /// expired, so it also removes what a client PUT in the meantime.
-    /// Returns whether this call closed it (false: it was closed already).
+    /// Returns whether this call closed it (false: it was closed already, and its
+    /// object is left alone: it may be a completed file's).
     pub async fn close_aborted(&self, upload: &Upload) -> Result<bool, UploadError> {
         let late = purge::late_sweep_at(self.presign_ttl().await?);
         let txn = self.db.write().await?;
@@ -297,11 +407,16 @@ impl UploadService {
             purge::enqueue(&*txn, purge_of(std::slice::from_ref(upload)), late).await?;
         }
         txn.commit().await?;
+        if !closed {
+            // Ended meanwhile: completed (its object is the file's now) or aborted by
+            // whoever ended it, who cleans up.
+            return Ok(false);
+        }
         if let Err(e) = self.clean_store(upload).await {
             tracing::warn!(error = %e, "store cleanup failed; the queued purge will retry");
         }
         tracing::info!(upload.id = %upload.id, "upload aborted");
-        Ok(closed)
+        Ok(true)
     }
 
     async fn clean_store(&self, upload: &Upload) -> Result<(), crate::storage::StorageError> {

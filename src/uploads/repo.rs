@@ -86,6 +86,43 @@ pub async fn find_owned(
         .map(Upload::from))
 }
 
+/// The uploads of `ids` that `user` is billed for or started (see [`find_owned`]).
+pub async fn find_owned_many(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Upload>, DbErr> {
+    Ok(uploads::Entity::find()
+        .filter(uploads::Column::Id.is_in(ids.iter().copied()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(uploads::Column::UserId.eq(user))
+                .add(uploads::Column::CreatedBy.eq(user)),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Upload::from)
+        .collect())
+}
+
+/// Which of `ids` are open uploads.
+pub async fn open_among(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    Ok(uploads::Entity::find()
+        .select_only()
+        .column(uploads::Column::Id)
+        .filter(uploads::Column::Id.is_in(ids.iter().copied()))
+        .filter(uploads::Column::State.eq(UploadState::Open))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 pub async fn find_open_for_file(
     db: &impl ConnectionTrait,
     file_id: Uuid,
@@ -244,6 +281,25 @@ pub async fn close(db: &impl ConnectionTrait, id: Uuid, to: UploadState) -> Resu
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Moves those of `ids` still open to `to`; how many it moved.
+pub async fn close_many(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+    to: UploadState,
+) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let res = uploads::Entity::update_many()
+        .col_expr(uploads::Column::State, Expr::value(to))
+        .col_expr(uploads::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(uploads::Column::Id.is_in(ids.iter().copied()))
+        .filter(uploads::Column::State.eq(UploadState::Open))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
 }
 
 /// Keys of open uploads (objects that may legitimately exist without an active file).

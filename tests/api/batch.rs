@@ -413,3 +413,112 @@ async fn a_batch_into_a_folder_shared_for_writing_is_billed_to_its_owner() {
         (1503, 3, 0)
     );
 }
+
+#[tokio::test]
+async fn a_batch_complete_racing_aborts_deletes_and_single_completes_keeps_the_ledger_exact() {
+    let app = spawn_app_with(|_| {}).await;
+    let t = app.user("otto").await;
+    const N: usize = 8;
+    for round in 0..6 {
+        let before = app.usage(&t.access).await;
+        let dir = folder(&app, &t.access, &format!("round-{round}"), None).await;
+        let bodies: Vec<Vec<u8>> = (0..N).map(|i| pattern(300 + i * 10, i as u8)).collect();
+        let uploads = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| json!({"name": format!("f{i}"), "parent_id": dir, "size": b.len()}))
+            .collect();
+        let batch = start_batch(&app, &t.access, uploads).await;
+        let started: Vec<_> = batch
+            .items
+            .iter()
+            .map(|i| i.upload.as_ref().expect("started"))
+            .collect();
+        for (upload, bytes) in started.iter().zip(&bodies) {
+            let put = serde_json::to_value(upload.put.as_ref().expect("a PUT")).expect("json");
+            assert!(put_presigned(&put, bytes.clone())
+                .await
+                .status()
+                .is_success());
+        }
+        let ids: Vec<String> = started.iter().map(|u| u.upload_id.to_string()).collect();
+        let send = |method: reqwest::Method, path: String| {
+            let (app, access) = (&app, t.access.clone());
+            async move {
+                app.client
+                    .request(method, app.url(&path))
+                    .bearer_auth(access)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .expect("request")
+                    .status()
+            }
+        };
+        let whole_folder = round % 2 == 1;
+        // Against the batch: an abort, a single complete, the delete of a pending file,
+        // and in odd rounds the delete of the whole folder.
+        let (done, aborted, single, deleted, folder_deleted) = tokio::join!(
+            complete_batch(&app, &t.access, &ids),
+            send(
+                reqwest::Method::POST,
+                format!("/api/v1/uploads/{}/abort", ids[0])
+            ),
+            send(
+                reqwest::Method::POST,
+                format!("/api/v1/uploads/{}/complete", ids[1])
+            ),
+            send(
+                reqwest::Method::DELETE,
+                format!("/api/v1/files/{}", started[2].file.id)
+            ),
+            async {
+                if whole_folder {
+                    send(reqwest::Method::DELETE, format!("/api/v1/files/{dir}")).await
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            },
+        );
+        for status in [aborted, single, deleted, folder_deleted] {
+            assert!(!status.is_server_error(), "round {round}: {status}");
+        }
+        assert_eq!(folder_deleted, StatusCode::NO_CONTENT, "round {round}");
+        for item in &done.items {
+            assert!(
+                matches!(item.status, 200 | 404 | 409),
+                "round {round}: {} answered {} {:?}",
+                item.upload_id,
+                item.status,
+                item.error
+            );
+        }
+        // Whichever way each race went, the usage is what the folder holds.
+        let kept: Vec<Value> = if whole_folder {
+            Vec::new()
+        } else {
+            let res = app
+                .get_auth(&format!("/api/v1/folders/{dir}/items"), &t.access)
+                .await;
+            let page: Value = res.json().await.expect("a listing");
+            page["items"].as_array().expect("items").clone()
+        };
+        let usage = app.usage(&t.access).await;
+        let kept_bytes: i64 = kept.iter().map(|f| f["size"].as_i64().expect("size")).sum();
+        assert_eq!(
+            (usage.used_bytes - before.used_bytes, usage.reserved_objects),
+            (kept_bytes, 0),
+            "round {round}: {usage:?}"
+        );
+        if !whole_folder {
+            let completed = done.items.iter().filter(|i| i.status == 200).count();
+            assert!(
+                completed >= N - 3,
+                "round {round}: only {completed} completed"
+            );
+            assert!(kept.len() >= N - 2, "round {round}: {} kept", kept.len());
+        }
+    }
+    crate::ledger::sweep_late_purges(&app).await;
+    crate::ledger::assert_ledger_exact(&app, &[&t]).await;
+}

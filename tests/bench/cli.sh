@@ -9,7 +9,11 @@
 # every tool alike):
 #   big    one file of CLI_BIG_MIB MiB (default 2048: 2 GiB; Coffer cuts it into 5 MiB
 #          parts, so rclone gets --s3-chunk-size 5M)
-#   small  CLI_SMALL_COUNT files (default 2000) of CLI_SMALL_KIB KiB (default 64) in one folder
+#   small  CLI_SMALL_COUNT files (default 2000) of CLI_SMALL_KIB KiB (default 64) in one folder,
+#          pushed CLI_SMALL_ROUNDS times (default 3) by each tool in turn (coffer, rclone,
+#          naive, coffer, ...), each time into a new folder; a tool's time is the median
+#          of its rounds (a push of small files takes 2-5 s here and one run varies by
+#          10%, and whoever goes first would otherwise always meet a colder store)
 #
 # Each tool is timed by wall clock, and its peak RSS read with GNU time (%M):
 #   coffer  --progress plain -q push --jobs J --part-jobs P <local> /bench-<set>-1
@@ -36,12 +40,14 @@
 #   CLI_PART_JOBS    parts of one file at once: coffer --part-jobs, rclone
 #                    --s3-upload-concurrency (default 6)
 #   CLI_BIG_MIB, CLI_SMALL_COUNT, CLI_SMALL_KIB   the data sets' sizes (2048, 2000, 64)
-#   CLI_RESULTS      a TSV file the measurements are also appended to (date, commit, data
-#                    set, tool, bytes, seconds, peak RSS KiB, jobs, part jobs)
+#   CLI_SMALL_ROUNDS the small set's rounds per tool (3)
+#   CLI_RESULTS      a TSV file the measurements (every round) are also appended to (date,
+#                    commit, data set, tool, bytes, seconds, peak RSS KiB, jobs, part jobs)
 #   CLI_ENFORCE      1: exit 1 when a target is missed
 #
 # Output: one line per measurement as it happens, then a markdown table (data set, tool,
-# seconds, MiB/s, peak RSS MiB) and one of the ratios against the targets.
+# seconds (the median of the rounds), MiB/s, the highest peak RSS MiB) and one of the
+# ratios against the targets.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -50,6 +56,7 @@ PART_JOBS="${CLI_PART_JOBS:-6}"
 BIG_MIB="${CLI_BIG_MIB:-2048}"
 SMALL_COUNT="${CLI_SMALL_COUNT:-2000}"
 SMALL_KIB="${CLI_SMALL_KIB:-64}"
+SMALL_ROUNDS="${CLI_SMALL_ROUNDS:-3}"
 PASSWORD="benchmark passphrase 1"
 
 missing=()
@@ -191,21 +198,26 @@ head -c "$SMALL_BYTES" /dev/urandom | split -b $((SMALL_KIB * 1024)) -a 6 -d --a
 echo "coffer $("$COFFER" --version | awk '{print $NF}') | $(rclone version | head -n1) | $(nproc) CPUs | jobs $JOBS, part jobs $PART_JOBS"
 measure big coffer "$BIG_BYTES" "$COFFER" --progress plain -q push --jobs "$JOBS" --part-jobs "$PART_JOBS" "$DATA/big.bin" /bench-big-1
 measure big rclone "$BIG_BYTES" "${RCLONE_COPY[@]}" "$DATA/big.bin" G:coffer-copy/big-1
-measure small coffer "$SMALL_BYTES" "$COFFER" --progress plain -q push --jobs "$JOBS" --part-jobs "$PART_JOBS" "$DATA/small" /bench-small-1
-measure small rclone "$SMALL_BYTES" "${RCLONE_COPY[@]}" "$DATA/small" G:coffer-copy/small-1
-NAIVE_TOKEN=$(access_token) # lives 5 minutes: enough for one run
-export NAIVE_TOKEN
-measure small naive "$SMALL_BYTES" python3 "$WORK/naive.py" "$API" naive-small-1 "$DATA/small"
+for r in $(seq "$SMALL_ROUNDS"); do
+  measure small coffer "$SMALL_BYTES" "$COFFER" --progress plain -q push --jobs "$JOBS" --part-jobs "$PART_JOBS" "$DATA/small" "/bench-small-$r"
+  measure small rclone "$SMALL_BYTES" "${RCLONE_COPY[@]}" "$DATA/small" "G:coffer-copy/small-$r"
+  NAIVE_TOKEN=$(access_token) # lives 5 minutes: enough for one round
+  export NAIVE_TOKEN
+  measure small naive "$SMALL_BYTES" python3 "$WORK/naive.py" "$API" "naive-small-$r" "$DATA/small"
+done
 
 # Correctness, cheaply: everything is there (and nothing is left pending).
 check() { # what, got, expected
   [ "$2" = "$3" ] || { echo "check failed: $1: $2, expected $3" >&2; exit 1; }
 }
-check "coffer ls /bench-small-1/small (entries)" "$("$COFFER" ls /bench-small-1/small | wc -l)" "$SMALL_COUNT"
-check "coffer ls /naive-small-1 (entries)" "$("$COFFER" ls /naive-small-1 | wc -l)" "$SMALL_COUNT"
+for r in $(seq "$SMALL_ROUNDS"); do
+  check "coffer ls /bench-small-$r/small (entries)" "$("$COFFER" ls "/bench-small-$r/small" | wc -l)" "$SMALL_COUNT"
+  check "coffer ls -l /bench-small-$r/small (pending)" "$("$COFFER" ls -l "/bench-small-$r/small" | grep -c pending || true)" 0
+  check "coffer ls /naive-small-$r (entries)" "$("$COFFER" ls "/naive-small-$r" | wc -l)" "$SMALL_COUNT"
+  check "rclone lsf coffer-copy/small-$r (entries)" "$(env -u AWS_CA_BUNDLE rclone lsf "G:coffer-copy/small-$r" | wc -l)" "$SMALL_COUNT"
+done
 check "coffer ls /bench-big-1 (entries)" "$("$COFFER" ls /bench-big-1)" "big.bin"
 check "coffer ls -l /bench-big-1 (pending)" "$("$COFFER" ls -l /bench-big-1 | grep -c pending || true)" 0
-check "rclone lsf coffer-copy/small-1 (entries)" "$(env -u AWS_CA_BUNDLE rclone lsf G:coffer-copy/small-1 | wc -l)" "$SMALL_COUNT"
 echo "checked: every file is there"
 
 if [ -n "${CLI_RESULTS:-}" ]; then
@@ -220,13 +232,21 @@ fi
 python3 - "$RESULTS" "$BIG_MIB" "$SMALL_COUNT" "$SMALL_KIB" "$JOBS" "$PART_JOBS" "${CLI_ENFORCE:-0}" <<'PY'
 import sys
 path, big_mib, count, kib, jobs, part_jobs, enforce = sys.argv[1:8]
-rows = {}
+import statistics
+runs = {}
 for line in open(path):
     s, tool, b, secs, rss = line.rstrip("\n").split("\t")
-    rows[(s, tool)] = (int(b), float(secs), int(rss))
+    runs.setdefault((s, tool), []).append((int(b), float(secs), int(rss)))
+# Per data set and tool: the median time of its rounds, the highest peak RSS.
+rows = {
+    k: (v[0][0], statistics.median(r[1] for r in v), max(r[2] for r in v))
+    for k, v in runs.items()
+}
 names = {"big": f"big (1 x {big_mib} MiB)", "small": f"small ({count} x {kib} KiB)"}
 mibs = lambda k: rows[k][0] / rows[k][1] / 2**20
-print(f"\njobs {jobs}, part jobs {part_jobs}\n")
+print(f"\njobs {jobs}, part jobs {part_jobs}; small: median of {len(runs[('small', 'coffer')])} rounds "
+      + ", ".join(f"({t}: " + " ".join(f"{r[1]:.2f}" for r in runs[("small", t)]) + " s)" for t in ("coffer", "rclone", "naive"))
+      + "\n")
 print("| data set | tool | seconds | MiB/s | peak RSS MiB |")
 print("|---|---|---:|---:|---:|")
 for k, (b, secs, rss) in rows.items():

@@ -30,4 +30,5 @@ pub mod storage;
 pub mod tasks;
 pub mod telemetry;
 pub mod uploads;
+pub mod web;
 pub mod worker_app;

@@ -353,6 +353,7 @@ fn app(
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .configure(|cfg| crate::http::docs::configure(cfg, redoc))
         .configure(crate::auth::device::page::configure)
+        .configure(crate::web::configure)
         .default_service(web::to(error::not_found_route))
         .wrap(cors(settings))
         .wrap(from_fn(request_context))

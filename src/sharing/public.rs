@@ -2,7 +2,8 @@
 //! revoked, expired and used-up links all answer the same 404; every refusal and
 //! redemption is audited (never with the token or password).
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
+use actix_web::ResponseError as _;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 use serde_json::json;
@@ -112,7 +113,9 @@ async fn unlock(v: &Visitor, link: &Link, password: Option<&SecretString>) -> Re
     }
 }
 
-/// A share link's metadata; for a folder, one page of its contents.
+/// A share link's metadata; for a folder, one page of its contents. A browser
+/// (`Accept` preferring `text/html`) gets the link's web page instead, or a 404 page
+/// for a link that is not available.
 #[utoipa::path(
     tag = "public links",
     params(
@@ -134,6 +137,15 @@ async fn link_info(
     token: web::Path<String>,
     query: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, AppError> {
+    if crate::web::wants_html(&req) {
+        // A browser: the link's page (which reads this route as JSON), or the one page
+        // for links that are not available.
+        return match open(&v, &token, false).await {
+            Ok(_) => Ok(crate::web::link_page()),
+            Err(e) if e.status_code() == StatusCode::NOT_FOUND => Ok(crate::web::gone_page()),
+            Err(e) => Err(e),
+        };
+    }
     let (link, target) = open(&v, &token, false).await?;
     let mut info = LinkInfo {
         name: target.name.clone(),
@@ -169,6 +181,7 @@ async fn link_info(
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::VARY, "Accept"))
         .json(info))
 }
 

@@ -7,14 +7,11 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
+use crate::web::CSP;
+
 const PAGE: &str = include_str!("assets/device.html");
 const SCRIPT: &str = include_str!("assets/device.js");
 const STYLE: &str = include_str!("assets/device.css");
-
-/// Nothing inline, nothing from another origin, never framed.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; \
-     frame-ancestors 'none'";
 
 /// `/device`, `/device.js` and `/device.css` (none of them in the OpenAPI document).
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -228,7 +228,7 @@ async fn unknown_revoked_expired_and_used_up_links_answer_the_same_404() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
     let unknown = "A".repeat(43);
-    let mut bodies = Vec::new();
+    let (mut bodies, mut pages) = (Vec::new(), Vec::new());
     for token in [
         unknown.as_str(),
         "short",
@@ -244,8 +244,23 @@ async fn unknown_revoked_expired_and_used_up_links_answer_the_same_404() {
             .await
             .expect("GET");
         bodies.push(assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await);
+        // A browser gets the one "not available" page for each of them.
+        let res = raw_client()
+            .get(app.url(&format!("/s/{token}")))
+            .header("accept", BROWSER_ACCEPT)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html"));
+        pages.push(res.text().await.expect("a page"));
     }
     assert!(bodies.windows(2).all(|p| p[0] == p[1]), "{bodies:?}");
+    assert!(pages.windows(2).all(|p| p[0] == p[1]), "one page for all");
+    assert!(pages[0].contains("This link is not available"));
     // Links that cannot be made.
     for body in [
         json!({"expires_at": "2001-01-01T00:00:00Z"}),
@@ -269,6 +284,83 @@ async fn unknown_revoked_expired_and_used_up_links_answer_the_same_404() {
         .map(|l| l["state"].as_str().expect("state"))
         .collect();
     assert_eq!(states, ["expired", "revoked", "exhausted"]);
+}
+
+/// What Chromium sends when it navigates to a page.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+#[tokio::test]
+async fn a_browser_gets_the_link_page_and_api_clients_keep_their_json() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let file = app
+        .upload(
+            &alice.access,
+            "<img src=x onerror=alert(1)>.csv",
+            b"a,b\n",
+            "text/csv",
+        )
+        .await;
+    let link = create_link(
+        &app,
+        &alice.access,
+        &file,
+        json!({"password": "open sesame 1"}),
+    )
+    .await;
+    let token = link["token"].as_str().expect("token");
+    let res = raw_client()
+        .get(app.url(&format!("/s/{token}")))
+        .header("accept", BROWSER_ACCEPT)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), StatusCode::OK);
+    let headers = res.headers().clone();
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert!(headers["vary"].to_str().expect("ascii").contains("Accept"));
+    assert_eq!(headers["cache-control"], "no-store");
+    let page = res.text().await.expect("a page");
+    assert!(page.contains(r#"<script type="module" src="/ui/link.js">"#));
+    // The page is the same for every link: the name is set as text by the script.
+    assert!(!page.contains("onerror") && !page.contains(token));
+    assert!(
+        !page.contains("<script>") && !page.contains(" style="),
+        "nothing inline"
+    );
+
+    // curl, API clients and the page's own fetch calls get the JSON, as before.
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let mut req = raw_client().get(app.url(&format!("/s/{token}")));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let res = req.send().await.expect("GET");
+        assert_eq!(res.status(), StatusCode::OK, "{accept:?}");
+        let info: Value = res.json().await.expect("JSON");
+        assert_eq!(
+            (info["name"].as_str(), info["password_required"].as_bool()),
+            (Some("<img src=x onerror=alert(1)>.csv"), Some(true))
+        );
+    }
+    // The page's script and style, from cofferd itself.
+    for (path, kind, needle) in [
+        ("/ui/link.js", "text/javascript", "textContent"),
+        ("/ui/web.css", "text/css", "body"),
+    ] {
+        let res = raw_client().get(app.url(path)).send().await.expect("GET");
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with(kind));
+        let body = res.text().await.expect("text");
+        assert!(body.contains(needle), "{path}");
+        assert!(!body.contains("innerHTML"), "{path}: names are set as text");
+    }
 }
 
 #[tokio::test]

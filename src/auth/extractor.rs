@@ -102,6 +102,10 @@ impl<A: Accepts> AuthUser<A> {
     }
 }
 
+/// The header a page of Coffer's own origin sends with every state-changing request
+/// authenticated by the session cookie (any value).
+pub const CSRF_HEADER: &str = "x-coffer-csrf";
+
 fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -143,6 +147,13 @@ impl<A: Accepts + 'static> FromRequest for AuthUser<A> {
                     None => return Err(AuthError::InvalidAccessToken.into()),
                 },
             };
+            if from_cookie && !req.method().is_safe() && !req.headers().contains_key(CSRF_HEADER)
+            {
+                // Another site cannot set a custom header without a CORS preflight, which
+                // this origin does not grant it (SameSite=Strict already keeps the cookie
+                // off its requests; this holds in browsers that ignore SameSite too).
+                return Err(AuthError::CsrfHeaderMissing.into());
+            }
             let (user, credential) = if !from_cookie && token.starts_with(TOKEN_PREFIX) {
                 let (user, grant) = match auth.authenticate_api_token(token, origin.ip).await {
                     // Each unknown token costs a database read: like failed logins,

@@ -44,6 +44,10 @@ pub enum AuthError {
     RefreshTokenReused { user: uuid::Uuid },
     #[error("API tokens are not accepted here")]
     TokenNotAccepted,
+    /// A state-changing request authenticated by the session cookie without the
+    /// [`extractor::CSRF_HEADER`] a page of this origin sends.
+    #[error("a change authenticated by cookie came without the CSRF header")]
+    CsrfHeaderMissing,
     #[error("the API token lacks the scope {}", .0.as_str())]
     TokenScope(api_tokens::Scope),
     #[error("invalid API token request: {0}")]
@@ -94,6 +98,11 @@ impl From<AuthError> for crate::error::AppError {
             AuthError::RefreshTokenReused { .. } => AppError::unauthorized(
                 "REFRESH_TOKEN_REUSED",
                 "The refresh token was already used; the session has been revoked. Log in again.",
+            ),
+            AuthError::CsrfHeaderMissing => AppError::forbidden(
+                "CSRF_HEADER_REQUIRED",
+                "A request signed in by cookie that changes something must carry the \
+                 X-Coffer-CSRF header.",
             ),
             AuthError::TokenNotAccepted => AppError::forbidden(
                 "TOKEN_SCOPE",

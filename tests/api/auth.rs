@@ -428,3 +428,56 @@ async fn cookie_mode_sets_strict_cookies_and_renews_near_expiry() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(cookie_value(&set_cookies(&res), "coffer_refresh").is_some_and(|r| r != refresh));
 }
+
+#[tokio::test]
+async fn a_change_signed_in_by_cookie_needs_the_csrf_header() {
+    let app = spawn_app().await;
+    app.register("oscar", PASSWORD).await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"username": "oscar", "password": PASSWORD, "cookie": true}),
+        )
+        .await;
+    let access = cookie_value(&set_cookies(&res), "coffer_access").expect("access cookie");
+    let cookie = format!("coffer_access={access}");
+    let create = |csrf: bool, name: &'static str| {
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/folders"))
+            .header("cookie", &cookie)
+            .json(&json!({ "name": name }));
+        if csrf {
+            req = req.header("x-coffer-csrf", "1");
+        }
+        req.send()
+    };
+    // Without the header a change is refused, and nothing is made.
+    let res = create(false, "forged").await.expect("request");
+    assert_error(res, StatusCode::FORBIDDEN, "CSRF_HEADER_REQUIRED").await;
+    let res = create(true, "mine").await.expect("request");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // Reading needs no header; neither does a bearer token, which no other site holds.
+    let listing: Value = app
+        .client
+        .get(app.url("/api/v1/folders/root/items"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = listing["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["mine"]);
+    let tokens = app.user("pia").await;
+    let res = app
+        .post_auth("/api/v1/folders", &tokens.access, &json!({"name": "fine"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}

@@ -1,12 +1,15 @@
 //! The web interface's pages, compiled into the binary: plain HTML, ES modules and one
 //! stylesheet under `/ui/`, with a strict CSP (nothing inline, nothing from another
 //! origin; `nosniff` and `no-referrer` come with every answer, see
-//! [`crate::http::middleware::security_headers`]). So far the public page of a share link, which `/s/{token}` answers to a
-//! browser (see [`wants_html`]).
+//! [`crate::http::middleware::security_headers`]). So far: the app at `/` (sign in,
+//! the file browser) and the public page of a share link, which `/s/{token}` answers to
+//! a browser (see [`wants_html`]).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+const APP_PAGE: &str = include_str!("assets/app.html");
+const APP_SCRIPT: &str = include_str!("assets/app.js");
 const LINK_PAGE: &str = include_str!("assets/link.html");
 const GONE_PAGE: &str = include_str!("assets/gone.html");
 const LINK_SCRIPT: &str = include_str!("assets/link.js");
@@ -17,9 +20,12 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
      connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
-/// `/ui/link.js` and `/ui/web.css` (not in the OpenAPI document).
+/// `/` (the app), `/ui/app.js`, `/ui/link.js` and `/ui/web.css` (not in the OpenAPI
+/// document).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ui/link.js", web::get().to(link_script))
+    cfg.route("/", web::get().to(app_page))
+        .route("/ui/app.js", web::get().to(|| script(APP_SCRIPT)))
+        .route("/ui/link.js", web::get().to(|| script(LINK_SCRIPT)))
         .route("/ui/web.css", web::get().to(style));
 }
 
@@ -71,11 +77,16 @@ pub fn gone_page() -> HttpResponse {
     page(actix_web::http::StatusCode::NOT_FOUND, GONE_PAGE)
 }
 
-async fn link_script() -> HttpResponse {
+/// The web interface: sign in, the file browser (see `assets/app.js`).
+async fn app_page() -> HttpResponse {
+    page(actix_web::http::StatusCode::OK, APP_PAGE)
+}
+
+async fn script(body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(LINK_SCRIPT)
+        .body(body)
 }
 
 async fn style() -> HttpResponse {

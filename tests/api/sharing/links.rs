@@ -349,6 +349,7 @@ async fn a_browser_gets_the_link_page_and_api_clients_keep_their_json() {
     // The page's script and style, from cofferd itself.
     for (path, kind, needle) in [
         ("/ui/link.js", "text/javascript", "textContent"),
+        ("/ui/app.js", "text/javascript", "X-Coffer-CSRF"),
         ("/ui/web.css", "text/css", "body"),
     ] {
         let res = raw_client().get(app.url(path)).send().await.expect("GET");
@@ -361,6 +362,18 @@ async fn a_browser_gets_the_link_page_and_api_clients_keep_their_json() {
         assert!(body.contains(needle), "{path}");
         assert!(!body.contains("innerHTML"), "{path}: names are set as text");
     }
+    // The web interface itself, at the root, under the same CSP.
+    let res = raw_client().get(app.url("/")).send().await.expect("GET /");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-security-policy"].to_str().ok(),
+        Some(csp)
+    );
+    assert!(res
+        .text()
+        .await
+        .expect("a page")
+        .contains(r#"<script type="module" src="/ui/app.js">"#));
 }
 
 #[tokio::test]

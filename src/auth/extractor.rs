@@ -147,8 +147,7 @@ impl<A: Accepts + 'static> FromRequest for AuthUser<A> {
                     None => return Err(AuthError::InvalidAccessToken.into()),
                 },
             };
-            if from_cookie && !req.method().is_safe() && !req.headers().contains_key(CSRF_HEADER)
-            {
+            if from_cookie && !req.method().is_safe() && !req.headers().contains_key(CSRF_HEADER) {
                 // Another site cannot set a custom header without a CORS preflight, which
                 // this origin does not grant it (SameSite=Strict already keeps the cookie
                 // off its requests; this holds in browsers that ignore SameSite too).

@@ -175,6 +175,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
             body_read_timeout: settings.body_read_timeout,
             metrics,
         }),
+        pages: web::Data::new(crate::web::Pages::new(&store.presign_origin())),
     })
 }
 

@@ -37,6 +37,8 @@ pub struct AppState {
     pub limits: web::Data<RateLimits>,
     /// What the request middleware reads (trusted proxies, body timeout, metrics).
     pub request: web::Data<RequestConfig>,
+    /// The web interface's pages (their CSP names the store's origin).
+    pub pages: web::Data<crate::web::Pages>,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             .app_data(self.jobs.clone())
             .app_data(self.audit.clone())
             .app_data(self.limits.clone())
-            .app_data(self.request.clone());
+            .app_data(self.request.clone())
+            .app_data(self.pages.clone());
     }
 }

@@ -318,6 +318,53 @@ where
     call(req).await
 }
 
+/// Answers CORS like MinIO's default, so that the web interface (another origin) can
+/// PUT and GET through presigned URLs: a preflight from any origin is granted the
+/// methods presigned URLs use and the headers it asks for, and every answer to a request
+/// with an `Origin` allows that origin and exposes `ETag`. No cookies or other ambient
+/// credentials exist here: a presigned URL is its own credential, whoever sends it.
+async fn with_cors(
+    s3: s3s::service::S3Service,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<s3s::Body>, s3s::HttpError> {
+    use hyper::header::{self, HeaderValue};
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let preflight = req.method() == hyper::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut res = match (&origin, preflight) {
+        (Some(_), true) => {
+            let mut res = hyper::Response::new(s3s::Body::empty());
+            *res.status_mut() = hyper::StatusCode::NO_CONTENT;
+            let h = res.headers_mut();
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, HEAD, PUT"),
+            );
+            if let Some(asked) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+            }
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("3600"),
+            );
+            res
+        }
+        _ => hyper::service::Service::call(&s3, req).await?,
+    };
+    if let Some(origin) = origin {
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("ETag"),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    Ok(res)
+}
+
 impl EmbeddedS3 {
     /// Binds 127.0.0.1:`port` (0 = any free port) and serves `<data_dir>/objects`.
     pub async fn start(data_dir: &Path, port: u16) -> Result<EmbeddedS3, StorageError> {
@@ -351,8 +398,10 @@ impl EmbeddedS3 {
                         continue;
                     }
                 };
+                let s3 = service.clone();
+                let with_cors = hyper::service::service_fn(move |req| with_cors(s3.clone(), req));
                 let conn = http
-                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .serve_connection(TokioIo::new(socket), with_cors)
                     .into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;

@@ -98,6 +98,10 @@ pub trait ObjectStore: Send + Sync {
     /// The bucket answers with our credentials.
     async fn check(&self) -> Result<(), StorageError>;
 
+    /// The origin (`scheme://host[:port]`) of the presigned URLs this store hands out:
+    /// what a browser page must be allowed to connect to.
+    fn presign_origin(&self) -> String;
+
     /// A PUT URL whose signature pins `Content-Length` and `Content-Type`.
     async fn presign_put(
         &self,

@@ -178,6 +178,10 @@ impl S3Store {
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    fn presign_origin(&self) -> String {
+        self.signer.origin().to_owned()
+    }
+
     async fn check(&self) -> Result<(), StorageError> {
         self.counted(async move {
             let (_, status) = self

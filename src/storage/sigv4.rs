@@ -121,6 +121,11 @@ pub struct PresignRequest<'a> {
 
 impl Presigner {
     /// `endpoint` is `scheme://host[:port]` as clients reach it.
+    /// `scheme://host[:port]` of the URLs it signs.
+    pub fn origin(&self) -> &str {
+        &self.scheme_host
+    }
+
     pub fn new(
         endpoint: &str,
         bucket: &str,

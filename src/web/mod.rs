@@ -20,6 +20,31 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
      connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
+/// What the pages need from the running service: the app's CSP, which lets it connect
+/// to the store's origin too (uploads go straight there).
+pub struct Pages {
+    app_csp: String,
+}
+
+impl Pages {
+    /// `store_origin`: where presigned URLs point (`scheme://host[:port]`); left out
+    /// of the CSP if it is not a plain origin.
+    pub fn new(store_origin: &str) -> Pages {
+        let plain = !store_origin.is_empty()
+            && store_origin
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":/.-[]".contains(&b));
+        let app_csp = match plain {
+            true => CSP.replace(
+                "connect-src 'self';",
+                &format!("connect-src 'self' {store_origin};"),
+            ),
+            false => CSP.to_owned(),
+        };
+        Pages { app_csp }
+    }
+}
+
 /// `/` (the app), `/ui/app.js`, `/ui/link.js` and `/ui/web.css` (not in the OpenAPI
 /// document).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -78,8 +103,13 @@ pub fn gone_page() -> HttpResponse {
 }
 
 /// The web interface: sign in, the file browser (see `assets/app.js`).
-async fn app_page() -> HttpResponse {
-    page(actix_web::http::StatusCode::OK, APP_PAGE)
+async fn app_page(pages: web::Data<Pages>) -> HttpResponse {
+    let mut res = page(actix_web::http::StatusCode::OK, APP_PAGE);
+    if let Ok(csp) = header::HeaderValue::from_str(&pages.app_csp) {
+        res.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    res
 }
 
 async fn script(body: &'static str) -> HttpResponse {
@@ -105,6 +135,19 @@ mod tests {
             .insert_header((header::ACCEPT, accept))
             .to_http_request();
         wants_html(&req)
+    }
+
+    #[test]
+    fn the_app_may_connect_to_the_store_and_nowhere_else() {
+        let csp = Pages::new("http://127.0.0.1:9010").app_csp;
+        assert!(
+            csp.contains("connect-src 'self' http://127.0.0.1:9010;"),
+            "{csp}"
+        );
+        assert!(csp.contains("script-src 'self';"));
+        for odd in ["", "http://x; script-src *", "http://a b"] {
+            assert_eq!(Pages::new(odd).app_csp, CSP, "{odd:?}");
+        }
     }
 
     #[test]

@@ -362,12 +362,18 @@ async fn a_browser_gets_the_link_page_and_api_clients_keep_their_json() {
         assert!(body.contains(needle), "{path}");
         assert!(!body.contains("innerHTML"), "{path}: names are set as text");
     }
-    // The web interface itself, at the root, under the same CSP.
+    // The web interface itself, at the root, under the same CSP but for one addition:
+    // it may connect to the store its presigned URLs point at (uploads go there).
     let res = raw_client().get(app.url("/")).send().await.expect("GET /");
     assert_eq!(res.status(), StatusCode::OK);
+    let store = app.app_state.store.presign_origin();
+    let with_store = csp.replace(
+        "connect-src 'self';",
+        &format!("connect-src 'self' {store};"),
+    );
     assert_eq!(
         res.headers()["content-security-policy"].to_str().ok(),
-        Some(csp)
+        Some(with_store.as_str())
     );
     assert!(res
         .text()

@@ -1,5 +1,7 @@
 // Browser test of the web interface at `/` in Debian's Chromium (see harness.mjs):
-// register and sign in (the cookie session), create a folder and open it, browse back
+// register and sign in (the cookie session), create a folder and open it, upload three
+// files into it through the file picker (one of 70 MiB, multipart; progress to 100%,
+// the stored bytes compared), cancel an upload (its reservation given back), browse back
 // by the breadcrumbs, download a file (bytes compared), rename and delete with the
 // browser's dialogs, change the password, sign out and in again. Screenshots go to
 // $WEB_SHOTS.
@@ -7,6 +9,9 @@
 // Usage: node app.mjs path/to/cofferd
 
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { check, sha, withCoffer } from './harness.mjs';
 
 await withCoffer('app', async (h) => {
@@ -40,6 +45,54 @@ await withCoffer('app', async (h) => {
   await page.locator('#crumbs strong').filter({ hasText: 'results <i>2026' }).waitFor();
   await page.locator('#empty').waitFor();
   await h.shot(page, 'app-folder.png');
+
+  // Three files into the folder through the picker, one of 70 MiB (multipart): straight
+  // to the store, progress to 100%.
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-web-files-'));
+  const sent = { 'notes.txt': Buffer.from('job 4242 ran fine\n'), 'table.csv': randomBytes(300_000), 'big.bin': randomBytes(70 * 1024 * 1024) };
+  for (const [name, bytes] of Object.entries(sent)) writeFileSync(join(dir, name), bytes);
+  await page.setInputFiles('#pick', Object.keys(sent).map((n) => join(dir, n)));
+  let partway = false;
+  const bigRow = page.locator('#transfer-rows tr', { hasText: 'big.bin' });
+  for (let i = 0; i < 600; i += 1) {
+    const state = await bigRow.locator('td').nth(2).textContent();
+    if (/^([1-9]|[1-9][0-9])%$/.test(state)) partway = true;
+    if ((await page.locator('#total-text').textContent()).startsWith('100% · 3 of 3 files done')) break;
+    await page.waitForTimeout(50);
+  }
+  await page.locator('#total-text').filter({ hasText: '100% · 3 of 3 files done' }).waitFor();
+  check(partway, 'the big file showed its progress on the way');
+  await page.locator('#items tr', { hasText: 'big.bin' }).waitFor();
+  await h.shot(page, 'app-uploaded.png');
+  const token0 = await h.login('carol', password);
+  const listed = (await h.api('/api/v1/folders/root/items', { token: token0 })).items;
+  const folderId = listed.find((i) => i.name === 'results <i>2026').id;
+  const inside = (await h.api(`/api/v1/folders/${folderId}/items`, { token: token0 })).items;
+  check(inside.map((i) => i.name).sort().join('|') === 'big.bin|notes.txt|table.csv', 'the three files, listed by the API');
+  for (const item of inside) {
+    check(item.state === 'active', `${item.name} is active`);
+    const { url } = await h.api(`/api/v1/files/${item.id}/download`, { token: token0 });
+    const bytes = Buffer.from(await (await fetch(url)).arrayBuffer());
+    check(sha(bytes) === sha(sent[item.name]), `${item.name}: the stored bytes are the file's`);
+  }
+
+  // A cancelled upload gives its reservation back and leaves no file.
+  writeFileSync(join(dir, 'cancelled.bin'), randomBytes(70 * 1024 * 1024));
+  await page.setInputFiles('#pick', [join(dir, 'cancelled.bin')]);
+  const cancelRow = page.locator('#transfer-rows tr', { hasText: 'cancelled.bin' });
+  await cancelRow.locator('td').nth(2).filter({ hasText: '%' }).waitFor();
+  await cancelRow.getByRole('button', { name: 'Cancel' }).click();
+  await cancelRow.locator('td').nth(2).filter({ hasText: 'cancelled' }).waitFor();
+  for (let i = 0; ; i += 1) {
+    const u = await h.api('/api/v1/me/usage', { token: token0 });
+    if (u.reserved_bytes === 0 && u.reserved_objects === 0) break;
+    check(i < 100, `the reservation is given back (${u.reserved_bytes} bytes left)`);
+    await page.waitForTimeout(100);
+  }
+  const after = (await h.api(`/api/v1/folders/${folderId}/items`, { token: token0 })).items;
+  check(!after.some((i) => i.name === 'cancelled.bin'), 'no file left by the cancelled upload');
+  rmSync(dir, { recursive: true, force: true });
+
   await page.getByRole('button', { name: 'My files' }).click();
   await folderButton.waitFor();
 
@@ -52,7 +105,8 @@ await withCoffer('app', async (h) => {
   await fileRow.waitFor();
   check((await fileRow.locator('td').nth(1).textContent()) === '117.2 KiB', 'the size');
   check((await fileRow.locator('td').nth(4).textContent()) === 'active', 'the state');
-  await page.locator('#usage').filter({ hasText: '117.2 KiB of ' }).waitFor();
+  // 70 MiB + 300,000 + 18 + 120,000 bytes: 70.4 MiB.
+  await page.locator('#usage').filter({ hasText: '70.4 MiB of ' }).waitFor();
   await h.shot(page, 'app-files.png');
   const got = await h.downloaded(page, () => fileRow.getByRole('button', { name: 'Download' }).click());
   check(sha(got.bytes) === sha(bytes), 'the downloaded bytes are the file');

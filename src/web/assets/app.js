@@ -1,6 +1,6 @@
 // Coffer's web interface: sign in (the API's cookie session: HttpOnly cookies, no token
-// in script reach), the file browser, folders, downloads, renames, deletes, usage and
-// the password. Every change carries X-Coffer-CSRF; every name is set as text.
+// in script reach), the file browser, folders, uploads with progress, downloads,
+// renames, deletes, usage and the password. Every change carries X-Coffer-CSRF; every name is set as text.
 
 const api = '/api/v1';
 const $ = (id) => document.getElementById(id);
@@ -260,6 +260,195 @@ async function signOut() {
   signedOut();
   notice('Signed out.');
 }
+
+// Uploads: straight to the store through presigned URLs (the API never sees the bytes),
+// three files at a time; above the server's threshold in parts, four at a time, each
+// part retried with a fresh URL; cancel aborts the upload and frees its reservation.
+const FILES_AT_ONCE = 3;
+const PARTS_AT_ONCE = 4;
+const PART_TRIES = 3;
+let transfers = [];
+
+function updateTotal() {
+  // Cancelled and failed files leave the total.
+  const counted = transfers.filter((t) => t.state !== 'cancelled' && t.state !== 'failed');
+  const size = counted.reduce((n, t) => n + t.file.size, 0);
+  const sent = counted.reduce((n, t) => n + t.sent(), 0);
+  $('total-bar').max = Math.max(size, 1);
+  $('total-bar').value = sent;
+  const done = transfers.filter((t) => t.state !== 'sending' && t.state !== 'waiting').length;
+  $('total-text').textContent = `${size ? Math.floor((sent / size) * 100) : 100}% · ${done} of ${transfers.length} files done`;
+}
+
+function transferRow(t) {
+  const tr = document.createElement('tr');
+  const name = document.createElement('td');
+  const bar = document.createElement('progress');
+  const state = document.createElement('td');
+  const cancel = button('Cancel', () => t.cancel());
+  name.textContent = t.file.name;
+  bar.max = Math.max(t.file.size, 1);
+  const barCell = document.createElement('td');
+  barCell.append(bar);
+  const action = document.createElement('td');
+  action.append(cancel);
+  tr.append(name, barCell, state, action);
+  t.show = () => {
+    bar.value = t.file.size ? t.sent() : t.state === 'done' ? 1 : 0;
+    state.textContent = t.state === 'sending' ? `${Math.floor((t.sent() / Math.max(t.file.size, 1)) * 100)}%` : t.state;
+    if (t.error) state.textContent = `failed: ${t.error}`;
+    cancel.hidden = t.state !== 'sending' && t.state !== 'waiting';
+    updateTotal();
+  };
+  return tr;
+}
+
+// One PUT with upload progress; resolves when the store answered 2xx.
+function put(t, key, url, headers, body) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    t.xhrs.add(xhr);
+    xhr.open('PUT', url);
+    for (const [k, v] of Object.entries(headers ?? {})) {
+      // The browser sets Content-Length itself (and refuses to be told).
+      if (k.toLowerCase() !== 'content-length') xhr.setRequestHeader(k, v);
+    }
+    xhr.upload.onprogress = (e) => {
+      t.progress.set(key, e.loaded);
+      t.show();
+    };
+    const end = (ok, why) => {
+      t.xhrs.delete(xhr);
+      if (ok) {
+        t.progress.set(key, body.size);
+        t.show();
+        resolve();
+      } else {
+        t.progress.set(key, 0);
+        reject(new Error(why));
+      }
+    };
+    xhr.onload = () => end(xhr.status >= 200 && xhr.status < 300, `the store answered ${xhr.status}`);
+    xhr.onerror = () => end(false, 'the store could not be reached');
+    xhr.onabort = () => end(false, 'cancelled');
+    xhr.send(body);
+  });
+}
+
+async function inParallel(items, limit, work) {
+  const queue = [...items];
+  const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
+    while (queue.length) await work(queue.shift());
+  });
+  await Promise.all(workers);
+}
+
+async function sendParts(t, start) {
+  const numbers = Array.from({ length: start.part_count }, (_, i) => i + 1);
+  const urls = async (wanted) => {
+    const r = await call('POST', `/uploads/${t.uploadId}/parts`, { part_numbers: wanted });
+    if (!r.ok) throw new Error(detail(r));
+    return r.json.parts;
+  };
+  const batches = [];
+  for (let i = 0; i < numbers.length; i += 100) batches.push(numbers.slice(i, i + 100));
+  for (const batch of batches) {
+    const parts = await urls(batch);
+    await inParallel(parts, PARTS_AT_ONCE, async (part) => {
+      const from = (part.part_number - 1) * start.part_size;
+      const slice = t.file.slice(from, from + part.size);
+      for (let attempt = 1; ; attempt += 1) {
+        if (t.state !== 'sending') throw new Error('cancelled');
+        try {
+          const fresh = attempt === 1 ? part : (await urls([part.part_number]))[0];
+          await put(t, part.part_number, fresh.url, fresh.headers, slice);
+          return;
+        } catch (e) {
+          if (attempt >= PART_TRIES || t.state !== 'sending') throw e;
+        }
+      }
+    });
+  }
+}
+
+async function sendFile(t) {
+  if (t.state !== 'waiting') return;
+  t.state = 'sending';
+  t.show();
+  try {
+    const body = { name: t.file.name, size: t.file.size, parent_id: t.parent };
+    if (t.file.type) body.content_type = t.file.type;
+    const r = await call('POST', '/uploads', body);
+    if (!r.ok) throw new Error(detail(r));
+    t.uploadId = r.json.upload_id;
+    if (t.state !== 'sending') {
+      // Cancelled while it was being started.
+      await call('POST', `/uploads/${t.uploadId}/abort`);
+      return;
+    }
+    if (r.json.put) await put(t, 0, r.json.put.url, r.json.put.headers, t.file);
+    else await sendParts(t, r.json);
+    const done = await call('POST', `/uploads/${t.uploadId}/complete`);
+    if (!done.ok) throw new Error(detail(done));
+    t.state = 'done';
+  } catch (e) {
+    if (t.state === 'sending') {
+      t.state = 'failed';
+      t.error = e.message;
+      // Nothing half-made is kept: the reservation goes back.
+      if (t.uploadId) await call('POST', `/uploads/${t.uploadId}/abort`);
+    }
+  }
+  t.show();
+}
+
+async function upload(files) {
+  const parent = trail.at(-1).id;
+  const added = [...files].map((file) => {
+    const t = { file, parent, state: 'waiting', progress: new Map(), xhrs: new Set(), uploadId: null, error: null };
+    t.sent = () => [...t.progress.values()].reduce((a, b) => a + b, 0);
+    t.cancel = async () => {
+      const was = t.state;
+      t.state = 'cancelled';
+      for (const xhr of t.xhrs) xhr.abort();
+      if (was === 'sending' && t.uploadId) await call('POST', `/uploads/${t.uploadId}/abort`);
+      t.show();
+      await usage();
+    };
+    return t;
+  });
+  if (transfers.every((t) => t.state !== 'sending' && t.state !== 'waiting')) {
+    transfers = [];
+    $('transfer-rows').replaceChildren();
+  }
+  transfers.push(...added);
+  for (const t of added) $('transfer-rows').append(transferRow(t));
+  show('transfers');
+  for (const t of added) t.show();
+  await inParallel(added, FILES_AT_ONCE, sendFile);
+  const failed = added.filter((t) => t.state === 'failed').length;
+  if (failed) fail(`${failed} of ${added.length} uploads failed.`);
+  else if (added.some((t) => t.state === 'done')) notice(`Uploaded ${added.filter((t) => t.state === 'done').length} files.`);
+  await refresh();
+}
+
+$('pick').addEventListener('change', (e) => {
+  const files = [...e.target.files];
+  e.target.value = '';
+  if (files.length) upload(files);
+});
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  const files = [...(e.dataTransfer?.files ?? [])];
+  if (files.length) upload(files);
+});
 
 $('auth-form').addEventListener('submit', submitAuth);
 $('auth-switch').addEventListener('click', () => setMode(!registering));

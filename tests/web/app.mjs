@@ -2,8 +2,10 @@
 // register and sign in (the cookie session), create a folder and open it, upload three
 // files into it through the file picker (one of 70 MiB, multipart; progress to 100%,
 // the stored bytes compared), cancel an upload (its reservation given back), browse back
-// by the breadcrumbs, download a file (bytes compared), rename and delete with the
-// browser's dialogs, change the password, sign out and in again. Screenshots go to
+// by the breadcrumbs, download a file (bytes compared), rename, move it with the folder
+// picker, zip the folder, share it with another user who then sees it, make a password
+// link and use it in a fresh context, revoke it, delete with the browser's dialogs,
+// have the admin change a quota, change the password, sign out and in again. Screenshots go to
 // $WEB_SHOTS.
 //
 // Usage: node app.mjs path/to/cofferd
@@ -12,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, sha, withCoffer } from './harness.mjs';
+import { ADMIN, check, sha, withCoffer } from './harness.mjs';
 
 await withCoffer('app', async (h) => {
   const password = 'correct horse battery staple';
@@ -93,7 +95,7 @@ await withCoffer('app', async (h) => {
   check(!after.some((i) => i.name === 'cancelled.bin'), 'no file left by the cancelled upload');
   rmSync(dir, { recursive: true, force: true });
 
-  await page.getByRole('button', { name: 'My files' }).click();
+  await page.locator('#crumbs').getByRole('button', { name: 'My files' }).click();
   await folderButton.waitFor();
 
   // A file (uploaded through the API for now), listed, downloaded, renamed, deleted.
@@ -103,8 +105,8 @@ await withCoffer('app', async (h) => {
   await page.reload();
   const fileRow = page.locator('#items tr', { hasText: 'energy.h5' });
   await fileRow.waitFor();
-  check((await fileRow.locator('td').nth(1).textContent()) === '117.2 KiB', 'the size');
-  check((await fileRow.locator('td').nth(4).textContent()) === 'active', 'the state');
+  check((await fileRow.locator('td').nth(2).textContent()) === '117.2 KiB', 'the size');
+  check((await fileRow.locator('td').nth(5).textContent()) === 'active', 'the state');
   // 70 MiB + 300,000 + 18 + 120,000 bytes: 70.4 MiB.
   await page.locator('#usage').filter({ hasText: '70.4 MiB of ' }).waitFor();
   await h.shot(page, 'app-files.png');
@@ -114,7 +116,75 @@ await withCoffer('app', async (h) => {
 
   page.once('dialog', (d) => d.accept('energy-final.h5'));
   await fileRow.getByRole('button', { name: 'Rename' }).click();
-  const renamed = page.locator('#items tr', { hasText: 'energy-final.h5' });
+  let renamed = page.locator('#items tr', { hasText: 'energy-final.h5' });
+  await renamed.waitFor();
+
+  // Moved into the folder with the folder picker.
+  await renamed.getByRole('button', { name: 'Move' }).click();
+  await page.locator('#move-dialog').getByRole('button', { name: 'results <i>2026/' }).click();
+  await page.locator('#move-crumbs').filter({ hasText: 'results <i>2026' }).waitFor();
+  await h.shot(page, 'app-move.png');
+  await page.click('#move-here');
+  await page.locator('#notice').filter({ hasText: 'Moved energy-final.h5 to results <i>2026.' }).waitFor();
+  const moved = (await h.api(`/api/v1/folders/${folderId}/items`, { token })).items.map((i) => i.name);
+  check(moved.includes('energy-final.h5'), `moved into the folder: ${moved.join('|')}`);
+
+  // The folder selected and downloaded as one zip.
+  const folderRow = page.locator('#items tr', { hasText: 'results <i>2026/' });
+  await folderRow.locator('input[type=checkbox]').check();
+  const zip = await h.downloaded(page, () => page.click('#zip'));
+  check(zip.bytes.subarray(0, 4).toString('binary') === 'PK\x03\x04', 'a zip');
+  for (const name of ['results <i>2026/big.bin', 'results <i>2026/notes.txt', 'results <i>2026/energy-final.h5']) {
+    check(zip.bytes.includes(Buffer.from(name)), `the zip holds ${name}`);
+  }
+  await h.shot(page, 'app-zip.png');
+
+  // The folder shared with dave, who then sees it; a password link to it, opened in a
+  // fresh context, then revoked.
+  await h.api('/api/v1/auth/register', { method: 'POST', body: { username: 'dave', password } });
+  await folderRow.getByRole('button', { name: 'Share' }).click();
+  await page.fill('#share-user', 'dave');
+  await page.click('#share-form button');
+  await page.locator('#shares td', { hasText: 'dave' }).waitFor();
+  await page.fill('#link-password', 'link horse battery');
+  await page.fill('#link-max', '3');
+  await page.click('#link-form button');
+  await page.locator('#link-made').waitFor();
+  const linkUrl = await page.inputValue('#link-url');
+  check(linkUrl.startsWith(`${h.base}/s/`), `the link's URL (${linkUrl})`);
+  await page.locator('#links td', { hasText: '0 of 3 downloads' }).waitFor();
+  await h.shot(page, 'app-share.png');
+
+  const daves = await h.freshPage();
+  await daves.goto(`${h.base}/`);
+  await daves.fill('#username', 'dave');
+  await daves.fill('#auth-password', password);
+  await daves.click('#auth-submit');
+  await daves.locator('#who').filter({ hasText: 'dave' }).waitFor();
+  await daves.click('#view-shared');
+  await daves.locator('#shared-items td', { hasText: 'carol' }).waitFor();
+  await h.shot(daves, 'app-shared-with-me.png');
+  await daves.getByRole('button', { name: 'results <i>2026/' }).click();
+  await daves.locator('#items tr', { hasText: 'table.csv' }).waitFor();
+  await daves.context().close();
+
+  const visitor = await h.freshPage();
+  await visitor.goto(linkUrl);
+  await visitor.fill('#password', 'link horse battery');
+  await visitor.click('#unlock button');
+  const viaLink = await h.downloaded(visitor, () => visitor.locator('#items tr', { hasText: 'notes.txt' }).getByRole('button', { name: 'Download' }).click());
+  check(sha(viaLink.bytes) === sha(sent['notes.txt']), 'the link gives the file');
+  await page.locator('#links').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('#links td', { hasText: 'revoked' }).waitFor();
+  await page.click('#share-close');
+  const dead = await visitor.goto(linkUrl);
+  check(dead.status() === 404, `a revoked link answers ${dead.status()}`);
+  await visitor.locator('h1').filter({ hasText: 'This link is not available' }).waitFor();
+  await visitor.context().close();
+
+  // The file deleted inside the folder: a dismissed confirmation first.
+  await folderRow.getByRole('button', { name: 'results <i>2026/' }).click();
+  renamed = page.locator('#items tr', { hasText: 'energy-final.h5' });
   await renamed.waitFor();
   page.once('dialog', (d) => d.dismiss());
   await renamed.getByRole('button', { name: 'Delete' }).click();
@@ -125,6 +195,22 @@ await withCoffer('app', async (h) => {
   check((await page.locator('#items tr', { hasText: 'energy-final.h5' }).count()) === 0, 'deleted');
   const files = (await h.api('/api/v1/folders/root/items', { token })).items.map((i) => i.name);
   check(files.join('|') === 'results <i>2026', `what the API lists: ${files.join('|')}`);
+
+  // The admin changes carol's quota.
+  const admin = await h.freshPage();
+  await admin.goto(`${h.base}/`);
+  await admin.fill('#username', ADMIN.username);
+  await admin.fill('#auth-password', ADMIN.password);
+  await admin.click('#auth-submit');
+  await admin.click('#view-admin');
+  const carolRow = admin.locator('#users tr', { hasText: 'carol' });
+  await carolRow.locator('input').fill('2147483648');
+  await carolRow.getByRole('button', { name: 'Save' }).click();
+  await admin.locator('#notice').filter({ hasText: 'The quota of carol is 2.0 GiB.' }).waitFor();
+  await h.shot(admin, 'app-admin.png');
+  check((await h.api('/api/v1/me/usage', { token })).quota_bytes === 2147483648, "carol's new quota");
+  await admin.context().close();
+  await page.click('#view-files');
 
   // The password, then sign out and in with the new one.
   const fresh = 'a different horse battery staple';

@@ -18,6 +18,9 @@ export function check(ok, what) {
 
 export const sha = (b) => createHash('sha256').update(b).digest('hex');
 
+/// The admin every test server starts with.
+export const ADMIN = { username: 'root', password: 'admin horse battery staple' };
+
 async function freePort() {
   return new Promise((done) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
@@ -37,7 +40,14 @@ export async function withCoffer(name, test) {
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(bin, [], {
     cwd: work,
-    env: { ...process.env, COFFER_PORT: String(port), COFFER_EMBEDDED_S3_PORT: '0', COFFER_DATA_DIR: join(work, 'data') },
+    env: {
+      ...process.env,
+      COFFER_PORT: String(port),
+      COFFER_EMBEDDED_S3_PORT: '0',
+      COFFER_DATA_DIR: join(work, 'data'),
+      COFFER_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
+      COFFER_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let browser;

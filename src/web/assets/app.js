@@ -1,6 +1,7 @@
 // Coffer's web interface: sign in (the API's cookie session: HttpOnly cookies, no token
-// in script reach), the file browser, folders, uploads with progress, downloads,
-// renames, deletes, usage and the password. Every change carries X-Coffer-CSRF; every name is set as text.
+// in script reach), the file browser, folders, uploads with progress, downloads, zips
+// of a selection, moves, renames, deletes, sharing with people and by link, what is
+// shared with me, usage, the password, and for admins the users' quotas. Every change carries X-Coffer-CSRF; every name is set as text.
 
 const api = '/api/v1';
 const $ = (id) => document.getElementById(id);
@@ -72,7 +73,7 @@ const detail = (r) => (r.status === 429 ? 'Too many requests; wait a minute.' : 
 function signedOut(message) {
   me = null;
   show('account', false);
-  show('files', false);
+  for (const id of ['views', 'files', 'shared', 'admin']) show(id, false);
   show('auth');
   if (message) fail(message);
 }
@@ -82,9 +83,21 @@ async function signedIn(user) {
   $('who').textContent = user.username;
   show('account');
   show('auth', false);
-  show('files');
+  show('views');
+  show('view-admin', user.role === 'admin');
   trail = [{ id: null, name: 'My files' }];
-  await refresh();
+  await view('files');
+}
+
+// The three views: my files, what others shared with me, and (admins) the users.
+async function view(which) {
+  for (const v of ['files', 'shared', 'admin']) {
+    show(v, v === which);
+    $(`view-${v}`).classList.toggle('current', v === which);
+  }
+  if (which === 'files') await refresh();
+  if (which === 'shared') await sharedWithMe();
+  if (which === 'admin') await users();
 }
 
 function setMode(register) {
@@ -157,10 +170,29 @@ function button(label, onclick, className) {
   return b;
 }
 
+// The items selected for a zip, by id.
+const selected = new Set();
+
+function updateSelection() {
+  $('zip').disabled = selected.size === 0;
+  const boxes = [...document.querySelectorAll('#items input[type=checkbox]')];
+  $('select-all').checked = boxes.length > 0 && boxes.every((b) => b.checked);
+}
+
 function row(item) {
   const tr = document.createElement('tr');
-  const cells = Array.from({ length: 6 }, () => document.createElement('td'));
-  const [name, size, type, modified, state, actions] = cells;
+  const cells = Array.from({ length: 7 }, () => document.createElement('td'));
+  const [pick, name, size, type, modified, state, actions] = cells;
+  const box = document.createElement('input');
+  box.type = 'checkbox';
+  box.setAttribute('aria-label', `Select ${item.name}`);
+  box.checked = selected.has(item.id);
+  box.onchange = () => {
+    if (box.checked) selected.add(item.id);
+    else selected.delete(item.id);
+    updateSelection();
+  };
+  pick.append(box);
   size.className = 'num';
   actions.className = 'actions';
   if (item.kind === 'folder') {
@@ -177,7 +209,12 @@ function row(item) {
   }
   modified.textContent = new Date(item.updated_at).toLocaleString();
   state.textContent = item.state;
-  actions.append(button('Rename', () => rename(item)), button('Delete', () => remove(item), 'danger'));
+  actions.append(
+    button('Share', () => share(item)),
+    button('Move', () => move(item)),
+    button('Rename', () => rename(item)),
+    button('Delete', () => remove(item), 'danger'),
+  );
   tr.append(...cells);
   return tr;
 }
@@ -194,12 +231,16 @@ async function list(cursor) {
   }
   if (!r.ok) return fail(detail(r));
   const body = $('items');
-  if (!cursor) body.replaceChildren();
+  if (!cursor) {
+    body.replaceChildren();
+    selected.clear();
+  }
   for (const item of r.json.items) body.append(row(item));
   show('empty', !cursor && r.json.items.length === 0);
   const more = $('more');
   more.hidden = !r.json.next_cursor;
   more.onclick = () => list(r.json.next_cursor);
+  updateSelection();
 }
 
 async function refresh() {
@@ -259,6 +300,250 @@ async function signOut() {
   await call('POST', '/auth/logout');
   signedOut();
   notice('Signed out.');
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The selected items as one zip: the worker builds it; its progress is shown until the
+// download starts.
+async function zip() {
+  const state = $('zip-state');
+  $('zip').disabled = true;
+  try {
+    const here = trail.at(-1);
+    const name = `${here.id ? here.name : 'files'}.zip`;
+    const r = await call('POST', '/archives', { ids: [...selected], name });
+    if (!r.ok) return fail(detail(r));
+    for (;;) {
+      const t = await call('GET', `/tasks/${r.json.task_id}`);
+      if (!t.ok) return fail(detail(t));
+      if (t.json.state === 'done') {
+        state.textContent = `Ready: ${bytes(t.json.download.size)}.`;
+        location.assign(t.json.download.url);
+        return;
+      }
+      if (t.json.state === 'failed' || t.json.state === 'expired') {
+        state.textContent = '';
+        return fail(t.json.error ?? 'The zip could not be made.');
+      }
+      const p = t.json.progress;
+      state.textContent = p.files_total ? `Preparing the zip: ${p.files_done} of ${p.files_total} files…` : 'Preparing the zip…';
+      await sleep(1000);
+    }
+  } finally {
+    updateSelection();
+  }
+}
+
+// Moving: a folder picker from the root, one level at a time.
+let moving = null;
+let moveTrail = [];
+
+async function move(item) {
+  moving = item;
+  moveTrail = [{ id: null, name: 'My files' }];
+  $('move-title').textContent = `Move “${item.name}”`;
+  $('move-dialog').showModal();
+  await moveList();
+}
+
+async function moveList() {
+  const nav = $('move-crumbs');
+  nav.replaceChildren();
+  moveTrail.forEach((f, i) => {
+    if (i > 0) nav.append(' / ');
+    nav.append(i === moveTrail.length - 1 ? f.name : button(f.name, () => {
+      moveTrail = moveTrail.slice(0, i + 1);
+      moveList();
+    }, 'link'));
+  });
+  const here = moveTrail.at(-1);
+  const r = await call('GET', `/folders/${here.id ?? 'root'}/items?limit=1000`);
+  const ul = $('move-folders');
+  ul.replaceChildren();
+  if (!r.ok) return fail(detail(r));
+  for (const f of r.json.items.filter((i) => i.kind === 'folder' && i.id !== moving.id)) {
+    const li = document.createElement('li');
+    li.append(button(`${f.name}/`, () => {
+      moveTrail.push({ id: f.id, name: f.name });
+      moveList();
+    }, 'link'));
+    ul.append(li);
+  }
+}
+
+async function moveHere() {
+  const target = moveTrail.at(-1);
+  $('move-dialog').close();
+  const r = await call('PATCH', `/files/${moving.id}`, { parent_id: target.id });
+  if (!r.ok) return fail(detail(r));
+  notice(`Moved ${moving.name} to ${target.name}.`);
+  await refresh();
+}
+
+// Sharing: people (read or write) and links (password, expiry, download limit).
+let sharing = null;
+
+function shareFail(text) {
+  say('share-error', text);
+}
+
+async function share(item) {
+  sharing = item;
+  $('share-title').textContent = `Share “${item.name}”`;
+  show('link-made', false);
+  shareFail('');
+  $('share-dialog').showModal();
+  await Promise.all([sharesList(), linksList()]);
+}
+
+async function sharesList() {
+  const r = await call('GET', `/files/${sharing.id}/shares`);
+  const body = $('shares');
+  body.replaceChildren();
+  if (!r.ok) return shareFail(detail(r));
+  for (const sh of r.json.items) {
+    const tr = document.createElement('tr');
+    const who = document.createElement('td');
+    const what = document.createElement('td');
+    const act = document.createElement('td');
+    who.textContent = sh.username;
+    what.textContent = sh.inherited ? `${sh.permission} (from a folder above)` : sh.permission;
+    if (!sh.inherited) {
+      act.append(button('Remove', async () => {
+        const d = await call('DELETE', `/files/${sharing.id}/shares/${encodeURIComponent(sh.username)}`);
+        if (!d.ok) return shareFail(detail(d));
+        await sharesList();
+      }, 'danger'));
+    }
+    tr.append(who, what, act);
+    body.append(tr);
+  }
+}
+
+async function linksList() {
+  const r = await call('GET', `/files/${sharing.id}/links`);
+  const body = $('links');
+  body.replaceChildren();
+  if (!r.ok) return shareFail(detail(r));
+  for (const l of r.json.items) {
+    const tr = document.createElement('tr');
+    const what = document.createElement('td');
+    const count = document.createElement('td');
+    const act = document.createElement('td');
+    const parts = [l.state];
+    if (l.password_protected) parts.push('password');
+    if (l.expires_at) parts.push(`until ${new Date(l.expires_at).toLocaleString()}`);
+    what.textContent = parts.join(' · ');
+    count.textContent = `${l.download_count}${l.max_downloads != null ? ` of ${l.max_downloads}` : ''} downloads`;
+    if (l.state === 'active') {
+      act.append(button('Revoke', async () => {
+        const d = await call('DELETE', `/files/${sharing.id}/links/${l.id}`);
+        if (!d.ok) return shareFail(detail(d));
+        await linksList();
+      }, 'danger'));
+    }
+    tr.append(what, count, act);
+    body.append(tr);
+  }
+}
+
+async function shareWith(e) {
+  e.preventDefault();
+  const r = await call('POST', `/files/${sharing.id}/shares`, {
+    username: $('share-user').value.trim(),
+    permission: $('share-permission').value,
+  });
+  if (!r.ok) return shareFail(detail(r));
+  shareFail('');
+  $('share-user').value = '';
+  await sharesList();
+}
+
+async function createLink(e) {
+  e.preventDefault();
+  const body = {};
+  if ($('link-password').value) body.password = $('link-password').value;
+  if ($('link-expires').value) body.expires_at = new Date($('link-expires').value).toISOString();
+  if ($('link-max').value) body.max_downloads = Number($('link-max').value);
+  const r = await call('POST', `/files/${sharing.id}/links`, body);
+  if (!r.ok) return shareFail(detail(r));
+  shareFail('');
+  for (const id of ['link-password', 'link-expires', 'link-max']) $(id).value = '';
+  $('link-url').value = r.json.url;
+  show('link-made');
+  await linksList();
+}
+
+async function copyLink() {
+  const input = $('link-url');
+  input.select();
+  try {
+    await navigator.clipboard.writeText(input.value);
+    $('link-copy').textContent = 'Copied';
+  } catch {
+    // No clipboard access (e.g. not a secure context): the link is selected to copy.
+    $('link-copy').textContent = 'Selected: copy it';
+  }
+}
+
+async function sharedWithMe() {
+  const r = await call('GET', '/shared-with-me?limit=1000');
+  const body = $('shared-items');
+  body.replaceChildren();
+  if (!r.ok) return fail(detail(r));
+  for (const it of r.json.items) {
+    const tr = document.createElement('tr');
+    const cells = Array.from({ length: 5 }, () => document.createElement('td'));
+    const [name, owner, perm, size, act] = cells;
+    size.className = 'num';
+    if (it.file.kind === 'folder') {
+      name.append(button(`${it.file.name}/`, () => {
+        trail = [{ id: null, name: 'My files' }, { id: it.file.id, name: it.file.name }];
+        view('files');
+      }, 'link'));
+    } else {
+      name.textContent = it.file.name;
+      size.textContent = bytes(it.file.size);
+      if (it.file.state === 'active') act.append(button('Download', () => download(it.file)));
+    }
+    owner.textContent = it.owner;
+    perm.textContent = it.permission;
+    tr.append(...cells);
+    body.append(tr);
+  }
+  show('shared-empty', r.json.items.length === 0);
+}
+
+async function users() {
+  const r = await call('GET', '/admin/users?limit=1000');
+  const body = $('users');
+  body.replaceChildren();
+  if (!r.ok) return fail(detail(r));
+  for (const u of r.json.items) {
+    const tr = document.createElement('tr');
+    const cells = Array.from({ length: 5 }, () => document.createElement('td'));
+    const [name, role, used, quota, act] = cells;
+    name.textContent = u.disabled ? `${u.username} (disabled)` : u.username;
+    role.textContent = u.role;
+    used.className = 'num';
+    used.textContent = `${bytes(u.used_bytes)} · ${u.used_objects} files`;
+    const input = document.createElement('input');
+    input.type = 'number';
+    input.min = '0';
+    input.className = 'quota';
+    input.value = String(u.quota_bytes);
+    input.setAttribute('aria-label', `Quota of ${u.username} in bytes`);
+    quota.append(input, ` (${bytes(u.quota_bytes)})`);
+    act.append(button('Save', async () => {
+      const p = await call('PATCH', `/admin/users/${u.id}`, { quota_bytes: Number(input.value) });
+      if (!p.ok) return fail(detail(p));
+      notice(`The quota of ${u.username} is ${bytes(p.json.quota_bytes)}.`);
+      await users();
+    }));
+    tr.append(...cells);
+    body.append(tr);
+  }
 }
 
 // Uploads: straight to the store through presigned URLs (the API never sees the bytes),
@@ -450,6 +735,30 @@ drop.addEventListener('drop', (e) => {
   if (files.length) upload(files);
 });
 
+$('view-files').addEventListener('click', () => {
+  trail = [{ id: null, name: 'My files' }];
+  view('files');
+});
+$('view-shared').addEventListener('click', () => view('shared'));
+$('view-admin').addEventListener('click', () => view('admin'));
+$('zip').addEventListener('click', zip);
+$('select-all').addEventListener('change', (e) => {
+  for (const box of document.querySelectorAll('#items input[type=checkbox]')) {
+    if (box.checked !== e.target.checked) {
+      box.checked = e.target.checked;
+      box.onchange();
+    }
+  }
+});
+$('move-here').addEventListener('click', moveHere);
+$('move-cancel').addEventListener('click', () => $('move-dialog').close());
+$('share-form').addEventListener('submit', shareWith);
+$('link-form').addEventListener('submit', createLink);
+$('link-copy').addEventListener('click', copyLink);
+$('share-close').addEventListener('click', () => {
+  $('share-dialog').close();
+  refresh();
+});
 $('auth-form').addEventListener('submit', submitAuth);
 $('auth-switch').addEventListener('click', () => setMode(!registering));
 $('new-folder').addEventListener('submit', createFolder);

@@ -79,6 +79,9 @@ pub struct Settings {
     pub rate_limit_device_code: RateLimit,
     pub trusted_proxies: Vec<IpNet>,
     pub cors_origins: Vec<String>,
+    /// Where the web interface is served from (`COFFER_WEB_ORIGINS`); empty: this
+    /// server's own address (see [`Settings::web_origins`]).
+    pub web_origins: Vec<String>,
     pub max_body_bytes: usize,
     /// How long a client has to send a request's body, counted from its arrival.
     pub body_read_timeout: Duration,
@@ -184,6 +187,7 @@ impl Default for Settings {
             },
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
+            web_origins: Vec::new(),
             max_body_bytes: 256 * 1024,
             body_read_timeout: Duration::from_secs(30),
             audit_backlog: 65_536,
@@ -296,6 +300,7 @@ impl Settings {
             })
             .collect::<Result<Vec<IpNet>, _>>()?;
         self.cors_origins = src.list("COFFER_CORS_ORIGINS");
+        self.web_origins = src.list("COFFER_WEB_ORIGINS");
         self.max_body_bytes = src.parse("COFFER_MAX_BODY_BYTES", self.max_body_bytes)?;
         self.body_read_timeout =
             src.seconds("COFFER_BODY_READ_TIMEOUT_SECONDS", self.body_read_timeout)?;
@@ -444,6 +449,28 @@ impl Settings {
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.as_str().starts_with("sqlite:")
+    }
+
+    /// The origins the web interface is served from, which the store must accept
+    /// presigned PUTs from (CORS): `COFFER_WEB_ORIGINS`, or else this server's own
+    /// address, `http://{host}:{port}` (with `localhost` beside a loopback host).
+    pub fn web_origins(&self) -> Vec<String> {
+        if !self.web_origins.is_empty() {
+            return self.web_origins.clone();
+        }
+        let port = self.port;
+        match self.host.as_str() {
+            "127.0.0.1" | "localhost" | "0.0.0.0" => vec![
+                format!("http://127.0.0.1:{port}"),
+                format!("http://localhost:{port}"),
+            ],
+            "::1" | "::" => vec![
+                format!("http://[::1]:{port}"),
+                format!("http://localhost:{port}"),
+            ],
+            host if host.contains(':') => vec![format!("http://[{host}]:{port}")],
+            host => vec![format!("http://{host}:{port}")],
+        }
     }
 }
 

@@ -114,3 +114,25 @@ fn an_identity_provider_needs_https_and_a_long_secret() {
     assert_eq!(groups.auth_external.admin_groups, ["hpc-admins", "it"]);
     assert!(from(&[]).expect("valid").auth_external.url.is_none());
 }
+
+#[test]
+fn the_web_interface_is_served_from_its_own_address_unless_told_otherwise() {
+    let own = from(&[("COFFER_PORT", "8443")]).expect("valid");
+    assert_eq!(
+        own.web_origins(),
+        ["http://127.0.0.1:8443", "http://localhost:8443"]
+    );
+    let named = from(&[("COFFER_HOST", "files.lab"), ("COFFER_PORT", "80")]).expect("valid");
+    assert_eq!(named.web_origins(), ["http://files.lab:80"]);
+    let v6 = from(&[("COFFER_HOST", "fd00::7")]).expect("valid");
+    assert_eq!(v6.web_origins(), ["http://[fd00::7]:8080"]);
+    let told = from(&[(
+        "COFFER_WEB_ORIGINS",
+        "https://coffer.example.org, https://files.example.org",
+    )])
+    .expect("valid");
+    assert_eq!(
+        told.web_origins(),
+        ["https://coffer.example.org", "https://files.example.org"]
+    );
+}

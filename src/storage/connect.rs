@@ -69,7 +69,8 @@ pub async fn start(settings: &Settings) -> Result<(S3Store, Option<EmbeddedS3>),
     if s3.endpoint.is_some() {
         return Ok((S3Store::new(&external_config(settings))?, None));
     }
-    let embedded = EmbeddedS3::start(&settings.data_dir, s3.embedded_port).await?;
+    let embedded =
+        EmbeddedS3::start(&settings.data_dir, s3.embedded_port, settings.web_origins()).await?;
     let creds = &embedded.credentials;
     let cfg = store_config(
         settings,

@@ -318,17 +318,26 @@ where
     call(req).await
 }
 
-/// Answers CORS like MinIO's default, so that the web interface (another origin) can
-/// PUT and GET through presigned URLs: a preflight from any origin is granted the
-/// methods presigned URLs use and the headers it asks for, and every answer to a request
-/// with an `Origin` allows that origin and exposes `ETag`. No cookies or other ambient
-/// credentials exist here: a presigned URL is its own credential, whoever sends it.
+/// Answers CORS for the web interface's origins (`origins`), so that its pages can PUT
+/// and GET through presigned URLs: a preflight from one of them is granted the methods
+/// presigned URLs use and the headers it asks for, and every answer to a request from
+/// one of them allows it and exposes `ETag`. Other origins get no CORS headers (their
+/// scripts cannot use the store; the store itself answers as before).
 async fn with_cors(
     s3: s3s::service::S3Service,
+    origins: Arc<Vec<String>>,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<s3s::Body>, s3s::HttpError> {
     use hyper::header::{self, HeaderValue};
-    let origin = req.headers().get(header::ORIGIN).cloned();
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|o| {
+            origins
+                .iter()
+                .any(|allowed| o.as_bytes() == allowed.as_bytes())
+        })
+        .cloned();
     let preflight = req.method() == hyper::Method::OPTIONS
         && req
             .headers()
@@ -366,8 +375,14 @@ async fn with_cors(
 }
 
 impl EmbeddedS3 {
-    /// Binds 127.0.0.1:`port` (0 = any free port) and serves `<data_dir>/objects`.
-    pub async fn start(data_dir: &Path, port: u16) -> Result<EmbeddedS3, StorageError> {
+    /// Binds 127.0.0.1:`port` (0 = any free port) and serves `<data_dir>/objects`;
+    /// pages from `web_origins` may use it (CORS).
+    pub async fn start(
+        data_dir: &Path,
+        port: u16,
+        web_origins: Vec<String>,
+    ) -> Result<EmbeddedS3, StorageError> {
+        let origins = Arc::new(web_origins);
         let root = data_dir.join("objects");
         std::fs::create_dir_all(&root)
             .map_err(|e| StorageError::Embedded(format!("{}: {e}", root.display())))?;
@@ -398,8 +413,10 @@ impl EmbeddedS3 {
                         continue;
                     }
                 };
-                let s3 = service.clone();
-                let with_cors = hyper::service::service_fn(move |req| with_cors(s3.clone(), req));
+                let (s3, origins) = (service.clone(), origins.clone());
+                let with_cors = hyper::service::service_fn(move |req| {
+                    with_cors(s3.clone(), origins.clone(), req)
+                });
                 let conn = http
                     .serve_connection(TokioIo::new(socket), with_cors)
                     .into_owned();

@@ -24,4 +24,5 @@ mod sharing;
 mod token_confinement;
 mod tokens;
 mod uploads;
+mod web;
 mod worker;

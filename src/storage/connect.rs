@@ -67,7 +67,16 @@ pub fn connect(settings: &Settings) -> Result<Arc<dyn ObjectStore>, StorageError
 pub async fn start(settings: &Settings) -> Result<(S3Store, Option<EmbeddedS3>), StorageError> {
     let s3 = &settings.s3;
     if s3.endpoint.is_some() {
-        return Ok((S3Store::new(&external_config(settings))?, None));
+        let store = S3Store::new(&external_config(settings))?;
+        // The web interface's uploads go straight to the store: it must allow its pages.
+        if let Err(e) = store.allow_pages(&settings.web_origins()).await {
+            tracing::warn!(
+                error = %e,
+                "could not set the bucket's CORS rule for the web interface; browsers \
+                 cannot upload until the store allows COFFER_WEB_ORIGINS (see README)"
+            );
+        }
+        return Ok((store, None));
     }
     let embedded =
         EmbeddedS3::start(&settings.data_dir, s3.embedded_port, settings.web_origins()).await?;

@@ -152,6 +152,68 @@ impl S3Store {
     }
 
     /// Creates the bucket if it does not exist yet (used for the embedded store).
+    /// Lets pages from `origins` GET, HEAD and PUT through presigned URLs: the bucket
+    /// gets a CORS rule for exactly them (`ETag` exposed), named after them, beside
+    /// every rule it has. Replicas with the same origins agree on one rule; a put that
+    /// raced another (each writes the whole configuration) is noticed on reading back
+    /// and done again.
+    pub async fn allow_pages(&self, origins: &[String]) -> Result<(), StorageError> {
+        use s3::serde_types::{CorsConfiguration, CorsRule};
+        let mut sorted = origins.to_vec();
+        sorted.sort();
+        let name = format!(
+            "coffer-web-{:08x}",
+            crc32fast::hash(sorted.join(" ").as_bytes())
+        );
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let ours = CorsRule::new(
+            Some(strings(&["*"])),
+            strings(&["GET", "HEAD", "PUT"]),
+            sorted,
+            Some(strings(&["ETag"])),
+            Some(name.clone()),
+            Some(3600),
+        );
+        // The rule types keep their fields private: look at them as JSON.
+        let named = |r: &CorsRule| {
+            serde_json::to_value(r)
+                .ok()
+                .and_then(|v| v.get("ID").and_then(|id| id.as_str().map(str::to_owned)))
+        };
+        for attempt in 0..5u64 {
+            let mut rules: Vec<CorsRule> = match self.bucket.get_bucket_cors("").await {
+                Ok(config) => as_json_rules(&config).unwrap_or_default(),
+                // No CORS configuration yet (404 NoSuchCORSConfiguration).
+                Err(_) => Vec::new(),
+            };
+            if rules
+                .iter()
+                .any(|r| named(r).as_deref() == Some(name.as_str()))
+            {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            rules.push(ours.clone());
+            let res = self
+                .bucket
+                .put_bucket_cors("", &CorsConfiguration::new(rules))
+                .await
+                .map_err(request_err)?;
+            if !(200..=299).contains(&res.status_code()) {
+                return Err(StorageError::Status {
+                    status: res.status_code(),
+                    message: res.as_str().unwrap_or_default().to_owned(),
+                });
+            }
+        }
+        Err(StorageError::Status {
+            status: 409,
+            message: "the bucket's CORS configuration kept changing under us".into(),
+        })
+    }
+
     pub async fn ensure_bucket(&self, cfg: &S3Config) -> Result<(), StorageError> {
         if self.check().await.is_ok() {
             return Ok(());
@@ -530,4 +592,12 @@ impl ObjectStore for S3Store {
         })
         .await
     }
+}
+
+/// The rules of a CORS configuration (its fields are private: read through JSON).
+fn as_json_rules(
+    config: &s3::serde_types::CorsConfiguration,
+) -> Option<Vec<s3::serde_types::CorsRule>> {
+    let value = serde_json::to_value(config).ok()?;
+    serde_json::from_value(value.get("CORSRule")?.clone()).ok()
 }

@@ -5,7 +5,8 @@
 // by the breadcrumbs, download a file (bytes compared), rename, move it with the folder
 // picker, zip the folder, share it with another user who then sees it, make a password
 // link and use it in a fresh context, revoke it, delete with the browser's dialogs,
-// have the admin change a quota, change the password, sign out and in again. Screenshots go to
+// then the admin area (statistics, a quota changed, a user found and disabled,
+// registration closed, the audit log filtered), change the password, sign out and in. Screenshots go to
 // $WEB_SHOTS.
 //
 // Usage: node app.mjs path/to/cofferd
@@ -196,19 +197,46 @@ await withCoffer('app', async (h) => {
   const files = (await h.api('/api/v1/folders/root/items', { token })).items.map((i) => i.name);
   check(files.join('|') === 'results <i>2026', `what the API lists: ${files.join('|')}`);
 
-  // The admin changes carol's quota.
+  // The admin area: statistics, users (search, quota, disable), settings, audit log.
   const admin = await h.freshPage();
   await admin.goto(`${h.base}/`);
   await admin.fill('#username', ADMIN.username);
   await admin.fill('#auth-password', ADMIN.password);
   await admin.click('#auth-submit');
   await admin.click('#view-admin');
+  await admin.locator('#stats').filter({ hasText: '3 users (0 disabled)' }).waitFor();
+  await admin.locator('#top-users td', { hasText: 'carol' }).first().waitFor();
   const carolRow = admin.locator('#users tr', { hasText: 'carol' });
-  await carolRow.locator('input').fill('2147483648');
+  await carolRow.locator('input.quota').fill('2147483648');
   await carolRow.getByRole('button', { name: 'Save' }).click();
-  await admin.locator('#notice').filter({ hasText: 'The quota of carol is 2.0 GiB.' }).waitFor();
-  await h.shot(admin, 'app-admin.png');
+  await admin.locator('#notice').filter({ hasText: 'Saved carol: quota 2.0 GiB, user.' }).waitFor();
   check((await h.api('/api/v1/me/usage', { token })).quota_bytes === 2147483648, "carol's new quota");
+  await admin.fill('#user-q', 'da');
+  await admin.click('#user-search button');
+  await admin.locator('#users tr', { hasText: 'carol' }).waitFor({ state: 'detached' });
+  const daveRow = admin.locator('#users tr', { hasText: 'dave' });
+  await daveRow.locator('input[type=checkbox]').check();
+  await daveRow.getByRole('button', { name: 'Save' }).click();
+  await admin.locator('#notice').filter({ hasText: 'Saved dave: quota 10.0 GiB, user, disabled.' }).waitFor();
+  await admin.locator('#stats').filter({ hasText: '(1 disabled)' }).waitFor();
+  await admin.uncheck('#setting-registration_open');
+  await admin.click('#settings-form button[type=submit]');
+  await admin.locator('#notice').filter({ hasText: 'Saved: registration_open.' }).waitFor();
+  await admin.fill('#audit-action', 'link.');
+  await admin.click('#audit-filter button');
+  await admin.locator('#audit td', { hasText: 'link.created' }).first().waitFor();
+  const actions = await admin.locator('#audit tr td:nth-child(3)').allTextContents();
+  check(actions.length > 0 && actions.every((a) => a.startsWith('link.')), `the filtered log: ${actions.join(', ')}`);
+  await h.shot(admin, 'app-admin.png');
+  // Registration is closed now: the form says so, in the server's words.
+  const late = await h.freshPage();
+  await late.goto(`${h.base}/`);
+  await late.click('#auth-switch');
+  await late.fill('#username', 'eve');
+  await late.fill('#auth-password', password);
+  await late.click('#auth-submit');
+  await late.locator('#error').filter({ hasText: /regist/i }).waitFor();
+  await late.context().close();
   await admin.context().close();
   await page.click('#view-files');
 

@@ -103,9 +103,11 @@ export async function withCoffer(name, test) {
         page.on('pageerror', (e) => problems.push(`script error: ${e.message}`));
         page.on('console', (m) => {
           const text = m.text();
-          // The pages' own requests answer 401 (signed out, a wrong password) and 404
-          // (a dead link), and Chromium logs those statuses; anything else is a problem.
-          const expected = /^Failed to load resource: the server responded with a status of (401|404)/.test(text);
+          // The pages' own requests answer 401 (signed out, a wrong password), 403
+          // (registration closed) and 404 (a dead link), and Chromium logs those
+          // statuses; anything else is a problem. (A refusal the test does not expect
+          // fails it anyway: the page shows the error instead of what the test awaits.)
+          const expected = /^Failed to load resource: the server responded with a status of (401|403|404)/.test(text);
           if (m.type() === 'error' && !expected) problems.push(`console: ${text}`);
           if (/Content Security Policy/i.test(text)) problems.push(`CSP: ${text}`);
         });

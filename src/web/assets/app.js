@@ -1,7 +1,8 @@
 // Coffer's web interface: sign in (the API's cookie session: HttpOnly cookies, no token
 // in script reach), the file browser, folders, uploads with progress, downloads, zips
 // of a selection, moves, renames, deletes, sharing with people and by link, what is
-// shared with me, usage, the password, and for admins the users' quotas. Every change carries X-Coffer-CSRF; every name is set as text.
+// shared with me, usage, the password, and for admins statistics, users (search, role,
+// disable, quota, delete), the run-time settings and the audit log with filters. Every change carries X-Coffer-CSRF; every name is set as text.
 
 const api = '/api/v1';
 const $ = (id) => document.getElementById(id);
@@ -97,7 +98,7 @@ async function view(which) {
   }
   if (which === 'files') await refresh();
   if (which === 'shared') await sharedWithMe();
-  if (which === 'admin') await users();
+  if (which === 'admin') await admin();
 }
 
 function setMode(register) {
@@ -515,17 +516,57 @@ async function sharedWithMe() {
   show('shared-empty', r.json.items.length === 0);
 }
 
+async function admin() {
+  await Promise.all([stats(), users(), settings(), audit()]);
+}
+
+async function stats() {
+  const r = await call('GET', '/admin/stats?top=5');
+  if (!r.ok) return fail(detail(r));
+  const st = r.json;
+  $('stats').textContent = `${st.users} users (${st.disabled_users} disabled) · ${bytes(st.used_bytes)} in ${st.used_objects} files · ${st.open_uploads} uploads open (${bytes(st.reserved_bytes)} reserved)`;
+  const body = $('top-users');
+  body.replaceChildren();
+  for (const u of st.top_users) {
+    const tr = document.createElement('tr');
+    const cells = Array.from({ length: 3 }, () => document.createElement('td'));
+    cells[0].textContent = u.username;
+    cells[1].textContent = bytes(u.used_bytes);
+    cells[2].textContent = bytes(u.quota_bytes);
+    cells[1].className = 'num';
+    cells[2].className = 'num';
+    tr.append(...cells);
+    body.append(tr);
+  }
+}
+
 async function users() {
-  const r = await call('GET', '/admin/users?limit=1000');
+  const q = new URLSearchParams({ limit: '1000' });
+  if ($('user-q').value.trim()) q.set('q', $('user-q').value.trim());
+  const r = await call('GET', `/admin/users?${q}`);
   const body = $('users');
   body.replaceChildren();
   if (!r.ok) return fail(detail(r));
   for (const u of r.json.items) {
     const tr = document.createElement('tr');
-    const cells = Array.from({ length: 5 }, () => document.createElement('td'));
-    const [name, role, used, quota, act] = cells;
-    name.textContent = u.disabled ? `${u.username} (disabled)` : u.username;
-    role.textContent = u.role;
+    const cells = Array.from({ length: 6 }, () => document.createElement('td'));
+    const [name, role, off, used, quota, act] = cells;
+    name.textContent = u.username;
+    const roleSelect = document.createElement('select');
+    roleSelect.setAttribute('aria-label', `Role of ${u.username}`);
+    for (const value of ['user', 'admin']) {
+      const o = document.createElement('option');
+      o.value = value;
+      o.textContent = value;
+      o.selected = u.role === value;
+      roleSelect.append(o);
+    }
+    role.append(roleSelect);
+    const disabled = document.createElement('input');
+    disabled.type = 'checkbox';
+    disabled.checked = u.disabled;
+    disabled.setAttribute('aria-label', `${u.username} disabled`);
+    off.append(disabled);
     used.className = 'num';
     used.textContent = `${bytes(u.used_bytes)} · ${u.used_objects} files`;
     const input = document.createElement('input');
@@ -535,15 +576,103 @@ async function users() {
     input.value = String(u.quota_bytes);
     input.setAttribute('aria-label', `Quota of ${u.username} in bytes`);
     quota.append(input, ` (${bytes(u.quota_bytes)})`);
-    act.append(button('Save', async () => {
-      const p = await call('PATCH', `/admin/users/${u.id}`, { quota_bytes: Number(input.value) });
-      if (!p.ok) return fail(detail(p));
-      notice(`The quota of ${u.username} is ${bytes(p.json.quota_bytes)}.`);
-      await users();
-    }));
+    act.className = 'actions';
+    act.append(
+      button('Save', async () => {
+        const change = { quota_bytes: Number(input.value) };
+        if (roleSelect.value !== u.role) change.role = roleSelect.value;
+        if (disabled.checked !== u.disabled) change.disabled = disabled.checked;
+        const p = await call('PATCH', `/admin/users/${u.id}`, change);
+        if (!p.ok) return fail(detail(p));
+        notice(`Saved ${u.username}: quota ${bytes(p.json.quota_bytes)}, ${p.json.role}${p.json.disabled ? ', disabled' : ''}.`);
+        await Promise.all([users(), stats()]);
+      }),
+      button('Delete', async () => {
+        if (!confirm(`Delete the account ${u.username} and all their files? This cannot be undone.`)) return;
+        const d = await call('DELETE', `/admin/users/${u.id}`);
+        if (!d.ok) return fail(detail(d));
+        notice(`Deleted ${u.username}; their files are being purged.`);
+        await Promise.all([users(), stats()]);
+      }, 'danger'),
+    );
     tr.append(...cells);
     body.append(tr);
   }
+}
+
+// The run-time settings, a field per setting as the server lists them.
+let current = {};
+
+async function settings() {
+  const r = await call('GET', '/admin/settings');
+  if (!r.ok) return fail(detail(r));
+  current = r.json;
+  const box = $('settings');
+  box.replaceChildren();
+  for (const [key, value] of Object.entries(current)) {
+    const label = document.createElement('label');
+    const input = document.createElement('input');
+    input.id = `setting-${key}`;
+    input.dataset.key = key;
+    if (typeof value === 'boolean') {
+      input.type = 'checkbox';
+      input.checked = value;
+      label.className = 'check';
+      label.append(input, ` ${key.replaceAll('_', ' ')}`);
+    } else {
+      input.type = typeof value === 'number' ? 'number' : 'text';
+      input.value = Array.isArray(value) ? value.join(', ') : String(value);
+      label.append(`${key.replaceAll('_', ' ')}${Array.isArray(value) ? ' (comma-separated)' : ''} `, input);
+    }
+    box.append(label);
+  }
+}
+
+async function saveSettings(e) {
+  e.preventDefault();
+  const change = {};
+  for (const input of document.querySelectorAll('#settings input')) {
+    const key = input.dataset.key;
+    const old = current[key];
+    let value;
+    if (typeof old === 'boolean') value = input.checked;
+    else if (typeof old === 'number') value = Number(input.value);
+    else if (Array.isArray(old)) value = input.value.split(',').map((v) => v.trim()).filter(Boolean);
+    else value = input.value;
+    if (JSON.stringify(value) !== JSON.stringify(old)) change[key] = value;
+  }
+  if (!Object.keys(change).length) return notice('No setting changed.');
+  const r = await call('PATCH', '/admin/settings', change);
+  if (!r.ok) return fail(detail(r));
+  notice(`Saved: ${Object.keys(change).join(', ')}.`);
+  await settings();
+}
+
+async function audit(cursor) {
+  const q = new URLSearchParams({ limit: '50' });
+  for (const [key, id] of [['action', 'audit-action'], ['outcome', 'audit-outcome'], ['target', 'audit-target']]) {
+    if ($(id).value.trim()) q.set(key, $(id).value.trim());
+  }
+  if (cursor) q.set('cursor', cursor);
+  const r = await call('GET', `/admin/audit?${q}`);
+  if (!r.ok) return fail(detail(r));
+  const body = $('audit');
+  if (!cursor) body.replaceChildren();
+  for (const ev of r.json.items) {
+    const tr = document.createElement('tr');
+    const cells = Array.from({ length: 6 }, () => document.createElement('td'));
+    cells[0].textContent = new Date(ev.at).toLocaleString();
+    cells[1].textContent = ev.actor_name ?? '';
+    cells[2].textContent = ev.action;
+    cells[3].textContent = ev.target ?? '';
+    cells[4].textContent = ev.outcome;
+    cells[5].textContent = ev.ip ?? '';
+    tr.append(...cells);
+    body.append(tr);
+  }
+  const more = $('audit-more');
+  more.hidden = !r.json.next_cursor;
+  more.onclick = () => audit(r.json.next_cursor);
 }
 
 // Uploads: straight to the store through presigned URLs (the API never sees the bytes),
@@ -741,6 +870,15 @@ $('view-files').addEventListener('click', () => {
 });
 $('view-shared').addEventListener('click', () => view('shared'));
 $('view-admin').addEventListener('click', () => view('admin'));
+$('user-search').addEventListener('submit', (e) => {
+  e.preventDefault();
+  users();
+});
+$('settings-form').addEventListener('submit', saveSettings);
+$('audit-filter').addEventListener('submit', (e) => {
+  e.preventDefault();
+  audit();
+});
 $('zip').addEventListener('click', zip);
 $('select-all').addEventListener('change', (e) => {
   for (const box of document.querySelectorAll('#items input[type=checkbox]')) {

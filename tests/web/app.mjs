@@ -2,8 +2,8 @@
 // register and sign in (the cookie session), create a folder and open it, upload three
 // files into it through the file picker (one of 70 MiB, multipart; progress to 100%,
 // the stored bytes compared), cancel an upload (its reservation given back), browse back
-// by the breadcrumbs, download a file (bytes compared), rename, move it with the folder
-// picker, zip the folder, share it with another user who then sees it, make a password
+// by the breadcrumbs, download a file (bytes compared), copy it into the folder, rename
+// it, move it with the folder picker, zip the folder, share it with another user who then sees it, make a password
 // link and use it in a fresh context, revoke it, delete with the browser's dialogs,
 // then the admin area (statistics, a quota changed, a user found and disabled,
 // registration closed, the audit log filtered), change the password, sign out and in. Screenshots go to
@@ -114,6 +114,17 @@ await withCoffer('app', async (h) => {
   const got = await h.downloaded(page, () => fileRow.getByRole('button', { name: 'Download' }).click());
   check(sha(got.bytes) === sha(bytes), 'the downloaded bytes are the file');
   check(got.name === 'energy.h5', `the download's name (${got.name})`);
+
+  // Copied into the folder (the store copies the bytes; the API never sees them).
+  await fileRow.getByRole('button', { name: 'Copy' }).click();
+  await page.locator('#move-dialog').getByRole('button', { name: 'results <i>2026/' }).click();
+  await page.locator('#move-crumbs').filter({ hasText: 'results <i>2026' }).waitFor();
+  await page.click('#move-here');
+  await page.locator('#notice').filter({ hasText: 'Copied energy.h5 to results <i>2026 as energy.h5.' }).waitFor();
+  const copied = (await h.api(`/api/v1/folders/${folderId}/items`, { token })).items.find((i) => i.name === 'energy.h5');
+  check(copied, 'the copy is in the folder');
+  const { url: copyUrl } = await h.api(`/api/v1/files/${copied.id}/download`, { token });
+  check(sha(Buffer.from(await (await fetch(copyUrl)).arrayBuffer())) === sha(bytes), "the copy's bytes");
 
   page.once('dialog', (d) => d.accept('energy-final.h5'));
   await fileRow.getByRole('button', { name: 'Rename' }).click();

@@ -12,3 +12,4 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 node link.mjs "$BIN"
 node app.mjs "$BIN"
+node device.mjs "$BIN"

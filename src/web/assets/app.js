@@ -210,6 +210,7 @@ function row(item) {
   }
   modified.textContent = new Date(item.updated_at).toLocaleString();
   state.textContent = item.state;
+  if (item.kind === 'file' && item.state === 'active') actions.append(button('Copy', () => copy(item)));
   actions.append(
     button('Share', () => share(item)),
     button('Move', () => move(item)),
@@ -336,17 +337,23 @@ async function zip() {
   }
 }
 
-// Moving: a folder picker from the root, one level at a time.
+// Moving and copying: a folder picker from the root, one level at a time.
 let moving = null;
+let copying = false;
 let moveTrail = [];
 
-async function move(item) {
+async function pickFolder(item, copy) {
   moving = item;
+  copying = copy;
   moveTrail = [{ id: null, name: 'My files' }];
-  $('move-title').textContent = `Move “${item.name}”`;
+  $('move-title').textContent = `${copy ? 'Copy' : 'Move'} “${item.name}”`;
+  $('move-here').textContent = copy ? 'Copy here' : 'Move here';
   $('move-dialog').showModal();
   await moveList();
 }
+
+const move = (item) => pickFolder(item, false);
+const copy = (item) => pickFolder(item, true);
 
 async function moveList() {
   const nav = $('move-crumbs');
@@ -376,9 +383,18 @@ async function moveList() {
 async function moveHere() {
   const target = moveTrail.at(-1);
   $('move-dialog').close();
-  const r = await call('PATCH', `/files/${moving.id}`, { parent_id: target.id });
-  if (!r.ok) return fail(detail(r));
-  notice(`Moved ${moving.name} to ${target.name}.`);
+  if (copying) {
+    // A copy beside its original needs another name.
+    const body = { parent_id: target.id };
+    if (target.id === (moving.parent_id ?? null)) body.name = `Copy of ${moving.name}`;
+    const r = await call('POST', `/files/${moving.id}/copy`, body);
+    if (!r.ok) return fail(detail(r));
+    notice(`Copied ${moving.name} to ${target.name} as ${r.json.name}.`);
+  } else {
+    const r = await call('PATCH', `/files/${moving.id}`, { parent_id: target.id });
+    if (!r.ok) return fail(detail(r));
+    notice(`Moved ${moving.name} to ${target.name}.`);
+  }
   await refresh();
 }
 

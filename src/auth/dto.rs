@@ -99,3 +99,12 @@ pub struct TokenResponse {
     pub refresh_expires_in: i64,
     pub user: UserResponse,
 }
+
+/// What a sign-in page may offer (no authentication needed).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AuthOptions {
+    /// Whether `POST /auth/register` accepts new accounts.
+    pub registration_open: bool,
+    /// Whether command-line clients may sign in with device login.
+    pub device_login_enabled: bool,
+}

@@ -6,8 +6,8 @@ use secrecy::SecretString;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::dto::{
-    ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest, TokenResponse,
-    UserResponse,
+    AuthOptions, ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest,
+    TokenResponse, UserResponse,
 };
 use super::service::{AuthService, ClientInfo, Session};
 use super::{cookies, AnyToken, AuthError, AuthUser};
@@ -17,7 +17,8 @@ use crate::http::context::{ClientIp, Origin};
 use crate::http::ratelimit::RateLimits;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(register)
+    cfg.service(options)
+        .service(register)
         .service(login)
         .service(refresh)
         .service(logout)
@@ -107,6 +108,21 @@ fn no_store(res: &mut HttpResponseBuilder) {
 }
 
 /// Create an account.
+/// What a sign-in page may offer: whether self-registration is open and device login
+/// on (the web interface shows "Create an account" only while registration is open).
+#[utoipa::path(
+    tag = "auth",
+    responses((status = 200, description = "The options in force", body = AuthOptions))
+)]
+#[get("/options")]
+async fn options(accounts: web::Data<AuthService>) -> Result<web::Json<AuthOptions>, AppError> {
+    let (registration_open, device_login_enabled) = accounts.options().await?;
+    Ok(web::Json(AuthOptions {
+        registration_open,
+        device_login_enabled,
+    }))
+}
+
 #[utoipa::path(
     tag = "auth",
     request_body = RegisterRequest,

@@ -155,6 +155,12 @@ impl AuthService {
         &self.api_tokens
     }
 
+    /// What a sign-in page offers: whether self-registration and device login are on.
+    pub async fn options(&self) -> Result<(bool, bool), AuthError> {
+        let now = self.runtime.get().await?;
+        Ok((now.registration_open, now.device_login_enabled))
+    }
+
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn register(
         &self,

@@ -100,7 +100,21 @@ async fn register_refuses_fields_a_user_may_not_set() {
 
 #[tokio::test]
 async fn registration_can_be_closed() {
+    let options = |app: &crate::helpers::TestApp| {
+        let res = app.client.get(app.url("/api/v1/auth/options")).send();
+        async move {
+            let res = res.await.expect("options");
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<Value>().await.expect("json")
+        }
+    };
+    let open = spawn_app().await;
+    assert_eq!(
+        options(&open).await,
+        json!({"registration_open": true, "device_login_enabled": true})
+    );
     let app = spawn_app_with(|s| s.registration_open = false).await;
+    assert_eq!(options(&app).await["registration_open"], false);
     assert_error(
         app.register("dave", PASSWORD).await,
         StatusCode::FORBIDDEN,

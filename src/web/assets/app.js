@@ -77,6 +77,15 @@ function signedOut(message) {
   for (const id of ['views', 'files', 'shared', 'admin']) show(id, false);
   show('auth');
   if (message) fail(message);
+  offerRegistration();
+}
+
+// "Create an account" only while self-registration is open.
+async function offerRegistration() {
+  const r = await call('GET', '/auth/options');
+  const open = r.ok && r.json.registration_open;
+  show('auth-switch', open);
+  if (!open && registering) setMode(false);
 }
 
 async function signedIn(user) {

@@ -1,9 +1,9 @@
 //! The web interface's pages, compiled into the binary: plain HTML, ES modules and one
 //! stylesheet under `/ui/`, with a strict CSP (nothing inline, nothing from another
 //! origin; `nosniff` and `no-referrer` come with every answer, see
-//! [`crate::http::middleware::security_headers`]). So far: the app at `/` (sign in,
-//! the file browser) and the public page of a share link, which `/s/{token}` answers to
-//! a browser (see [`wants_html`]).
+//! [`crate::http::middleware::security_headers`]). The app at `/` (sign in, files,
+//! uploads, sharing, the admin area; `assets/app.js`) and the public page of a share
+//! link, which `/s/{token}` answers to a browser (see [`wants_html`]).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};

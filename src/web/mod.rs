@@ -13,6 +13,7 @@ const APP_SCRIPT: &str = include_str!("assets/app.js");
 const LINK_PAGE: &str = include_str!("assets/link.html");
 const GONE_PAGE: &str = include_str!("assets/gone.html");
 const LINK_SCRIPT: &str = include_str!("assets/link.js");
+const COMMON_SCRIPT: &str = include_str!("assets/common.js");
 const STYLE: &str = include_str!("assets/web.css");
 
 /// Nothing inline, nothing from another origin, never framed.
@@ -45,12 +46,13 @@ impl Pages {
     }
 }
 
-/// `/` (the app), `/ui/app.js`, `/ui/link.js` and `/ui/web.css` (not in the OpenAPI
-/// document).
+/// `/` (the app), `/ui/app.js`, `/ui/link.js`, `/ui/common.js` (what both share) and
+/// `/ui/web.css` (not in the OpenAPI document).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(app_page))
         .route("/ui/app.js", web::get().to(|| script(APP_SCRIPT)))
         .route("/ui/link.js", web::get().to(|| script(LINK_SCRIPT)))
+        .route("/ui/common.js", web::get().to(|| script(COMMON_SCRIPT)))
         .route("/ui/web.css", web::get().to(style));
 }
 

@@ -2,20 +2,18 @@
 // in script reach), the file browser, folders, uploads with progress, downloads, zips
 // of a selection, moves, renames, deletes, sharing with people and by link, what is
 // shared with me, usage, the password, and for admins statistics, users (search, role,
-// disable, quota, delete), the run-time settings and the audit log with filters. Every change carries X-Coffer-CSRF; every name is set as text.
+// disable, quota, delete), the run-time settings and the audit log with filters. Every
+// change carries X-Coffer-CSRF; every name is set as text.
+
+import { $, bytes, crumbs, show } from './common.js';
 
 const api = '/api/v1';
-const $ = (id) => document.getElementById(id);
 const PAGE = 100;
 
 let me = null;
 // The folders from the root to the one shown: [{id, name}], the root's id null.
 let trail = [{ id: null, name: 'My files' }];
 let registering = false;
-
-function show(id, on = true) {
-  $(id).hidden = !on;
-}
 
 function say(id, text) {
   $(id).textContent = text ?? '';
@@ -30,16 +28,6 @@ const notice = (text) => {
   say('error', '');
   say('notice', text);
 };
-
-function bytes(n) {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i += 1;
-  }
-  return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${units[i]}`;
-}
 
 async function call(method, path, body) {
   const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
@@ -143,34 +131,6 @@ async function usage() {
   $('usage').textContent = `${bytes(u.used_bytes)} of ${bytes(u.quota_bytes)} used · ${u.used_objects} of ${u.quota_objects} files`;
 }
 
-function renderCrumbs() {
-  const nav = $('crumbs');
-  nav.replaceChildren();
-  trail.forEach((f, i) => {
-    if (i > 0) {
-      const sep = document.createElement('span');
-      sep.className = 'sep';
-      sep.textContent = '/';
-      nav.append(sep);
-    }
-    if (i === trail.length - 1) {
-      const here = document.createElement('strong');
-      here.textContent = f.name;
-      nav.append(here);
-    } else {
-      const up = document.createElement('button');
-      up.type = 'button';
-      up.className = 'link';
-      up.textContent = f.name;
-      up.onclick = () => {
-        trail = trail.slice(0, i + 1);
-        refresh();
-      };
-      nav.append(up);
-    }
-  });
-}
-
 function button(label, onclick, className) {
   const b = document.createElement('button');
   b.type = 'button';
@@ -255,7 +215,10 @@ async function list(cursor) {
 }
 
 async function refresh() {
-  renderCrumbs();
+  crumbs($('crumbs'), trail, (i) => {
+    trail = trail.slice(0, i + 1);
+    refresh();
+  });
   await Promise.all([list(), usage()]);
 }
 

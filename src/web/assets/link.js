@@ -2,32 +2,19 @@
 // it has one, and downloads through the link's JSON API on the same path. Names are
 // always set as text, never as markup.
 
+import { $, bytes, crumbs, show } from './common.js';
+
 const token = location.pathname.split('/')[2] ?? '';
 const base = `/s/${token}`;
-const $ = (id) => document.getElementById(id);
 
 let password = null;
 // The folders opened below the link's own: [{id, name}], the link's folder first.
 let trail = [];
 let info = null;
 
-function show(id, on = true) {
-  $(id).hidden = !on;
-}
-
 function fail(message) {
   $('error').textContent = message;
   show('error', Boolean(message));
-}
-
-function bytes(n) {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i += 1;
-  }
-  return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${units[i]}`;
 }
 
 async function call(path, { method = 'GET', body, headers = {} } = {}) {
@@ -97,39 +84,14 @@ async function load(cursor) {
   if (locked) return;
   if (!trail.length) trail = [{ id: null, name: info.name }];
   show('folder');
-  renderCrumbs();
+  crumbs($('crumbs'), trail, (i) => {
+    trail = trail.slice(0, i + 1);
+    load();
+  });
   renderItems(info.items ?? [], Boolean(cursor));
   const more = $('more');
   more.hidden = !info.next_cursor;
   more.onclick = () => load(info.next_cursor);
-}
-
-function renderCrumbs() {
-  const nav = $('crumbs');
-  nav.replaceChildren();
-  trail.forEach((f, i) => {
-    if (i > 0) {
-      const sep = document.createElement('span');
-      sep.className = 'sep';
-      sep.textContent = '/';
-      nav.append(sep);
-    }
-    if (i === trail.length - 1) {
-      const here = document.createElement('strong');
-      here.textContent = f.name;
-      nav.append(here);
-    } else {
-      const up = document.createElement('button');
-      up.type = 'button';
-      up.className = 'link';
-      up.textContent = f.name;
-      up.onclick = () => {
-        trail = trail.slice(0, i + 1);
-        load();
-      };
-      nav.append(up);
-    }
-  });
 }
 
 function renderItems(items, append) {

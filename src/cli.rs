@@ -163,3 +163,54 @@ pub async fn admin(settings: &Settings, args: &[String]) -> Result<(), Box<dyn s
     );
     Ok(())
 }
+
+/// `cofferd healthcheck`: asks this host's `cofferd` for `/readyz` on the configured
+/// port; true on `200`. For a container's health check, so an image needs no curl or
+/// shell. A listener on every address is asked on loopback.
+pub fn healthcheck(host: &str, port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs as _};
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+    let addr = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+        Ok(ip) => SocketAddr::new(ip, port),
+        Err(_) => match (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+        {
+            Some(a) => a,
+            None => {
+                eprintln!("unhealthy: cannot resolve {host}");
+                return false;
+            }
+        },
+    };
+    let asked = TcpStream::connect_timeout(&addr, TIMEOUT).and_then(|mut s| {
+        s.set_read_timeout(Some(TIMEOUT))?;
+        s.set_write_timeout(Some(TIMEOUT))?;
+        write!(
+            s,
+            "GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut head = [0u8; 64];
+        let n = s.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    });
+    match asked {
+        Ok(head) if head.starts_with("HTTP/1.1 200") => {
+            println!("healthy: {addr} answers /readyz with 200");
+            true
+        }
+        Ok(head) => {
+            let status = head.lines().next().unwrap_or("no answer");
+            eprintln!("unhealthy: {addr} answers /readyz with {status:?}");
+            false
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {addr}: {e}");
+            false
+        }
+    }
+}

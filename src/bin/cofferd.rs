@@ -1,6 +1,7 @@
 //! `cofferd`: the API server.
 //! `cofferd [serve]`, `cofferd migrate`, `cofferd openapi`, `cofferd check-usage`,
-//! `cofferd check-storage`, `cofferd admin create-user <name> [--admin]`.
+//! `cofferd check-storage`, `cofferd admin create-user <name> [--admin]`,
+//! `cofferd healthcheck` (exit 0 when this host's `/readyz` answers 200, else 1).
 
 use coffer::config::Settings;
 use coffer::startup::Application;
@@ -16,6 +17,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if command == "openapi" {
         println!("{}", coffer::routes::spec().to_pretty_json()?);
         return Ok(());
+    }
+    if command == "healthcheck" {
+        // Only the listener's settings, and no logging: a container runtime runs this
+        // every few seconds.
+        let (host, port) = Settings::listener_from_env()?;
+        std::process::exit(if coffer::cli::healthcheck(&host, port) {
+            0
+        } else {
+            1
+        });
     }
     let settings = Settings::from_env()?;
     coffer::telemetry::init(&settings);
@@ -43,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => {
             return Err(format!(
-            "unknown command {other:?}; use serve, migrate, openapi, admin, check-usage or check-storage"
+            "unknown command {other:?}; use serve, migrate, openapi, admin, check-usage, check-storage or healthcheck"
         )
             .into())
         }

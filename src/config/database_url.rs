@@ -8,6 +8,18 @@ impl DatabaseUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The same URL with `password` (percent-encoded as a URL needs), for a password kept
+    /// apart from the URL; only a PostgreSQL URL has one.
+    pub fn with_password(&self, password: &str) -> Result<DatabaseUrl, String> {
+        let mut url = url::Url::parse(&self.0).map_err(|e| format!("the URL: {e}"))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err("only a postgres:// DATABASE_URL takes a password".into());
+        }
+        url.set_password(Some(password))
+            .map_err(|()| "the URL cannot hold a password (no user?)".to_owned())?;
+        Ok(DatabaseUrl(url.into()))
+    }
 }
 
 impl std::fmt::Debug for DatabaseUrl {

@@ -217,6 +217,17 @@ impl Settings {
         Settings::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Only where `cofferd` listens (`COFFER_HOST`, `COFFER_PORT` and the rest of the HTTP
+    /// section), for `cofferd healthcheck`, which must not fail on settings it does not use.
+    pub fn listener_from_env() -> Result<(String, u16), ConfigError> {
+        let _ = dotenvy::dotenv();
+        let lookup = |name: &str| std::env::var(name).ok();
+        let lookup: &dyn Fn(&str) -> Option<String> = &lookup;
+        let mut s = Settings::default();
+        s.read_http(&Source(lookup))?;
+        Ok((s.host, s.port))
+    }
+
     /// Settings from `lookup` over the defaults, section by section, then checked.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let lookup: &dyn Fn(&str) -> Option<String> = &lookup;
@@ -253,10 +264,19 @@ impl Settings {
         if let Some(dir) = src.get("COFFER_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
         }
-        self.database_url = match src.get("DATABASE_URL") {
-            Some(url) => DatabaseUrl(url),
+        // It holds the database password: a secret, so `DATABASE_URL_FILE` works too.
+        self.database_url = match src.secret("DATABASE_URL")? {
+            Some(url) => DatabaseUrl(url.expose_secret().to_owned()),
             None => default_database_url(&self.data_dir),
         };
+        // A password apart from the URL: the URL in plain configuration, the password in
+        // a secret file (COFFER_DATABASE_PASSWORD_FILE).
+        if let Some(password) = src.secret("COFFER_DATABASE_PASSWORD")? {
+            self.database_url = self
+                .database_url
+                .with_password(password.expose_secret())
+                .map_err(|reason| invalid("COFFER_DATABASE_PASSWORD", reason))?;
+        }
         self.migrate_on_start = src.flag("COFFER_MIGRATE_ON_START", self.migrate_on_start)?;
         self.db_max_connections =
             src.parse("COFFER_DB_MAX_CONNECTIONS", self.db_max_connections)?;

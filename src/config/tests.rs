@@ -58,6 +58,32 @@ fn secrets_come_from_files() {
         s.jwt_secret.expect("secret").expose_secret(),
         "k".repeat(40)
     );
+    // The database URL holds a password: a Podman secret too.
+    let url = dir.join("database-url");
+    std::fs::write(&url, "postgres://coffer:pw@127.0.0.1:5432/coffer\n").expect("write url");
+    let s = from(&[("DATABASE_URL_FILE", url.to_str().expect("utf-8 path"))]).expect("valid");
+    assert_eq!(
+        s.database_url.as_str(),
+        "postgres://coffer:pw@127.0.0.1:5432/coffer"
+    );
+    // Or the password alone, into a URL without one (percent-encoded).
+    let password = dir.join("db-password");
+    std::fs::write(&password, "p@ss/word\n").expect("write password");
+    let apart = |url: &str| {
+        from(&[
+            ("DATABASE_URL", url),
+            (
+                "COFFER_DATABASE_PASSWORD_FILE",
+                password.to_str().expect("utf-8 path"),
+            ),
+        ])
+    };
+    let s = apart("postgres://coffer@127.0.0.1:5432/coffer").expect("valid");
+    assert_eq!(
+        s.database_url.as_str(),
+        "postgres://coffer:p%40ss%2Fword@127.0.0.1:5432/coffer"
+    );
+    assert!(apart("sqlite:///tmp/coffer.db").is_err());
     let _ = std::fs::remove_dir_all(dir);
 }
 

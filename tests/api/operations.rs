@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::admin::{app_with_admin, send, user_id};
 use crate::helpers::{
-    assert_error, folder, pattern, put_presigned, raw_client, server_errors, spawn_app_with,
-    upload_into, TestApp, PASSWORD,
+    assert_error, folder, pattern, put_presigned, raw_client, server_errors, spawn_app,
+    spawn_app_with, upload_into, TestApp, PASSWORD,
 };
 
 async fn json_of(res: reqwest::Response) -> Value {
@@ -782,6 +782,17 @@ async fn metrics_parse_and_count_requests_presigns_failures_limits_tasks_and_quo
     assert_eq!(value(&before, "coffer_used_bytes", &[]), 1234.0);
     assert_eq!(value(&m, "coffer_used_bytes", &[]), 0.0);
     assert_eq!(value(&m, "coffer_quota_bytes", &[]), 10_737_418_240.0);
+    // The heaviest users, by name.
+    let alice_label = [("user", "alice")];
+    assert_eq!(
+        value(&before, "coffer_top_user_used_bytes", &alice_label),
+        1234.0
+    );
+    assert_eq!(value(&m, "coffer_top_user_used_bytes", &alice_label), 0.0);
+    assert_eq!(
+        value(&m, "coffer_top_user_quota_bytes", &alice_label),
+        10_737_418_240.0
+    );
 
     assert_eq!(app.run_tasks().await, 1);
     let m = scrape(&app).await;
@@ -806,4 +817,46 @@ async fn metrics_parse_and_count_requests_presigns_failures_limits_tasks_and_quo
             &[("method", "GET"), ("route", "/metrics"), ("status", "200")]
         ) >= 2.0
     );
+}
+
+/// `cofferd healthcheck`, the containers' health check: 0 while the server on the
+/// configured port is ready, 1 once nothing answers there.
+#[tokio::test]
+async fn healthcheck_exits_by_the_servers_readiness() {
+    let app = spawn_app().await;
+    let port = app.address.rsplit(':').next().expect("port").to_owned();
+    let (code, out) = healthcheck(port).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("answers /readyz with 200"), "{out}");
+    // A port nothing listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    assert_eq!(healthcheck(closed.to_string()).await.0, Some(1));
+}
+
+/// Runs `cofferd healthcheck` against `port`, beside the runtime serving the app; its
+/// exit code and output. Production without its secrets: the check reads only the
+/// listener's settings.
+async fn healthcheck(port: String) -> (Option<i32>, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofferd"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("COFFER_ENV", "production")
+            .env("COFFER_HOST", "0.0.0.0")
+            .env("COFFER_PORT", port)
+            .output()
+            .expect("cofferd runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    })
+    .await
+    .expect("healthcheck ran")
 }

@@ -176,8 +176,34 @@ impl OpsService {
             gauge.set(value);
             r.register(name, help, gauge);
         }
+        // The heaviest users, for a dashboard: a fixed few, so the series stay bounded.
+        let used = Family::<UserLabels, Gauge>::default();
+        let quota = Family::<UserLabels, Gauge>::default();
+        for u in admin::repo::top_users(&self.db, TOP_USERS).await? {
+            let user = UserLabels { user: u.username };
+            used.get_or_create(&user).set(u.used_bytes);
+            quota.get_or_create(&user).set(u.quota_bytes);
+        }
+        r.register(
+            "coffer_top_user_used_bytes",
+            "Bytes stored by each of the users storing the most",
+            used,
+        );
+        r.register(
+            "coffer_top_user_quota_bytes",
+            "Byte quota of each of the users storing the most",
+            quota,
+        );
         Ok(())
     }
+}
+
+/// How many of the users storing the most the scrape names.
+const TOP_USERS: u64 = 10;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UserLabels {
+    user: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -67,6 +67,20 @@ impl Metrics {
         let presigns = Family::<OneLabel, Counter>::default();
         let auth_failures = Family::<OneLabel, Counter>::default();
         let rate_limited = Family::<OneLabel, Counter>::default();
+        // The usual refusals start at 0, so a scrape shows them (and a dashboard's query
+        // finds the series) before the first one happens.
+        for action in [
+            "login",
+            "refresh",
+            "register",
+            "password_change",
+            "refresh_reuse_detected",
+        ] {
+            auth_failures.get_or_create(&[("action", action)]);
+        }
+        for limit in ["auth", "user", "public", "link_password", "device_code"] {
+            rate_limited.get_or_create(&[("limit", limit)]);
+        }
         // Counters are registered without `_total`: the encoder adds it.
         registry.register(
             "coffer_http_requests",

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Runs the README's curl tour against a fresh cofferd on its embedded defaults, so the
 # README cannot drift from the API. Usage: tests/readme_tour.sh [path/to/cofferd]
+# With TOUR_RUNNING=1 the tour runs against the cofferd already answering on
+# 127.0.0.1:8080 (podman/test.sh: the pod), and the given file is what the operator
+# section runs as `cofferd` (there, a wrapper around `podman exec`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-target/debug/cofferd}"
 WORK=$(mktemp -d)
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-# The tour talks to 127.0.0.1:8080, the default port: it must be free.
-if curl -fs http://127.0.0.1:8080/healthz >/dev/null 2>&1; then
-  echo "something already answers on 127.0.0.1:8080" >&2; exit 1
-fi
 BIN=$(realpath "$BIN")
-(cd "$WORK" && COFFER_EMBEDDED_S3_PORT=0 exec "$BIN" > cofferd.log 2>&1) &
-PID=$!
-for _ in $(seq 1 100); do curl -fs http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.1; done
+[ "$(basename "$BIN")" = cofferd ] || { echo "$BIN is not named cofferd" >&2; exit 1; }
+if [ "${TOUR_RUNNING:-}" = 1 ]; then
+  curl -fs http://127.0.0.1:8080/readyz >/dev/null || { echo "nothing ready on 127.0.0.1:8080" >&2; exit 1; }
+else
+  # The tour talks to 127.0.0.1:8080, the default port: it must be free.
+  if curl -fs http://127.0.0.1:8080/healthz >/dev/null 2>&1; then
+    echo "something already answers on 127.0.0.1:8080" >&2; exit 1
+  fi
+  (cd "$WORK" && COFFER_EMBEDDED_S3_PORT=0 exec "$BIN" > cofferd.log 2>&1) &
+  PID=$!
+  for _ in $(seq 1 100); do curl -fs http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.1; done
+fi
 # Every ```sh block after "## API tour", in order, as one script.
 # Then the operator section's (it creates the admin with the same binary).
 awk '/^## API tour/ || /^## Operating Coffer/ {on=1} /^## Quotas/ || /^## The worker/ {on=0}

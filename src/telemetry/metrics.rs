@@ -76,10 +76,10 @@ impl Metrics {
             "password_change",
             "refresh_reuse_detected",
         ] {
-            auth_failures.get_or_create(&[("action", action)]);
+            let _ = auth_failures.get_or_create(&[("action", action)]);
         }
         for limit in ["auth", "user", "public", "link_password", "device_code"] {
-            rate_limited.get_or_create(&[("limit", limit)]);
+            let _ = rate_limited.get_or_create(&[("limit", limit)]);
         }
         // Counters are registered without `_total`: the encoder adds it.
         registry.register(

@@ -274,7 +274,11 @@ mod tests {
             a.contains("coffer_presigns_total{kind=\"upload\"} 2\n"),
             "{a}"
         );
-        assert!(!a.contains("coffer_rate_limited_total{"));
+        // Each shows the usual limits from 0; only b counted one.
+        assert!(
+            a.contains("coffer_rate_limited_total{limit=\"auth\"} 0\n"),
+            "{a}"
+        );
         assert!(
             b.contains("coffer_rate_limited_total{limit=\"auth\"} 1\n"),
             "{b}"

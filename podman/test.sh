@@ -213,8 +213,9 @@ python3 podman/check_quadlet.py --self-test
 python3 podman/check_quadlet.py
 
 step "restarting the pod: the data must survive"
-# carol stores a file through the pod (start, PUT to Garage, complete); her files, with
-# the SHA-256 of their bytes downloaded again, must be the same after the restart.
+# bob (the tour's second user; it deleted alice) stores a file through the pod (start,
+# PUT to Garage, complete); his files, with the SHA-256 of their bytes downloaded again,
+# must be the same after the restart.
 cat > "$WORK/carol.py" <<'EOF'
 import hashlib, json, sys, urllib.request
 API = "http://127.0.0.1:8080/api/v1"
@@ -227,14 +228,12 @@ def call(method, path, body=None, token=None):
     with urllib.request.urlopen(req) as res:
         text = res.read()
     return json.loads(text) if text else None
-login = {"username": "carol", "password": "carol's long passphrase"}
-if sys.argv[1] == "seed":
-    call("POST", "/auth/register", login)
+login = {"username": "bob", "password": "another horse battery staple"}
 token = call("POST", "/auth/login", login)["access_token"]
 if sys.argv[1] == "seed":
     data = hashlib.sha256(b"survives a restart").hexdigest().encode() * 1000
-    up = call("POST", "/uploads", {"name": "kept.bin", "size": len(data),
-              "content_type": "application/octet-stream"}, token)
+    up = call("POST", "/uploads", {"name": "kept.txt", "size": len(data),
+              "content_type": "text/plain"}, token)  # what the tour still allows
     put = urllib.request.Request(up["put"]["url"], data=data, method="PUT",
                                  headers=up["put"]["headers"])
     urllib.request.urlopen(put).read()
@@ -245,13 +244,13 @@ for item in sorted(call("GET", "/folders/root/items", None, token)["items"], key
     print(item["name"], item["size"], digest)
 EOF
 before=$(python3 "$WORK/carol.py" seed)
-[ -n "$before" ] || { echo "carol's file was not stored" >&2; exit 1; }
+[ -n "$before" ] || { echo "bob's file was not stored" >&2; exit 1; }
 pm kube down "$WORK/coffer.yaml" >/dev/null
 curl -fs --max-time 3 http://127.0.0.1:8080/healthz >/dev/null 2>&1 && { echo "the pod still answers" >&2; exit 1; }
 play
 wait_ready
 after=$(python3 "$WORK/carol.py" snapshot)
-echo "carol's files before the restart (name, size, sha256): $before"
+echo "bob's files before the restart (name, size, sha256): $before"
 [ "$before" = "$after" ] || { echo "after: $after"; echo "the data changed across the restart" >&2; exit 1; }
 echo "the same after the restart"
 pm exec coffer-api /usr/local/bin/cofferd check-usage

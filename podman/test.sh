@@ -14,7 +14,6 @@
 # the Garage binary in ~/.cache/coffer-tools for later runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 BINS=$(realpath "${1:-target/release}")
 POD_USER=coffer-pod
 TOOLS="${COFFER_TOOLS_DIR:-$HOME/.cache/coffer-tools}"
@@ -69,21 +68,22 @@ as_user() {
 }
 pm() { as_user podman "$@" 2> >(grep -v 'is not a shared mount' >&2); }
 
-teardown() {
-  set +e
-  pm kube down "$WORK/coffer.yaml" >/dev/null 2>&1
+# The pod, its volumes and its Secret, whatever state they are in.
+remove_pod() {
   pm pod rm -f coffer >/dev/null 2>&1
   pm volume rm coffer-pgdata coffer-garage-meta coffer-garage-data coffer-data \
     coffer-tmp-postgres coffer-tmp-garage coffer-tmp-coffer >/dev/null 2>&1
   pm secret rm coffer-secrets >/dev/null 2>&1
+  return 0
+}
+teardown() {
+  set +e
+  remove_pod
   rm -rf "$WORK"
 }
 trap teardown EXIT
 # What an earlier, interrupted run may have left.
-pm pod rm -f coffer >/dev/null 2>&1 || true
-pm volume rm coffer-pgdata coffer-garage-meta coffer-garage-data coffer-data \
-  coffer-tmp-postgres coffer-tmp-garage coffer-tmp-coffer >/dev/null 2>&1 || true
-pm secret rm coffer-secrets >/dev/null 2>&1 || true
+remove_pod || true
 
 step "the Debian base image (no registry: debootstrap, then podman import)"
 if [ ! -s "$BASE_TAR" ]; then

@@ -94,24 +94,75 @@ pub async fn storage_report(
     Ok(report)
 }
 
-/// `cofferd check-storage`: objects without a row and rows without an object; exit
-/// status 1 when there are any. With the embedded store, cofferd must be running.
+/// Compares the cloud tier's objects under `prefix` with the copy rows.
+pub async fn cloud_report(
+    db: &sea_orm::DatabaseConnection,
+    cloud: &dyn crate::storage::ObjectStore,
+    prefix: &str,
+) -> Result<StorageReport, Box<dyn std::error::Error>> {
+    use std::collections::HashSet;
+    let objects: HashSet<String> = cloud
+        .list(prefix)
+        .await?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let rows = crate::tiering::repo::cloud_keys(db).await?;
+    let mut expected: HashSet<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    let mut purged_prefixes = Vec::new();
+    for task in crate::tasks::repo::pending_of_kind(db, crate::tasks::KIND_PURGE).await? {
+        if let Some(purge) = crate::tasks::purge::PurgePayload::of(&task) {
+            if purge.only == Some(crate::entity::file_copies::CopyLocation::Primary) {
+                continue;
+            }
+            expected.extend(purge.keys);
+            purged_prefixes.extend(purge.prefix.filter(|p| !p.is_empty()));
+        }
+    }
+    let mut report = StorageReport {
+        orphans: objects
+            .iter()
+            .filter(|k| !expected.contains(*k))
+            .filter(|k| !purged_prefixes.iter().any(|p| k.starts_with(p.as_str())))
+            .cloned()
+            .collect(),
+        missing: rows
+            .into_iter()
+            .filter(|(k, verified)| *verified && k.starts_with(prefix) && !objects.contains(k))
+            .map(|(k, _)| k)
+            .collect(),
+    };
+    report.orphans.sort();
+    report.missing.sort();
+    Ok(report)
+}
+
+/// `cofferd check-storage`: objects without a row and rows without an object, in the
+/// primary store and, when one is configured, the cloud tier; exit status 1 when there
+/// are any. With the embedded store, cofferd must be running.
 pub async fn check_storage(settings: &Settings) -> Result<bool, Box<dyn std::error::Error>> {
     let db = crate::db::connect(settings).await?;
     let store = crate::storage::connect::connect(settings)?;
-    let report = storage_report(&db, store.as_ref(), "").await?;
-    for key in &report.orphans {
-        println!("object without a row\t{key}");
+    let mut reports = vec![("", storage_report(&db, store.as_ref(), "").await?)];
+    if let Some(cloud) = crate::storage::connect::connect_tier(settings)? {
+        reports.push(("cloud tier: ", cloud_report(&db, cloud.as_ref(), "").await?));
     }
-    for key in &report.missing {
-        println!("row without an object\t{key}");
+    let mut clean = true;
+    for (store, report) in &reports {
+        for key in &report.orphans {
+            println!("{store}object without a row\t{key}");
+        }
+        for key in &report.missing {
+            println!("{store}row without an object\t{key}");
+        }
+        println!(
+            "{store}{} orphaned object(s), {} missing object(s)",
+            report.orphans.len(),
+            report.missing.len()
+        );
+        clean &= report.orphans.is_empty() && report.missing.is_empty();
     }
-    println!(
-        "{} orphaned object(s), {} missing object(s)",
-        report.orphans.len(),
-        report.missing.len()
-    );
-    Ok(report.orphans.is_empty() && report.missing.is_empty())
+    Ok(clean)
 }
 
 /// `cofferd admin create-user <username> [--admin]`: the password is read from the

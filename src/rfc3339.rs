@@ -16,6 +16,14 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
     }
 }
 
+/// `#[serde(serialize_with = "…")]` for `Option<DateTime<Utc>>` fields (null when none).
+pub fn serialize_opt<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serialize(at, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Appends `at` as `serialize` writes it.
 pub fn push(out: &mut String, at: &DateTime<Utc>) {
     let mut buf = [0u8; 30];

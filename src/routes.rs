@@ -7,7 +7,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 
 use crate::http::openapi;
-use crate::{admin, archives, auth, benchwrap, files, jobs, ops, quotas, sharing, uploads};
+use crate::{
+    admin, archives, auth, benchwrap, files, jobs, ops, quotas, sharing, tiering, uploads,
+};
 
 /// Every documented route. `startup` mounts the same function.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -35,6 +37,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(scope("/api/v1/archives").configure(archives::routes::configure))
         .service(scope("/api/v1/tasks").configure(archives::routes::configure_tasks))
         .service(scope("/api/v1/jobs").configure(jobs::routes::configure))
+        // Before /api/v1/admin, which would otherwise take its requests.
+        .service(scope("/api/v1/admin/tiering").configure(tiering::routes::configure))
         .service(scope("/api/v1/admin").configure(admin::routes::configure))
         .service(scope("/s").configure(sharing::public::configure))
         // After every /api/v1 scope, which are matched first.

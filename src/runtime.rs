@@ -44,6 +44,29 @@ pub struct RuntimeSettings {
     pub api_token_max_days: u32,
     /// Whether command-line clients may sign in with device login.
     pub device_login_enabled: bool,
+    /// When the cloud sync runs: a cron expression (5 fields, or 6 with seconds first).
+    pub tier_schedule: String,
+    /// The IANA time zone the schedule is read in (`UTC`, `Europe/Paris`, ...).
+    pub tier_time_zone: String,
+    /// Files younger than this are not synced yet, in seconds.
+    pub tier_min_age_seconds: u64,
+    /// Files smaller than this stay on the primary store only.
+    pub tier_min_size_bytes: u64,
+    /// Only these users' files are synced; empty: everyone's.
+    pub tier_users: Vec<String>,
+    /// Files copied at once by one worker.
+    pub tier_concurrency: u32,
+    /// Most bytes per second one worker sends to the cloud; 0: no cap.
+    pub tier_bandwidth_bytes_per_second: u64,
+    /// Most bytes one run plans to copy; 0: no cap.
+    pub tier_max_bytes_per_run: u64,
+    /// Whether a run deletes primary copies whose cloud copy is verified.
+    pub tier_release_primary: bool,
+    /// How long a cloud copy must have been verified before its primary copy goes, in seconds.
+    pub tier_release_grace_seconds: u64,
+    /// A run that would release more than this share (percent) of all primary bytes
+    /// waits for an admin's confirmation.
+    pub tier_release_max_percent: u32,
 }
 
 impl RuntimeSettings {
@@ -59,6 +82,17 @@ impl RuntimeSettings {
             presign_ttl_seconds: s.uploads.presign_ttl.as_secs(),
             api_token_max_days: s.api_token_max_days,
             device_login_enabled: s.device_login_enabled,
+            tier_schedule: "0 0 * * *".into(),
+            tier_time_zone: "UTC".into(),
+            tier_min_age_seconds: 3600,
+            tier_min_size_bytes: 0,
+            tier_users: Vec::new(),
+            tier_concurrency: 4,
+            tier_bandwidth_bytes_per_second: 0,
+            tier_max_bytes_per_run: 0,
+            tier_release_primary: false,
+            tier_release_grace_seconds: 86_400,
+            tier_release_max_percent: 10,
         }
     }
 
@@ -111,6 +145,21 @@ pub struct SettingsPatch {
     #[schema(minimum = 1, maximum = 3650)]
     pub api_token_max_days: Option<u32>,
     pub device_login_enabled: Option<bool>,
+    #[schema(example = "0 0 * * *")]
+    pub tier_schedule: Option<String>,
+    #[schema(example = "Europe/Paris")]
+    pub tier_time_zone: Option<String>,
+    pub tier_min_age_seconds: Option<u64>,
+    pub tier_min_size_bytes: Option<u64>,
+    pub tier_users: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 64)]
+    pub tier_concurrency: Option<u32>,
+    pub tier_bandwidth_bytes_per_second: Option<u64>,
+    pub tier_max_bytes_per_run: Option<u64>,
+    pub tier_release_primary: Option<bool>,
+    pub tier_release_grace_seconds: Option<u64>,
+    #[schema(maximum = 100)]
+    pub tier_release_max_percent: Option<u32>,
 }
 
 impl From<&RuntimeSettings> for SettingsPatch {
@@ -125,6 +174,17 @@ impl From<&RuntimeSettings> for SettingsPatch {
             presign_ttl_seconds: Some(s.presign_ttl_seconds),
             api_token_max_days: Some(s.api_token_max_days),
             device_login_enabled: Some(s.device_login_enabled),
+            tier_schedule: Some(s.tier_schedule.clone()),
+            tier_time_zone: Some(s.tier_time_zone.clone()),
+            tier_min_age_seconds: Some(s.tier_min_age_seconds),
+            tier_min_size_bytes: Some(s.tier_min_size_bytes),
+            tier_users: Some(s.tier_users.clone()),
+            tier_concurrency: Some(s.tier_concurrency),
+            tier_bandwidth_bytes_per_second: Some(s.tier_bandwidth_bytes_per_second),
+            tier_max_bytes_per_run: Some(s.tier_max_bytes_per_run),
+            tier_release_primary: Some(s.tier_release_primary),
+            tier_release_grace_seconds: Some(s.tier_release_grace_seconds),
+            tier_release_max_percent: Some(s.tier_release_max_percent),
         }
     }
 }
@@ -179,6 +239,21 @@ impl SettingsPatch {
             return Err(format!(
                 "api_token_max_days must be between 1 and {MAX_API_TOKEN_DAYS}."
             ));
+        }
+        if let Some(schedule) = &self.tier_schedule {
+            crate::schedule::parse_cron(schedule)?;
+        }
+        if let Some(zone) = &self.tier_time_zone {
+            crate::schedule::parse_zone(zone)?;
+        }
+        if self.tier_concurrency.is_some_and(|c| c == 0 || c > 64) {
+            return Err("tier_concurrency must be between 1 and 64.".into());
+        }
+        if self.tier_release_max_percent.is_some_and(|p| p > 100) {
+            return Err("tier_release_max_percent must be between 0 and 100.".into());
+        }
+        if self.tier_users.as_ref().is_some_and(|u| u.len() > 1000) {
+            return Err("At most 1000 tier_users.".into());
         }
         if let Some(types) = &self.allowed_content_types {
             if types.len() > MAX_CONTENT_TYPES {

@@ -38,6 +38,7 @@ use crate::storage::embedded::EmbeddedS3;
 use crate::storage::ObjectStore;
 use crate::tasks::worker::Worker;
 use crate::telemetry::metrics::Metrics;
+use crate::tiering::service::TierService;
 use crate::uploads::UploadService;
 use tokio::sync::watch;
 
@@ -70,6 +71,8 @@ pub struct Application {
 struct Base {
     db: Db,
     store: Arc<dyn ObjectStore>,
+    /// The cloud tier's store, when one is configured.
+    cloud: Option<Arc<dyn ObjectStore>>,
     settings: Arc<Settings>,
 }
 
@@ -103,6 +106,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
     let Base {
         db,
         store,
+        cloud,
         settings,
     } = base;
     let conn = db.conn();
@@ -123,7 +127,8 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         store.clone(),
         runtime.clone(),
         settings.cache_ttl,
-    );
+    )
+    .with_cloud(cloud.clone());
     let uploads = UploadService::new(
         db.clone(),
         crate::db::connect_relaxed(settings, conn).await?,
@@ -147,7 +152,9 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         audit.clone(),
         metrics.clone(),
         settings.metrics_token.clone(),
-    );
+    )
+    .with_cloud(cloud.clone());
+    let tiering = TierService::new(db.clone(), runtime.clone(), cloud.is_some());
     let jobs = crate::jobs::JobService::new(db.clone(), files.clone());
     let benchwrap = crate::benchwrap::service::Benchwrap::new(
         db.clone(),
@@ -159,6 +166,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
     Ok(AppState {
         benchwrap: web::Data::new(benchwrap),
         jobs: web::Data::new(jobs),
+        tiering: web::Data::new(tiering),
         auth: web::Data::new(auth),
         devices: web::Data::new(DeviceLogins::new(db.clone(), runtime.clone())),
         uploads: web::Data::new(uploads),
@@ -197,18 +205,25 @@ impl Application {
         // One gate for every write transaction of this process (a no-op on PostgreSQL).
         let db = Db::new(db);
         crate::db::spawn_checkpointer(&db);
+        let cloud = crate::storage::connect::connect_tier(&settings)?;
         let base = Base {
             db,
             store: Arc::new(store),
+            cloud,
             settings: Arc::new(settings),
         };
         let state = services(&base, keys).await?;
         bootstrap_admin(base.db.conn(), &state.auth, &base.settings).await?;
         let worker = crate::worker_app::compose(
-            base.db.conn().clone(),
-            base.store.clone(),
-            state.uploads.get_ref().clone(),
-            state.audit.get_ref().clone(),
+            crate::worker_app::Parts {
+                db: base.db.clone(),
+                store: base.store.clone(),
+                cloud: base.cloud.clone(),
+                uploads: state.uploads.get_ref().clone(),
+                audit: state.audit.get_ref().clone(),
+                // The API's, so the worker sees a change of settings at once.
+                runtime: state.tiering.runtime(),
+            },
             &base.settings,
         );
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -17,6 +17,7 @@ use crate::jobs::JobService;
 use crate::ops::OpsService;
 use crate::quotas::service::QuotaService;
 use crate::sharing::ShareService;
+use crate::tiering::service::TierService;
 use crate::uploads::UploadService;
 
 /// Every service a handler, an extractor or the middleware may ask for.
@@ -33,6 +34,7 @@ pub struct AppState {
     pub ops: web::Data<OpsService>,
     pub benchwrap: web::Data<Benchwrap>,
     pub jobs: web::Data<JobService>,
+    pub tiering: web::Data<TierService>,
     pub audit: web::Data<AuditLog>,
     pub limits: web::Data<RateLimits>,
     /// What the request middleware reads (trusted proxies, body timeout, metrics).
@@ -55,6 +57,7 @@ impl AppState {
             .app_data(self.ops.clone())
             .app_data(self.benchwrap.clone())
             .app_data(self.jobs.clone())
+            .app_data(self.tiering.clone())
             .app_data(self.audit.clone())
             .app_data(self.limits.clone())
             .app_data(self.request.clone())

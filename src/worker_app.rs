@@ -2,8 +2,8 @@
 //! `cofferd` (with the in-process worker on) from the services it already runs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use crate::archives::handler::ZipHandler;
@@ -17,6 +17,9 @@ use crate::tasks::purge::PurgeHandler;
 use crate::tasks::worker::Worker;
 use crate::tasks::{KIND_PURGE, KIND_ZIP};
 use crate::telemetry::metrics::Metrics;
+use crate::tiering::service::{ScheduleJob, TierService};
+use crate::tiering::sync::TierRunHandler;
+use crate::tiering::KIND_TIER_RUN;
 use crate::uploads::finish::ReconcileJob;
 use crate::uploads::UploadService;
 
@@ -40,6 +43,7 @@ impl WorkerApp {
     pub async fn build(settings: &Settings) -> Result<WorkerApp, WorkerStartError> {
         let db = crate::db::connect(settings).await?;
         let store = crate::storage::connect::connect(settings)?;
+        let cloud = crate::storage::connect::connect_tier(settings)?;
         let db = Db::new(db);
         crate::db::spawn_checkpointer(&db);
         let runtime = Runtime::new(db.conn().clone(), settings);
@@ -48,19 +52,28 @@ impl WorkerApp {
             store.clone(),
             runtime.clone(),
             settings.cache_ttl,
-        );
+        )
+        .with_cloud(cloud.clone());
         // The worker starts no uploads: the relaxed pool of upload starts is not needed.
         let uploads = UploadService::new(
             db.clone(),
             db.conn().clone(),
             store.clone(),
             settings.uploads.clone(),
-            runtime,
+            runtime.clone(),
             files,
         );
         let audit = AuditLog::spawn(db.clone(), Arc::new(Metrics::new()), settings.audit_backlog);
+        let parts = Parts {
+            db,
+            store,
+            cloud,
+            uploads,
+            audit,
+            runtime,
+        };
         Ok(WorkerApp {
-            worker: compose(db.conn().clone(), store, uploads, audit, settings),
+            worker: compose(parts, settings),
         })
     }
 
@@ -70,28 +83,69 @@ impl WorkerApp {
     }
 }
 
+/// What a worker is built from.
+pub struct Parts {
+    pub db: Db,
+    pub store: Arc<dyn ObjectStore>,
+    /// The cloud tier's store, when one is configured.
+    pub cloud: Option<Arc<dyn ObjectStore>>,
+    pub uploads: UploadService,
+    pub audit: AuditLog,
+    pub runtime: Runtime,
+}
+
+/// How often a worker looks at the tier schedule.
+const SCHEDULE_EVERY: Duration = Duration::from_secs(1);
+
 /// A worker with every task handler and periodic job of this crate.
-pub fn compose(
-    db: DatabaseConnection,
-    store: Arc<dyn ObjectStore>,
-    uploads: UploadService,
-    audit: AuditLog,
-    settings: &Settings,
-) -> Worker {
+pub fn compose(parts: Parts, settings: &Settings) -> Worker {
+    let Parts {
+        db,
+        store,
+        cloud,
+        uploads,
+        audit,
+        runtime,
+    } = parts;
     let cfg = &settings.worker;
-    Worker::new(db, store, cfg.clone())
+    let mut worker = Worker::new(db.conn().clone(), store, cfg.clone())
         .handle(
             KIND_ZIP,
             Arc::new(ZipHandler {
                 cfg: settings.archives.clone(),
+                cloud: cloud.clone(),
             }),
         )
-        .handle(KIND_PURGE, Arc::new(PurgeHandler))
-        .every(cfg.reconcile_every, Arc::new(ReconcileJob(uploads.clone())))
-        .every(
-            settings.benchwrap.poll_every,
-            Arc::new(NoticeJob { uploads, audit }),
+        .handle(
+            KIND_PURGE,
+            Arc::new(PurgeHandler {
+                cloud: cloud.clone(),
+            }),
         )
+        .every(cfg.reconcile_every, Arc::new(ReconcileJob(uploads.clone())));
+    if let Some(cloud) = cloud {
+        worker = worker
+            .handle(
+                KIND_TIER_RUN,
+                Arc::new(TierRunHandler {
+                    cloud,
+                    runtime: runtime.clone(),
+                    backoff_base: cfg.backoff_base,
+                    audit: audit.clone(),
+                }),
+            )
+            .every(
+                SCHEDULE_EVERY,
+                Arc::new(ScheduleJob {
+                    service: TierService::new(db, runtime, true),
+                    since: chrono::Utc::now(),
+                }),
+            );
+    }
+    worker.every(
+        settings.benchwrap.poll_every,
+        Arc::new(NoticeJob { uploads, audit }),
+    )
 }
 
 /// Notices the objects of open unsized uploads (the benchwrap protocol), so they count

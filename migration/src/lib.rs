@@ -15,6 +15,7 @@ mod m20261201_000010_jobs;
 mod m20261201_000011_upload_jobs;
 mod m20261201_000012_audit_time_by_id;
 mod m20261201_000013_file_checksums;
+mod m20261202_000014_file_copies;
 mod raw;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_upload_jobs::Migration),
             Box::new(m20261201_000012_audit_time_by_id::Migration),
             Box::new(m20261201_000013_file_checksums::Migration),
+            Box::new(m20261202_000014_file_copies::Migration),
         ]
     }
 }

@@ -167,6 +167,7 @@ impl AdminService {
             keys: removed.archive_keys,
             multipart,
             prefix: Some(removed.prefix.clone()),
+            ..PurgePayload::default()
         };
         // A payload with a prefix is never empty: a task is always enqueued.
         let purge_task_id = purge::enqueue(&*txn, now, now_ms())

@@ -78,6 +78,8 @@ impl PartSink {
 
 pub struct ZipHandler {
     pub cfg: ArchiveSettings,
+    /// The cloud tier, which holds the files whose primary copy was released.
+    pub cloud: Option<Arc<dyn ObjectStore>>,
 }
 
 impl ZipHandler {
@@ -103,7 +105,14 @@ impl ZipHandler {
         let total = plan.entries.len();
         for entry in &plan.entries {
             sink.write(&zip.begin(&entry.path)).await?;
-            let mut stream = ctx.store.get_stream(&entry.key).await?;
+            let mut stream = match ctx.store.get_stream(&entry.key).await {
+                // Released to the cloud tier (before or after the plan was made).
+                Err(e) if e.is_not_found() && self.cloud.is_some() => match &self.cloud {
+                    Some(cloud) => cloud.get_stream(&entry.key).await?,
+                    None => return Err(e.into()),
+                },
+                other => other?,
+            };
             let mut crc = crc32fast::Hasher::new();
             let mut size = 0u64;
             while let Some(chunk) = stream.next().await {

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use database_url::DatabaseUrl;
 pub use sections::{
-    ArchiveSettings, BenchwrapSettings, ExternalAuthSettings, RateLimit, S3Settings,
+    ArchiveSettings, BenchwrapSettings, ExternalAuthSettings, RateLimit, S3Settings, TierSettings,
     UploadSettings, WorkerSettings, MAX_PARTS, MAX_PRESIGN_TTL, MIN_PART_SIZE,
 };
 pub use source::ConfigError;
@@ -98,6 +98,8 @@ pub struct Settings {
     pub archives: ArchiveSettings,
     pub auth_external: ExternalAuthSettings,
     pub benchwrap: BenchwrapSettings,
+    /// The cloud tier's store; no endpoint: no tiering.
+    pub tier: TierSettings,
 }
 
 /// The variables of the rate limits (auth, user, public, link password, device code).
@@ -199,6 +201,7 @@ impl Default for Settings {
             archives: ArchiveSettings::default(),
             auth_external: ExternalAuthSettings::default(),
             benchwrap: BenchwrapSettings::default(),
+            tier: TierSettings::default(),
         }
     }
 }
@@ -245,6 +248,7 @@ impl Settings {
         s.archives = ArchiveSettings::read(&src, s.archives)?;
         s.auth_external = ExternalAuthSettings::read(&src, s.auth_external)?;
         s.benchwrap = BenchwrapSettings::read(&src, s.benchwrap)?;
+        s.tier = TierSettings::read(&src, s.tier)?;
         s.validate()?;
         Ok(s)
     }
@@ -380,6 +384,7 @@ impl Settings {
         self.archives.validate()?;
         self.auth_external.validate()?;
         self.benchwrap.validate()?;
+        self.tier.validate()?;
         self.s3.validate()
     }
 

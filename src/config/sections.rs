@@ -438,3 +438,55 @@ impl BenchwrapSettings {
         Ok(())
     }
 }
+
+/// The cloud tier: a second S3 store the worker copies files to. Unset endpoint: no
+/// tiering.
+#[derive(Debug, Clone)]
+pub struct TierSettings {
+    pub endpoint: Option<String>,
+    /// The endpoint clients reach; downloads of files only in the cloud are signed for it.
+    pub public_endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: Option<SecretString>,
+    pub secret_key: Option<SecretString>,
+    pub path_style: bool,
+}
+
+impl Default for TierSettings {
+    fn default() -> Self {
+        TierSettings {
+            endpoint: None,
+            public_endpoint: None,
+            region: "us-east-1".into(),
+            bucket: "coffer-tier".into(),
+            access_key: None,
+            secret_key: None,
+            path_style: true,
+        }
+    }
+}
+
+impl TierSettings {
+    pub(super) fn read(src: &Lookup, d: TierSettings) -> Result<TierSettings, ConfigError> {
+        Ok(TierSettings {
+            endpoint: src.get("COFFER_TIER_S3_ENDPOINT"),
+            public_endpoint: src.get("COFFER_TIER_S3_PUBLIC_ENDPOINT"),
+            region: src.get("COFFER_TIER_S3_REGION").unwrap_or(d.region),
+            bucket: src.get("COFFER_TIER_S3_BUCKET").unwrap_or(d.bucket),
+            access_key: src.secret("COFFER_TIER_S3_ACCESS_KEY")?,
+            secret_key: src.secret("COFFER_TIER_S3_SECRET_KEY")?,
+            path_style: src.flag("COFFER_TIER_S3_PATH_STYLE", d.path_style)?,
+        })
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.endpoint.is_some() && (self.access_key.is_none() || self.secret_key.is_none()) {
+            return Err(invalid(
+                "COFFER_TIER_S3_ACCESS_KEY",
+                "the cloud tier needs COFFER_TIER_S3_ACCESS_KEY and COFFER_TIER_S3_SECRET_KEY",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -60,6 +60,7 @@ macro_rules! stored_enum {
 pub mod api_tokens;
 pub mod audit_events;
 pub mod device_codes;
+pub mod file_copies;
 pub mod files;
 pub mod job_files;
 pub mod jobs;
@@ -68,6 +69,7 @@ pub mod settings;
 pub mod share_links;
 pub mod shares;
 pub mod tasks;
+pub mod tier_runs;
 pub mod uploads;
 pub mod users;
 

@@ -28,6 +28,31 @@ pub struct FileResponse {
     /// refused any other bytes.
     #[schema(example = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")]
     pub checksum_sha256: Option<String>,
+    /// Where the bytes live: the primary store, the cloud tier, or both.
+    pub storage_location: StorageLocation,
+    /// When the cloud copy was last verified; null when there is none.
+    #[serde(serialize_with = "crate::rfc3339::serialize_opt")]
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+/// Where a file's bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageLocation {
+    Primary,
+    Cloud,
+    Both,
+}
+
+impl StorageLocation {
+    /// From the file's tier and its cloud copy's verification time.
+    pub fn of(tier: &str, synced_at: Option<DateTime<Utc>>) -> StorageLocation {
+        match (tier, synced_at) {
+            ("cloud", _) => StorageLocation::Cloud,
+            (_, Some(_)) => StorageLocation::Both,
+            _ => StorageLocation::Primary,
+        }
+    }
 }
 
 impl From<Node> for FileResponse {
@@ -50,6 +75,8 @@ impl From<Entry> for FileResponse {
             created_at: n.created_at,
             updated_at: n.updated_at,
             checksum_sha256: n.checksum_sha256,
+            storage_location: StorageLocation::of(&n.tier, n.synced_at),
+            synced_at: n.synced_at,
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum FileError {
     Invalid(String),
     #[error("the file is still being uploaded")]
     NotReady,
+    #[error("the file lives in the cloud tier only")]
+    InCloudTier,
     #[error("forbidden")]
     Forbidden,
     #[error("files move only within their owner's tree")]
@@ -83,6 +85,10 @@ impl From<FileError> for AppError {
             FileError::NotReady => {
                 AppError::conflict("FILE_NOT_READY", "The file is still being uploaded.")
             }
+            FileError::InCloudTier => AppError::conflict(
+                "FILE_IN_CLOUD_TIER",
+                "The file lives in the cloud tier only and cannot be copied; download it instead.",
+            ),
             FileError::Forbidden => AppError::forbidden(
                 "FORBIDDEN",
                 "Your share does not allow this (it is read-only, or the item is the shared folder itself).",

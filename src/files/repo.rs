@@ -31,6 +31,8 @@ pub struct Node {
     pub updated_at: DateTime<Utc>,
     /// The SHA-256 its uploader declared (base64), which the store verified.
     pub checksum_sha256: Option<String>,
+    /// When its cloud copy was last verified.
+    pub synced_at: Option<DateTime<Utc>>,
 }
 
 impl Node {
@@ -56,6 +58,7 @@ impl From<files::Model> for Node {
             created_at: m.created_at,
             updated_at: m.updated_at,
             checksum_sha256: m.checksum_sha256,
+            synced_at: m.synced_at,
         }
     }
 }
@@ -75,6 +78,9 @@ pub struct Entry {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub checksum_sha256: Option<String>,
+    /// `primary`, or `cloud` once the primary copy was released.
+    pub tier: String,
+    pub synced_at: Option<DateTime<Utc>>,
 }
 
 /// The listed part of a full row.
@@ -92,13 +98,15 @@ impl From<Node> for Entry {
             created_at: n.created_at,
             updated_at: n.updated_at,
             checksum_sha256: n.checksum_sha256,
+            tier: n.tier,
+            synced_at: n.synced_at,
         }
     }
 }
 
 /// The columns of an [`Entry`], in the order its rows are read.
 const ENTRY_COLUMNS: &str = "id, parent_id, name, kind, size, content_type, state, etag, \
-     created_at, updated_at, checksum_sha256";
+     created_at, updated_at, checksum_sha256, tier, synced_at";
 
 /// Read by position: by name, every value costs a column lookup by string, which was a
 /// quarter of a listing's time.
@@ -116,6 +124,8 @@ impl sea_orm::FromQueryResult for Entry {
             created_at: row.try_get_by_index(8)?,
             updated_at: row.try_get_by_index(9)?,
             checksum_sha256: row.try_get_by_index(10)?,
+            tier: row.try_get_by_index(11)?,
+            synced_at: row.try_get_by_index(12)?,
         })
     }
 }
@@ -237,6 +247,8 @@ pub async fn list_kind(
             C::CreatedAt,
             C::UpdatedAt,
             C::ChecksumSha256,
+            C::Tier,
+            C::SyncedAt,
         ])
         .filter(C::OwnerId.eq(owner))
         .filter(C::ParentKey.eq(parent_key(owner, parent)))
@@ -402,10 +414,20 @@ pub async fn replace_content(
         // New content whose SHA-256 nobody declared.
         .col_expr(files::Column::ChecksumSha256, Expr::value(None::<String>))
         .col_expr(files::Column::UpdatedAt, Expr::value(Utc::now()))
+        // The new bytes are on the primary store only; the old copies are purged with
+        // the old key (in every store).
+        .col_expr(files::Column::Tier, Expr::value("primary"))
+        .col_expr(files::Column::SyncedAt, Expr::value(None::<DateTime<Utc>>))
         .filter(files::Column::Id.eq(id))
         .filter(files::Column::State.eq(FileState::Active))
         .exec(db)
         .await?;
+    if res.rows_affected == 1 {
+        crate::entity::file_copies::Entity::delete_many()
+            .filter(crate::entity::file_copies::Column::FileId.eq(id))
+            .exec(db)
+            .await?;
+    }
     Ok((res.rows_affected == 1).then_some(old))
 }
 
@@ -475,6 +497,7 @@ pub async fn object_keys(db: &impl ConnectionTrait) -> Result<Vec<(String, FileS
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|f| Some((f.object_key?, f.state)))
+        // A file whose primary copy was released has no object on the primary store.
+        .filter_map(|f| Some((f.object_key?, (f.tier != "cloud").then_some(f.state)?)))
         .collect())
 }

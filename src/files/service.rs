@@ -23,7 +23,7 @@ use crate::files::access::{self, Access, Actor};
 use crate::page::page_limit;
 use crate::quotas::repo as quotas;
 use crate::runtime::Runtime;
-use crate::storage::{GetOptions, ObjectStore};
+use crate::storage::{GetOptions, ObjectStore, StorageError};
 
 /// Where a listing resumes: the kind and name of the last item returned.
 #[derive(Serialize, Deserialize)]
@@ -68,6 +68,8 @@ pub struct FileService {
     runtime: Runtime,
     /// Active files behind recent downloads (the hot path of HPC clients).
     cache: Arc<TtlCache<Uuid, Node>>,
+    /// The cloud tier, where files whose primary copy was released are read from.
+    cloud: Option<Arc<dyn ObjectStore>>,
 }
 
 impl FileService {
@@ -82,7 +84,27 @@ impl FileService {
             store,
             runtime,
             cache: Arc::new(TtlCache::new(cache_ttl)),
+            cloud: None,
         }
+    }
+
+    /// Reads files released from the primary store from `cloud`.
+    pub fn with_cloud(mut self, cloud: Option<Arc<dyn ObjectStore>>) -> FileService {
+        self.cloud = cloud;
+        self
+    }
+
+    /// The store that holds `node`'s bytes: the primary, or the cloud tier once the
+    /// primary copy was released.
+    pub fn store_of(&self, node: &Node) -> Result<&Arc<dyn ObjectStore>, StorageError> {
+        if node.tier != "cloud" {
+            return Ok(&self.store);
+        }
+        self.cloud.as_ref().ok_or_else(|| {
+            StorageError::Config(
+                "a file lives in the cloud tier, but COFFER_TIER_S3_ENDPOINT is not set".into(),
+            )
+        })
     }
 
     /// A node `actor` may read, and whether its row came from the cache (rows behind
@@ -394,7 +416,7 @@ impl FileService {
             content_disposition: content_disposition(&node.name),
             content_type: served_content_type(node.content_type.as_deref()),
         };
-        let url = self.store.presign_get(key, &options, ttl).await?;
+        let url = self.store_of(node)?.presign_get(key, &options, ttl).await?;
         tracing::info!(file.id = %node.id, presign = "get", "download URL issued");
         Ok(Download {
             url,

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::AuditLog;
 use crate::storage::ObjectStore;
 use crate::telemetry::metrics::{self, Metrics};
-use crate::{admin, tasks};
+use crate::{admin, tasks, tiering};
 
 /// What `/readyz` and `/metrics` read.
 pub struct OpsService {
@@ -28,12 +28,16 @@ pub struct OpsService {
     audit: AuditLog,
     metrics: Arc<Metrics>,
     token: Option<SecretString>,
+    /// The cloud tier's store, checked by `/readyz` when configured.
+    cloud: Option<Arc<dyn ObjectStore>>,
 }
 
 /// Which dependencies answered.
 pub struct Readiness {
     pub database: bool,
     pub object_store: bool,
+    /// `None` when no cloud tier is configured.
+    pub cloud_tier: Option<bool>,
 }
 
 impl OpsService {
@@ -50,12 +54,28 @@ impl OpsService {
             audit,
             metrics,
             token,
+            cloud: None,
         }
     }
 
-    /// Pings the database and the store at once; a failure is logged, not returned.
+    /// Checks the cloud tier's store too.
+    pub fn with_cloud(mut self, cloud: Option<Arc<dyn ObjectStore>>) -> OpsService {
+        self.cloud = cloud;
+        self
+    }
+
+    /// Pings the database and the stores at once; a failure is logged, not returned.
     pub async fn readiness(&self) -> Readiness {
-        let (db, store) = tokio::join!(self.db.ping(), self.store.check());
+        let cloud = async {
+            match &self.cloud {
+                Some(cloud) => Some(cloud.check().await),
+                None => None,
+            }
+        };
+        let (db, store, cloud) = tokio::join!(self.db.ping(), self.store.check(), cloud);
+        if let Some(Err(e)) = &cloud {
+            tracing::warn!(error = %e, "readiness: cloud tier unreachable");
+        }
         if let Err(e) = &db {
             tracing::warn!(error = %e, "readiness: database unreachable");
         }
@@ -65,6 +85,7 @@ impl OpsService {
         Readiness {
             database: db.is_ok(),
             object_store: store.is_ok(),
+            cloud_tier: cloud.map(|c| c.is_ok()),
         }
     }
 
@@ -194,6 +215,48 @@ impl OpsService {
             "Byte quota of each of the users storing the most",
             quota,
         );
+        if self.cloud.is_some() {
+            self.register_tier(r).await?;
+        }
+        Ok(())
+    }
+
+    /// The cloud tier, read from the tables (the worker that copies runs elsewhere).
+    async fn register_tier(&self, r: &mut Registry) -> Result<(), DbErr> {
+        let (files, bytes, oldest) = tiering::repo::pending(&self.db).await?;
+        let (synced, failed) = tiering::repo::totals(&self.db).await?;
+        let oldest = oldest.map_or(0, |o| (chrono::Utc::now() - o).num_seconds().max(0));
+        for (name, help, value) in [
+            (
+                "coffer_tier_synced_bytes",
+                "Bytes copied to the cloud tier and verified, over every run",
+                synced,
+            ),
+            (
+                "coffer_tier_pending_bytes",
+                "Bytes of active files without a verified cloud copy",
+                bytes,
+            ),
+            (
+                "coffer_tier_pending_files",
+                "Active files without a verified cloud copy",
+                files,
+            ),
+            (
+                "coffer_tier_oldest_unsynced_seconds",
+                "Age of the oldest file without a verified cloud copy",
+                oldest,
+            ),
+            (
+                "coffer_tier_failed_copies",
+                "Cloud copies that failed (to copy, or a later verification)",
+                failed,
+            ),
+        ] {
+            let gauge = Gauge::<i64>::default();
+            gauge.set(value);
+            r.register(name, help, gauge);
+        }
         Ok(())
     }
 }

@@ -22,6 +22,9 @@ pub struct Readiness {
     pub status: &'static str,
     pub database: bool,
     pub object_store: bool,
+    /// The cloud tier's store; absent when none is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_tier: Option<bool>,
 }
 
 /// The process is up.
@@ -42,11 +45,12 @@ pub async fn healthz() -> web::Json<Health> {
 #[get("/readyz")]
 pub async fn readyz(ops: web::Data<OpsService>) -> HttpResponse {
     let r = ops.readiness().await;
-    let ready = r.database && r.object_store;
+    let ready = r.database && r.object_store && r.cloud_tier != Some(false);
     let body = Readiness {
         status: if ready { "ok" } else { "unavailable" },
         database: r.database,
         object_store: r.object_store,
+        cloud_tier: r.cloud_tier,
     };
     if ready {
         HttpResponse::Ok().json(body)

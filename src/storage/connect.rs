@@ -92,3 +92,29 @@ pub async fn start(settings: &Settings) -> Result<(S3Store, Option<EmbeddedS3>),
     store.ensure_bucket(&cfg).await?;
     Ok((store, Some(embedded)))
 }
+
+/// The cloud tier's store, when `COFFER_TIER_S3_ENDPOINT` is set.
+pub fn connect_tier(settings: &Settings) -> Result<Option<Arc<dyn ObjectStore>>, StorageError> {
+    let tier = &settings.tier;
+    let Some(endpoint) = tier.endpoint.clone() else {
+        return Ok(None);
+    };
+    let secret = |k: &Option<secrecy::SecretString>| {
+        k.as_ref()
+            .map(|k| k.expose_secret().to_owned())
+            .unwrap_or_default()
+    };
+    let cfg = S3Config {
+        public_endpoint: tier
+            .public_endpoint
+            .clone()
+            .unwrap_or_else(|| endpoint.clone()),
+        endpoint,
+        region: tier.region.clone(),
+        bucket: tier.bucket.clone(),
+        access_key: secret(&tier.access_key),
+        secret_key: secret(&tier.secret_key),
+        path_style: tier.path_style,
+    };
+    Ok(Some(Arc::new(S3Store::new(&cfg)?)))
+}

@@ -22,7 +22,7 @@ use super::StorageError;
 use crate::secrets::write_private;
 
 /// Credentials of the embedded server, generated once and kept under the data dir.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct EmbeddedCredentials {
     pub access_key: String,
     pub secret_key: String,

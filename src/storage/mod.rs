@@ -185,6 +185,9 @@ pub trait ObjectStore: Send + Sync {
         bytes: Vec<u8>,
     ) -> Result<StoredPart, StorageError>;
 
+    /// Stores a small object from the server in one PUT.
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError>;
+
     /// Every object under `prefix`, with its size.
     async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError>;
 

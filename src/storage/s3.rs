@@ -537,6 +537,37 @@ impl ObjectStore for S3Store {
         .await
     }
 
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
+        self.counted(async move {
+            let length = bytes.len().to_string();
+            let url = self.internal.presign(&PresignRequest {
+                method: "PUT",
+                key,
+                headers: &[("content-length", &length), ("content-type", content_type)],
+                query: &[],
+                expires_secs: 3600,
+            });
+            let res = self
+                .bucket
+                .http_client()
+                .put(url)
+                .header("content-type", content_type)
+                // Signed: an empty body would otherwise go without it.
+                .header("content-length", length)
+                .body(bytes)
+                .send()
+                .await
+                .map_err(StorageError::request)?;
+            let status = res.status().as_u16();
+            if !(200..300).contains(&status) {
+                let body = res.bytes().await.unwrap_or_default();
+                return Err(status_err(status, &body));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     fn error_count(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
     }

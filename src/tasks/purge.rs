@@ -2,6 +2,8 @@
 //! A purge is enqueued in the same transaction that removes the rows, so no object can
 //! outlive its row unnoticed; objects awaiting a purge count as accounted for.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,8 @@ use uuid::Uuid;
 use super::repo::{self as tasks, NewTask};
 use super::worker::{Handler, TaskContext, TaskError};
 use super::{now_ms, Task, KIND_PURGE};
+use crate::entity::file_copies::CopyLocation;
+use crate::storage::ObjectStore;
 
 /// Attempts a purge gets.
 pub const PURGE_ATTEMPTS: i32 = 10;
@@ -26,7 +30,8 @@ pub struct MultipartRef {
 }
 
 /// What a purge deletes: the `keys` listed, the multipart uploads, and everything under
-/// `prefix` when given (a deleted user's).
+/// `prefix` when given (a deleted user's) -- in every store (the primary and, when one
+/// is configured, the cloud tier), or only in `only`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgePayload {
     #[serde(default)]
@@ -35,6 +40,9 @@ pub struct PurgePayload {
     pub multipart: Vec<MultipartRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Only this store (a released primary copy); every store when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<CopyLocation>,
 }
 
 /// What a finished purge records.
@@ -74,7 +82,14 @@ pub async fn enqueue(
     let mut first = None;
     while !payload.is_empty() {
         let rest = payload.keys.split_off(payload.keys.len().min(PURGE_BATCH));
-        let batch = std::mem::replace(&mut payload, PurgePayload::keys(rest));
+        let only = payload.only;
+        let batch = std::mem::replace(
+            &mut payload,
+            PurgePayload {
+                only,
+                ..PurgePayload::keys(rest)
+            },
+        );
         let id = tasks::enqueue(
             db,
             NewTask {
@@ -97,28 +112,54 @@ pub fn late_sweep_at(ttl: std::time::Duration) -> i64 {
 }
 
 /// Runs purges. Idempotent: a missing object or upload is not an error.
-pub struct PurgeHandler;
+pub struct PurgeHandler {
+    /// The cloud tier, whose copies go with the primary ones.
+    pub cloud: Option<Arc<dyn ObjectStore>>,
+}
+
+impl PurgeHandler {
+    /// The stores a payload names, with the location of each.
+    fn stores<'a>(
+        &'a self,
+        ctx: &'a TaskContext,
+        only: Option<CopyLocation>,
+    ) -> Vec<(CopyLocation, &'a Arc<dyn ObjectStore>)> {
+        let mut stores = Vec::with_capacity(2);
+        if only != Some(CopyLocation::Cloud) {
+            stores.push((CopyLocation::Primary, &ctx.store));
+        }
+        if let (Some(cloud), true) = (&self.cloud, only != Some(CopyLocation::Primary)) {
+            stores.push((CopyLocation::Cloud, cloud));
+        }
+        stores
+    }
+}
 
 #[async_trait]
 impl Handler for PurgeHandler {
     async fn run(&self, ctx: &TaskContext, task: &Task) -> Result<serde_json::Value, TaskError> {
         let payload: PurgePayload =
             serde_json::from_value(task.payload.clone()).map_err(TaskError::Payload)?;
-        for u in &payload.multipart {
-            ctx.store.abort_multipart(&u.key, &u.upload_id).await?;
+        let mut deleted = 0;
+        for (location, store) in self.stores(ctx, payload.only) {
+            // Multipart uploads are the primary store's (the sync aborts its own).
+            if location == CopyLocation::Primary {
+                for u in &payload.multipart {
+                    store.abort_multipart(&u.key, &u.upload_id).await?;
+                }
+            }
+            let mut keys = payload.keys.clone();
+            // A deleted user's prefix: whatever is under it now, including objects put
+            // by URLs handed out before the deletion.
+            if let Some(prefix) = payload.prefix.as_deref().filter(|p| !p.is_empty()) {
+                let listed = store.list(prefix).await?;
+                keys.extend(listed.into_iter().map(|(key, _)| key));
+            }
+            for key in &keys {
+                store.delete(key).await?;
+            }
+            deleted = deleted.max(keys.len());
         }
-        let mut keys = payload.keys;
-        // A deleted user's prefix: whatever is under it now, including objects put by
-        // URLs handed out before the deletion.
-        if let Some(prefix) = payload.prefix.as_deref().filter(|p| !p.is_empty()) {
-            let listed = ctx.store.list(prefix).await?;
-            keys.extend(listed.into_iter().map(|(key, _)| key));
-        }
-        for key in &keys {
-            ctx.store.delete(key).await?;
-        }
-        Ok(serde_json::to_value(PurgeResult {
-            deleted: keys.len(),
-        })?)
+        Ok(serde_json::to_value(PurgeResult { deleted })?)
     }
 }

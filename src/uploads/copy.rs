@@ -47,6 +47,9 @@ impl UploadService {
             None => src.name.clone(),
         };
         let src_key = src.object_key.as_deref().ok_or(FileError::NotReady)?;
+        if src.tier == "cloud" {
+            return Err(FileError::InCloudTier.into());
+        }
         let reservation = Reservation {
             owner,
             created_by: (owner != actor.id).then_some(actor.id),

@@ -474,6 +474,7 @@ pub(crate) fn purge_of(uploads: &[Upload]) -> PurgePayload {
             })
             .collect(),
         prefix: None,
+        only: None,
     }
 }
 

@@ -332,6 +332,7 @@ fn rows_of(r: &Reservation, now: DateTime<Utc>) -> (Node, Upload) {
         created_at: now,
         updated_at: now,
         checksum_sha256: r.checksum.clone(),
+        synced_at: None,
     };
     let upload = Upload {
         id: Uuid::now_v7(),

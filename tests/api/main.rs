@@ -21,6 +21,7 @@ mod logs;
 mod operations;
 mod ratelimit;
 mod sharing;
+mod tiering;
 mod token_confinement;
 mod tokens;
 mod uploads;

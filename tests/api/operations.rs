@@ -63,6 +63,17 @@ async fn runtime_settings_are_stored_and_apply_on_the_next_request() {
             "presign_ttl_seconds": 600,
             "api_token_max_days": 90,
             "device_login_enabled": true,
+            "tier_schedule": "0 0 * * *",
+            "tier_time_zone": "UTC",
+            "tier_min_age_seconds": 3600,
+            "tier_min_size_bytes": 0,
+            "tier_users": [],
+            "tier_concurrency": 4,
+            "tier_bandwidth_bytes_per_second": 0,
+            "tier_max_bytes_per_run": 0,
+            "tier_release_primary": false,
+            "tier_release_grace_seconds": 86_400,
+            "tier_release_max_percent": 10,
         })
     );
 
@@ -79,6 +90,10 @@ async fn runtime_settings_are_stored_and_apply_on_the_next_request() {
         json!({"multipart_threshold": 1}),
         json!({"api_token_max_days": 0}),
         json!({"api_token_max_days": 3651}),
+        json!({"tier_schedule": "at midnight"}),
+        json!({"tier_time_zone": "Europe/Atlantis"}),
+        json!({"tier_concurrency": 0}),
+        json!({"tier_release_max_percent": 101}),
     ] {
         let res = patch_settings(&app, &admin.access, bad.clone()).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");

@@ -95,16 +95,24 @@ async fn expire_upload(app: &TestApp, id: &str) {
         .expect("expire");
 }
 
-fn worker(app: &TestApp, handler: Counting) -> Worker {
+/// A worker as `coffer-worker` composes it, over the app's database and store.
+fn composed(app: &TestApp) -> Worker {
     let s = &app.app_state;
     coffer::worker_app::compose(
-        s.db.clone(),
-        s.store.clone(),
-        s.uploads.clone(),
-        s.audit.get_ref().clone(),
+        coffer::worker_app::Parts {
+            db: coffer::db::Db::new(s.db.clone()),
+            store: s.store.clone(),
+            cloud: None,
+            uploads: s.uploads.clone(),
+            audit: s.audit.get_ref().clone(),
+            runtime: coffer::runtime::Runtime::new(s.db.clone(), &s.settings),
+        },
         &s.settings,
     )
-    .handle("count", Arc::new(handler))
+}
+
+fn worker(app: &TestApp, handler: Counting) -> Worker {
+    composed(app).handle("count", Arc::new(handler))
 }
 
 async fn enqueue(app: &TestApp) -> uuid::Uuid {
@@ -196,15 +204,7 @@ async fn a_lease_is_renewed_while_the_task_runs() {
             Ok(json!({}))
         }
     }
-    let s = &app.app_state;
-    let slow = coffer::worker_app::compose(
-        s.db.clone(),
-        s.store.clone(),
-        s.uploads.clone(),
-        s.audit.get_ref().clone(),
-        &s.settings,
-    )
-    .handle("count", Arc::new(Slow));
+    let slow = composed(&app).handle("count", Arc::new(Slow));
     let other = worker(&app, Counting::ok(Arc::new(AtomicUsize::new(0))));
     let id = enqueue(&app).await;
     let running = tokio::spawn(async move { slow.try_execute_task().await });
@@ -259,7 +259,11 @@ async fn exhausted_retries_fail_the_task_keeping_the_error() {
 }
 
 /// Bundles `ids`, runs the worker, downloads the archive and reads it back.
-async fn bundle(app: &TestApp, access: &str, ids: &[&str]) -> (Value, Vec<(String, Vec<u8>)>) {
+pub(crate) async fn bundle(
+    app: &TestApp,
+    access: &str,
+    ids: &[&str],
+) -> (Value, Vec<(String, Vec<u8>)>) {
     let res = app
         .post_auth(
             "/api/v1/archives",

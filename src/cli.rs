@@ -63,6 +63,9 @@ pub async fn storage_report(
     let rows = crate::files::repo::object_keys(db).await?;
     let mut expected: HashSet<String> = rows.iter().map(|(k, _)| k.clone()).collect();
     expected.extend(crate::uploads::repo::open_keys(db).await?);
+    // The objects of trashed files (on the primary store, or released to the cloud).
+    let trashed = crate::trash::repo::all_keys(db).await?;
+    expected.extend(trashed.iter().cloned());
     // Objects a queued purge will delete: its keys, and all under its prefix (a deleted
     // user's).
     let mut purged_prefixes = Vec::new();
@@ -109,6 +112,7 @@ pub async fn cloud_report(
         .collect();
     let rows = crate::tiering::repo::cloud_keys(db).await?;
     let mut expected: HashSet<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    expected.extend(crate::trash::repo::all_keys(db).await?);
     let mut purged_prefixes = Vec::new();
     for task in crate::tasks::repo::pending_of_kind(db, crate::tasks::KIND_PURGE).await? {
         if let Some(purge) = crate::tasks::purge::PurgePayload::of(&task) {

@@ -31,6 +31,7 @@ pub mod storage;
 pub mod tasks;
 pub mod telemetry;
 pub mod tiering;
+pub mod trash;
 pub mod uploads;
 pub mod web;
 pub mod worker_app;

@@ -8,7 +8,7 @@ use utoipa_actix_web::{scope, AppExt};
 
 use crate::http::openapi;
 use crate::{
-    admin, archives, auth, benchwrap, files, jobs, ops, quotas, sharing, tiering, uploads,
+    admin, archives, auth, benchwrap, files, jobs, ops, quotas, sharing, tiering, trash, uploads,
 };
 
 /// Every documented route. `startup` mounts the same function.
@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(scope("/api/v1/archives").configure(archives::routes::configure))
         .service(scope("/api/v1/tasks").configure(archives::routes::configure_tasks))
         .service(scope("/api/v1/jobs").configure(jobs::routes::configure))
+        .service(scope("/api/v1/trash").configure(trash::routes::configure))
         // Before /api/v1/admin, which would otherwise take its requests.
         .service(scope("/api/v1/admin/tiering").configure(tiering::routes::configure))
         .service(scope("/api/v1/admin").configure(admin::routes::configure))

@@ -44,6 +44,8 @@ pub struct RuntimeSettings {
     pub api_token_max_days: u32,
     /// Whether command-line clients may sign in with device login.
     pub device_login_enabled: bool,
+    /// Days a deleted file or folder stays in its owner's trash; 0 deletes at once.
+    pub trash_retention_days: u32,
     /// When the cloud sync runs: a cron expression (5 fields, or 6 with seconds first).
     pub tier_schedule: String,
     /// The IANA time zone the schedule is read in (`UTC`, `Europe/Paris`, ...).
@@ -82,6 +84,7 @@ impl RuntimeSettings {
             presign_ttl_seconds: s.uploads.presign_ttl.as_secs(),
             api_token_max_days: s.api_token_max_days,
             device_login_enabled: s.device_login_enabled,
+            trash_retention_days: s.trash_retention_days,
             tier_schedule: "0 0 * * *".into(),
             tier_time_zone: "UTC".into(),
             tier_min_age_seconds: 3600,
@@ -98,6 +101,12 @@ impl RuntimeSettings {
 
     pub fn presign_ttl(&self) -> Duration {
         Duration::from_secs(self.presign_ttl_seconds)
+    }
+
+    /// How long a deleted item stays in the trash; `None`: deletes are final.
+    pub fn trash_retention(&self) -> Option<chrono::Duration> {
+        (self.trash_retention_days > 0)
+            .then(|| chrono::Duration::days(i64::from(self.trash_retention_days)))
     }
 
     /// These settings with the stored rows laid over them. A row this version does not
@@ -145,6 +154,8 @@ pub struct SettingsPatch {
     #[schema(minimum = 1, maximum = 3650)]
     pub api_token_max_days: Option<u32>,
     pub device_login_enabled: Option<bool>,
+    #[schema(maximum = 3650)]
+    pub trash_retention_days: Option<u32>,
     #[schema(example = "0 0 * * *")]
     pub tier_schedule: Option<String>,
     #[schema(example = "Europe/Paris")]
@@ -174,6 +185,7 @@ impl From<&RuntimeSettings> for SettingsPatch {
             presign_ttl_seconds: Some(s.presign_ttl_seconds),
             api_token_max_days: Some(s.api_token_max_days),
             device_login_enabled: Some(s.device_login_enabled),
+            trash_retention_days: Some(s.trash_retention_days),
             tier_schedule: Some(s.tier_schedule.clone()),
             tier_time_zone: Some(s.tier_time_zone.clone()),
             tier_min_age_seconds: Some(s.tier_min_age_seconds),
@@ -239,6 +251,9 @@ impl SettingsPatch {
             return Err(format!(
                 "api_token_max_days must be between 1 and {MAX_API_TOKEN_DAYS}."
             ));
+        }
+        if self.trash_retention_days.is_some_and(|d| d > 3650) {
+            return Err("trash_retention_days must be between 0 and 3650.".into());
         }
         if let Some(schedule) = &self.tier_schedule {
             crate::schedule::parse_cron(schedule)?;

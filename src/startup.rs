@@ -167,6 +167,7 @@ async fn services(base: &Base, keys: TokenKeys) -> Result<AppState, StartupError
         benchwrap: web::Data::new(benchwrap),
         jobs: web::Data::new(jobs),
         tiering: web::Data::new(tiering),
+        trash: web::Data::new(crate::trash::service::TrashService::new(db.clone())),
         auth: web::Data::new(auth),
         devices: web::Data::new(DeviceLogins::new(db.clone(), runtime.clone())),
         uploads: web::Data::new(uploads),

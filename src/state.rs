@@ -18,6 +18,7 @@ use crate::ops::OpsService;
 use crate::quotas::service::QuotaService;
 use crate::sharing::ShareService;
 use crate::tiering::service::TierService;
+use crate::trash::service::TrashService;
 use crate::uploads::UploadService;
 
 /// Every service a handler, an extractor or the middleware may ask for.
@@ -35,6 +36,7 @@ pub struct AppState {
     pub benchwrap: web::Data<Benchwrap>,
     pub jobs: web::Data<JobService>,
     pub tiering: web::Data<TierService>,
+    pub trash: web::Data<TrashService>,
     pub audit: web::Data<AuditLog>,
     pub limits: web::Data<RateLimits>,
     /// What the request middleware reads (trusted proxies, body timeout, metrics).
@@ -58,6 +60,7 @@ impl AppState {
             .app_data(self.benchwrap.clone())
             .app_data(self.jobs.clone())
             .app_data(self.tiering.clone())
+            .app_data(self.trash.clone())
             .app_data(self.audit.clone())
             .app_data(self.limits.clone())
             .app_data(self.request.clone())

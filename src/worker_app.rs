@@ -20,6 +20,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::tiering::service::{ScheduleJob, TierService};
 use crate::tiering::sync::TierRunHandler;
 use crate::tiering::KIND_TIER_RUN;
+use crate::trash::service::{ExpiryJob, TrashService};
 use crate::uploads::finish::ReconcileJob;
 use crate::uploads::UploadService;
 
@@ -94,6 +95,9 @@ pub struct Parts {
     pub runtime: Runtime,
 }
 
+/// How often a worker purges the trash items whose retention ended.
+const TRASH_EXPIRY_EVERY: Duration = Duration::from_secs(60);
+
 /// How often a worker looks at the tier schedule.
 const SCHEDULE_EVERY: Duration = Duration::from_secs(1);
 
@@ -137,15 +141,20 @@ pub fn compose(parts: Parts, settings: &Settings) -> Worker {
             .every(
                 SCHEDULE_EVERY,
                 Arc::new(ScheduleJob {
-                    service: TierService::new(db, runtime, true),
+                    service: TierService::new(db.clone(), runtime, true),
                     since: chrono::Utc::now(),
                 }),
             );
     }
-    worker.every(
-        settings.benchwrap.poll_every,
-        Arc::new(NoticeJob { uploads, audit }),
-    )
+    worker
+        .every(
+            TRASH_EXPIRY_EVERY,
+            Arc::new(ExpiryJob(TrashService::new(db.clone()))),
+        )
+        .every(
+            settings.benchwrap.poll_every,
+            Arc::new(NoticeJob { uploads, audit }),
+        )
 }
 
 /// Notices the objects of open unsized uploads (the benchwrap protocol), so they count

@@ -16,6 +16,7 @@ mod m20261201_000011_upload_jobs;
 mod m20261201_000012_audit_time_by_id;
 mod m20261201_000013_file_checksums;
 mod m20261202_000014_file_copies;
+mod m20261202_000015_trash;
 mod raw;
 
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_audit_time_by_id::Migration),
             Box::new(m20261201_000013_file_checksums::Migration),
             Box::new(m20261202_000014_file_copies::Migration),
+            Box::new(m20261202_000015_trash::Migration),
         ]
     }
 }

@@ -66,6 +66,9 @@ pub struct Settings {
     pub api_token_max_days: u32,
     /// Whether command-line clients may sign in with device login (a runtime setting).
     pub device_login_enabled: bool,
+    /// Days a deleted file stays in its owner's trash (a runtime setting's start value);
+    /// 0 deletes at once.
+    pub trash_retention_days: u32,
     pub default_quota_bytes: i64,
     pub default_quota_objects: i64,
 
@@ -165,6 +168,7 @@ impl Default for Settings {
             registration_open: true,
             api_token_max_days: 90,
             device_login_enabled: true,
+            trash_retention_days: 30,
             default_quota_bytes: 10 * 1024 * 1024 * 1024,
             default_quota_objects: 100_000,
             rate_limit_auth: RateLimit {
@@ -365,6 +369,8 @@ impl Settings {
             src.parse("COFFER_API_TOKEN_MAX_DAYS", self.api_token_max_days)?;
         self.device_login_enabled =
             src.flag("COFFER_DEVICE_LOGIN_ENABLED", self.device_login_enabled)?;
+        self.trash_retention_days =
+            src.parse("COFFER_TRASH_RETENTION_DAYS", self.trash_retention_days)?;
         self.default_quota_bytes =
             src.parse("COFFER_DEFAULT_QUOTA_BYTES", self.default_quota_bytes)?;
         self.default_quota_objects =

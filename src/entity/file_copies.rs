@@ -20,7 +20,7 @@ stored_enum! {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "file_copies")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

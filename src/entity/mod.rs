@@ -70,6 +70,8 @@ pub mod share_links;
 pub mod shares;
 pub mod tasks;
 pub mod tier_runs;
+pub mod trash_items;
+pub mod trash_rows;
 pub mod uploads;
 pub mod users;
 

@@ -8,7 +8,7 @@ stored_enum! {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "shares")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -381,15 +381,22 @@ pub async fn subtree(
     owner: Uuid,
     root: Uuid,
 ) -> Result<Vec<Node>, DbErr> {
-    let sql = format!("{SUBTREE_CTE} SELECT * FROM files WHERE id IN (SELECT id FROM sub)");
-    let stmt = crate::db::statement(db.get_database_backend(), &sql, [root.into(), owner.into()]);
-    Ok(files::Entity::find()
-        .from_raw_sql(stmt)
-        .all(db)
+    Ok(subtree_rows(db, owner, root)
         .await?
         .into_iter()
         .map(Node::from)
         .collect())
+}
+
+/// [`subtree`], as whole rows.
+pub async fn subtree_rows(
+    db: &impl ConnectionTrait,
+    owner: Uuid,
+    root: Uuid,
+) -> Result<Vec<files::Model>, DbErr> {
+    let sql = format!("{SUBTREE_CTE} SELECT * FROM files WHERE id IN (SELECT id FROM sub)");
+    let stmt = crate::db::statement(db.get_database_backend(), &sql, [root.into(), owner.into()]);
+    files::Entity::find().from_raw_sql(stmt).all(db).await
 }
 
 /// Gives an active file new content: its object, size and ETag. Returns the file as it

@@ -256,3 +256,53 @@ pub async fn reserved_by_user(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i6
         .map(|r| (r.user_id, r.bytes.unwrap_or(0), r.uploads))
         .collect())
 }
+
+/// Bytes and files in trash per owner (the usage check).
+pub async fn trash_by_owner(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, i64, i64)>, DbErr> {
+    let rows: Vec<(Uuid, Option<i64>, Option<i64>)> = crate::entity::trash_items::Entity::find()
+        .select_only()
+        .column(crate::entity::trash_items::Column::OwnerId)
+        .column_as(
+            crate::entity::trash_items::Column::Bytes
+                .sum()
+                .cast_as("BIGINT"),
+            "bytes",
+        )
+        .column_as(
+            crate::entity::trash_items::Column::Objects
+                .sum()
+                .cast_as("BIGINT"),
+            "objects",
+        )
+        .group_by(crate::entity::trash_items::Column::OwnerId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(o, b, n)| (o, b.unwrap_or(0), n.unwrap_or(0)))
+        .collect())
+}
+
+/// Bytes and files in `owner`'s trash.
+pub async fn trash_of(db: &impl ConnectionTrait, owner: Uuid) -> Result<(i64, i64), DbErr> {
+    let row: Option<(Option<i64>, Option<i64>)> = crate::entity::trash_items::Entity::find()
+        .select_only()
+        .column_as(
+            crate::entity::trash_items::Column::Bytes
+                .sum()
+                .cast_as("BIGINT"),
+            "bytes",
+        )
+        .column_as(
+            crate::entity::trash_items::Column::Objects
+                .sum()
+                .cast_as("BIGINT"),
+            "objects",
+        )
+        .filter(crate::entity::trash_items::Column::OwnerId.eq(owner))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.map_or((0, 0), |(b, n)| (b.unwrap_or(0), n.unwrap_or(0))))
+}

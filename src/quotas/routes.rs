@@ -23,6 +23,11 @@ pub struct UsageResponse {
     pub used_objects: i64,
     pub reserved_objects: i64,
     pub quota_objects: i64,
+    /// Of `used_bytes` and `used_objects`: what your trash holds. It counts against the
+    /// quota until it is purged (emptied, deleted for good, or at the end of its
+    /// retention).
+    pub trash_bytes: i64,
+    pub trash_objects: i64,
 }
 
 /// The caller's usage, open reservations and quota.
@@ -40,6 +45,7 @@ async fn my_usage(
         .usage(auth.user.id)
         .await?
         .ok_or_else(AppError::not_found)?;
+    let (trash_bytes, trash_objects) = quotas.trash(auth.user.id).await?;
     Ok(web::Json(UsageResponse {
         used_bytes: u.used_bytes,
         reserved_bytes: u.reserved_bytes,
@@ -47,5 +53,7 @@ async fn my_usage(
         used_objects: u.used_objects,
         reserved_objects: u.reserved_objects,
         quota_objects: u.quota_objects,
+        trash_bytes,
+        trash_objects,
     }))
 }

@@ -22,6 +22,11 @@ impl QuotaService {
     pub async fn usage(&self, user: Uuid) -> Result<Option<Usage>, DbErr> {
         repo::usage(&self.db, user).await
     }
+
+    /// Bytes and files in the user's trash (part of their usage).
+    pub async fn trash(&self, user: Uuid) -> Result<(i64, i64), DbErr> {
+        repo::trash_of(&self.db, user).await
+    }
 }
 
 /// A user whose stored counters differ from what the tables say.
@@ -36,11 +41,17 @@ pub struct Drift {
 /// Recomputes every user's usage from active files and open uploads and returns the
 /// users whose stored counters drifted.
 pub async fn check_usage(db: &impl ConnectionTrait) -> Result<Vec<Drift>, DbErr> {
-    let used: HashMap<Uuid, (i64, i64)> = repo::usage_by_owner(db)
+    let mut used: HashMap<Uuid, (i64, i64)> = repo::usage_by_owner(db)
         .await?
         .into_iter()
         .map(|(u, b, n)| (u, (b, n)))
         .collect();
+    // What the trash keeps counts until it is purged.
+    for (owner, bytes, files) in repo::trash_by_owner(db).await? {
+        let entry = used.entry(owner).or_default();
+        entry.0 += bytes;
+        entry.1 += files;
+    }
     let reserved: HashMap<Uuid, (i64, i64)> = repo::reserved_by_user(db)
         .await?
         .into_iter()

@@ -150,6 +150,13 @@ impl UploadService {
         self.cfg.upload_expiry
     }
 
+    /// The settings in force.
+    pub(crate) async fn settings(
+        &self,
+    ) -> Result<std::sync::Arc<crate::runtime::RuntimeSettings>, sea_orm::DbErr> {
+        self.runtime.get().await
+    }
+
     /// The lifetime of presigned URLs handed out now.
     pub async fn presign_ttl(&self) -> Result<Duration, sea_orm::DbErr> {
         Ok(self.runtime.get().await?.presign_ttl())

@@ -174,6 +174,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.s3.embedded_port = 0;
     // Tests drive the worker themselves (`run_tasks`), one step at a time.
     settings.worker.in_process = false;
+    // Deletes are final unless a test turns the trash on (tests/api/trash.rs).
+    settings.trash_retention_days = 0;
     if std::env::var("COFFER_TEST_S3").is_ok_and(|v| v == "garage") {
         let var = |name: &str| {
             std::env::var(name).unwrap_or_else(|_| panic!("COFFER_TEST_S3=garage needs {name}"))

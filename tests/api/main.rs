@@ -24,6 +24,7 @@ mod sharing;
 mod tiering;
 mod token_confinement;
 mod tokens;
+mod trash;
 mod uploads;
 mod web;
 mod worker;

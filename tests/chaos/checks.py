@@ -40,6 +40,9 @@ AUDITED = {
     ("links.redeem", 200): "link.redeemed",
     ("links.redeem", 404): "link.refused",
     ("admin.delete_user", 202): "admin.user_deleted",
+    ("trash.restore", 200): "trash.restored",
+    ("trash.delete", 204): "trash.purged",
+    ("trash.empty", 200): "trash.emptied",
 }
 
 COUNTERS = (

@@ -46,6 +46,8 @@ OPERATIONS = {
     "download": 8,
     "race": 4,
     "delete_user": 1,
+    "trash_restore": 3,
+    "trash_purge": 2,
 }
 # Access tokens live 600 s; sessions older than this log in again between rounds.
 RELOGIN_AFTER_SECONDS = 300
@@ -308,6 +310,32 @@ class Client:
         r = self.call("files.delete", "DELETE", f"/api/v1/files/{node}")
         if ok(r, 204, 404):
             self.world.forget(node)
+
+    # --- the trash (deletes keep files there for COFFER_TRASH_RETENTION_DAYS) -------------
+
+    def _trash_item(self):
+        r = self.call("trash.list", "GET", "/api/v1/trash?limit=20")
+        if not ok(r, 200):
+            return None
+        items = r.json()["items"]
+        return self.rng.choice(items)["id"] if items else None
+
+    def trash_restore(self):
+        """Restores a deleted item (the harness does not track what comes back: the
+        invariants cover it)."""
+        item = self._trash_item()
+        if item is not None:
+            r = self.call("trash.restore", "POST", f"/api/v1/trash/{item}/restore")
+            ok(r, 200, 404)
+
+    def trash_purge(self):
+        """Deletes one item for good, or now and then empties the whole trash."""
+        if self.rng.random() < 0.3:
+            ok(self.call("trash.empty", "DELETE", "/api/v1/trash"), 200)
+            return
+        item = self._trash_item()
+        if item is not None:
+            ok(self.call("trash.delete", "DELETE", f"/api/v1/trash/{item}"), 204, 404)
 
     def create_folder(self, target=None):
         user = self.user()

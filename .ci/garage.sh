@@ -69,10 +69,14 @@ TOML
   "${g[@]}" key import --yes -n coffer-test "$key_id" "$secret" >/dev/null
   "${g[@]}" bucket create coffer-test >/dev/null
   "${g[@]}" bucket allow --read --write --owner coffer-test --key coffer-test >/dev/null
+  # The cloud tier's bucket (tests/api/tiering.rs): a second bucket of the same store.
+  "${g[@]}" bucket create coffer-test-tier >/dev/null
+  "${g[@]}" bucket allow --read --write --owner coffer-test-tier --key coffer-test >/dev/null
   export COFFER_TEST_S3=garage
   export COFFER_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
   export COFFER_TEST_S3_REGION=garage
   export COFFER_TEST_S3_BUCKET=coffer-test
+  export COFFER_TEST_TIER_BUCKET=coffer-test-tier
   export COFFER_TEST_S3_ACCESS_KEY="$key_id"
   export COFFER_TEST_S3_SECRET_KEY="$secret"
   export GARAGE_PID GARAGE_DIR="$dir"

@@ -22,6 +22,41 @@ use crate::http::media_type::content_type;
 
 /// Longest list of allowed content types.
 const MAX_CONTENT_TYPES: usize = 200;
+/// Most lifecycle rules.
+const MAX_LIFECYCLE_RULES: usize = 100;
+
+/// What a lifecycle rule does with the files it matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleAction {
+    /// Move them to their owner's trash (deleted for good when the retention ends; at
+    /// once when `trash_retention_days` is 0).
+    #[default]
+    Trash,
+    /// Delete them for good now.
+    Delete,
+}
+
+/// An expiration rule: files not changed for `min_age_days`, of `users` (all when
+/// empty), under `folder_id` (anywhere when absent), are trashed or deleted by each run
+/// of the schedule (`tier_schedule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleRule {
+    /// Names the rule in plans and the audit log.
+    #[schema(example = "scratch older than 90 days")]
+    pub name: String,
+    #[schema(minimum = 1, maximum = 36500)]
+    pub min_age_days: u32,
+    /// Usernames; empty: everyone.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Only files in this folder and below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder_id: Option<Uuid>,
+    #[serde(default)]
+    pub action: LifecycleAction,
+}
 
 /// The settings in force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -69,6 +104,8 @@ pub struct RuntimeSettings {
     /// A run that would release more than this share (percent) of all primary bytes
     /// waits for an admin's confirmation.
     pub tier_release_max_percent: u32,
+    /// Expiration rules applied by each run of the schedule.
+    pub lifecycle_rules: Vec<LifecycleRule>,
 }
 
 impl RuntimeSettings {
@@ -96,6 +133,7 @@ impl RuntimeSettings {
             tier_release_primary: false,
             tier_release_grace_seconds: 86_400,
             tier_release_max_percent: 10,
+            lifecycle_rules: Vec::new(),
         }
     }
 
@@ -171,6 +209,7 @@ pub struct SettingsPatch {
     pub tier_release_grace_seconds: Option<u64>,
     #[schema(maximum = 100)]
     pub tier_release_max_percent: Option<u32>,
+    pub lifecycle_rules: Option<Vec<LifecycleRule>>,
 }
 
 impl From<&RuntimeSettings> for SettingsPatch {
@@ -197,6 +236,7 @@ impl From<&RuntimeSettings> for SettingsPatch {
             tier_release_primary: Some(s.tier_release_primary),
             tier_release_grace_seconds: Some(s.tier_release_grace_seconds),
             tier_release_max_percent: Some(s.tier_release_max_percent),
+            lifecycle_rules: Some(s.lifecycle_rules.clone()),
         }
     }
 }
@@ -269,6 +309,26 @@ impl SettingsPatch {
         }
         if self.tier_users.as_ref().is_some_and(|u| u.len() > 1000) {
             return Err("At most 1000 tier_users.".into());
+        }
+        if let Some(rules) = &self.lifecycle_rules {
+            if rules.len() > MAX_LIFECYCLE_RULES {
+                return Err(format!("At most {MAX_LIFECYCLE_RULES} lifecycle rules."));
+            }
+            for r in rules {
+                let name_ok = !r.name.trim().is_empty() && r.name.chars().count() <= 64;
+                if !name_ok {
+                    return Err("A lifecycle rule's name has 1 to 64 characters.".into());
+                }
+                if r.min_age_days == 0 || r.min_age_days > 36_500 {
+                    return Err(format!(
+                        "Lifecycle rule {:?}: min_age_days must be between 1 and 36500.",
+                        r.name
+                    ));
+                }
+                if r.users.len() > 1000 {
+                    return Err(format!("Lifecycle rule {:?}: at most 1000 users.", r.name));
+                }
+            }
         }
         if let Some(types) = &self.allowed_content_types {
             if types.len() > MAX_CONTENT_TYPES {

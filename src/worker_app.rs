@@ -127,25 +127,26 @@ pub fn compose(parts: Parts, settings: &Settings) -> Worker {
             }),
         )
         .every(cfg.reconcile_every, Arc::new(ReconcileJob(uploads.clone())));
-    if let Some(cloud) = cloud {
-        worker = worker
-            .handle(
-                KIND_TIER_RUN,
-                Arc::new(TierRunHandler {
-                    cloud,
-                    runtime: runtime.clone(),
-                    backoff_base: cfg.backoff_base,
-                    audit: audit.clone(),
-                }),
-            )
-            .every(
-                SCHEDULE_EVERY,
-                Arc::new(ScheduleJob {
-                    service: TierService::new(db.clone(), runtime, true),
-                    since: chrono::Utc::now(),
-                }),
-            );
-    }
+    // The schedule's runs: the lifecycle rules, and the sync when a cloud tier is set.
+    let tiered = cloud.is_some();
+    worker = worker
+        .handle(
+            KIND_TIER_RUN,
+            Arc::new(TierRunHandler {
+                cloud,
+                uploads: uploads.clone(),
+                runtime: runtime.clone(),
+                backoff_base: cfg.backoff_base,
+                audit: audit.clone(),
+            }),
+        )
+        .every(
+            SCHEDULE_EVERY,
+            Arc::new(ScheduleJob {
+                service: TierService::new(db.clone(), runtime, tiered),
+                since: chrono::Utc::now(),
+            }),
+        );
     worker
         .every(
             TRASH_EXPIRY_EVERY,

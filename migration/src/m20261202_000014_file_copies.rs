@@ -6,7 +6,7 @@ pub struct Migration;
 /// The cloud tier: where each file's bytes live (`file_copies`, one row per file and
 /// location; the primary copy gets a row when the sync reads it and is marked
 /// `released` when it is deleted in favour of the verified cloud copy), and the runs of
-/// the sync (`tier_runs`; a scheduled run is unique by the time it was scheduled for, so
+/// the sync and of the lifecycle rules (`tier_runs`; a scheduled run is unique by the time it was scheduled for, so
 /// several workers plan it once, and at most one run is open at a time).
 const POSTGRES_UP: &str = r#"
 CREATE TABLE tier_runs (
@@ -21,6 +21,8 @@ CREATE TABLE tier_runs (
     files_failed bigint NOT NULL DEFAULT 0,
     files_released bigint NOT NULL DEFAULT 0,
     bytes_released bigint NOT NULL DEFAULT 0,
+    files_expired bigint NOT NULL DEFAULT 0,
+    bytes_expired bigint NOT NULL DEFAULT 0,
     release_confirmed boolean NOT NULL DEFAULT false,
     error text NULL,
     started_at timestamptz NOT NULL,
@@ -63,6 +65,8 @@ const SQLITE_UP: &[&str] = &[
     "files_failed" bigint NOT NULL DEFAULT 0,
     "files_released" bigint NOT NULL DEFAULT 0,
     "bytes_released" bigint NOT NULL DEFAULT 0,
+    "files_expired" bigint NOT NULL DEFAULT 0,
+    "bytes_expired" bigint NOT NULL DEFAULT 0,
     "release_confirmed" boolean NOT NULL DEFAULT false,
     "error" text NULL,
     "started_at" timestamp_with_timezone_text NOT NULL,

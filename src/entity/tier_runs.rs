@@ -33,6 +33,9 @@ pub struct Model {
     pub files_failed: i64,
     pub files_released: i64,
     pub bytes_released: i64,
+    /// Files the lifecycle rules moved to the trash or deleted, and their bytes.
+    pub files_expired: i64,
+    pub bytes_expired: i64,
     pub release_confirmed: bool,
     pub error: Option<String>,
     pub started_at: DateTimeUtc,

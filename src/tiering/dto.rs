@@ -23,6 +23,9 @@ pub struct TierRun {
     pub files_failed: i64,
     pub files_released: i64,
     pub bytes_released: i64,
+    /// Files the lifecycle rules moved to the trash or deleted, and their bytes.
+    pub files_expired: i64,
+    pub bytes_expired: i64,
     /// Whether an admin confirmed a release the guard held.
     pub release_confirmed: bool,
     pub error: Option<String>,
@@ -44,6 +47,8 @@ impl From<tier_runs::Model> for TierRun {
             files_failed: m.files_failed,
             files_released: m.files_released,
             bytes_released: m.bytes_released,
+            files_expired: m.files_expired,
+            bytes_expired: m.bytes_expired,
             release_confirmed: m.release_confirmed,
             error: m.error,
             started_at: m.started_at,
@@ -93,6 +98,9 @@ pub struct TierPlan {
     pub primary_bytes: i64,
     /// Whether that release exceeds the allowed share and would wait for a confirmation.
     pub release_needs_confirmation: bool,
+    /// Files the lifecycle rules would move to the trash or delete, and their bytes.
+    pub expire_files: u64,
+    pub expire_bytes: u64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -162,6 +162,8 @@ pub async fn create_run(
         files_failed: Set(0),
         files_released: Set(0),
         bytes_released: Set(0),
+        files_expired: Set(0),
+        bytes_expired: Set(0),
         release_confirmed: Set(false),
         error: Set(None),
         started_at: Set(now),
@@ -384,6 +386,7 @@ pub enum RunCount {
     Copied(i64),
     Failed,
     Released(i64),
+    Expired(i64),
 }
 
 pub async fn add_to_run(db: &impl ConnectionTrait, run: Uuid, what: RunCount) -> Result<(), DbErr> {
@@ -397,6 +400,9 @@ pub async fn add_to_run(db: &impl ConnectionTrait, run: Uuid, what: RunCount) ->
         RunCount::Released(bytes) => q
             .col_expr(C::FilesReleased, Expr::col(C::FilesReleased).add(1))
             .col_expr(C::BytesReleased, Expr::col(C::BytesReleased).add(bytes)),
+        RunCount::Expired(bytes) => q
+            .col_expr(C::FilesExpired, Expr::col(C::FilesExpired).add(1))
+            .col_expr(C::BytesExpired, Expr::col(C::BytesExpired).add(bytes)),
     };
     q.exec(db).await?;
     Ok(())
@@ -649,6 +655,51 @@ pub async fn cloud_keys(db: &impl ConnectionTrait) -> Result<Vec<(String, bool)>
                 out.push((key, verified));
             }
         }
+    }
+    Ok(out)
+}
+
+/// The active files a lifecycle rule matches at `now`: (id, owner, size).
+pub async fn expirable(
+    db: &impl ConnectionTrait,
+    rule: &crate::runtime::LifecycleRule,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Uuid, Uuid, i64)>, DbErr> {
+    use files::Column as C;
+    let cutoff = now - chrono::Duration::days(i64::from(rule.min_age_days));
+    let mut q = files::Entity::find()
+        .select_only()
+        .columns([C::Id, C::OwnerId, C::Size])
+        .filter(C::Kind.eq(FileKind::File))
+        .filter(C::State.eq(FileState::Active))
+        .filter(C::UpdatedAt.lte(cutoff));
+    if !rule.users.is_empty() {
+        q = q.filter(C::OwnerId.is_in(user_ids(db, &rule.users).await?));
+    }
+    let Some(folder) = rule.folder_id else {
+        return q.order_by_asc(C::Id).into_tuple().all(db).await;
+    };
+    let Some(folder) = files::Entity::find_by_id(folder).one(db).await? else {
+        return Ok(Vec::new());
+    };
+    if folder.kind != FileKind::Folder {
+        return Ok(Vec::new());
+    }
+    let below: Vec<Uuid> = crate::files::repo::subtree_rows(db, folder.owner_id, folder.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.kind == FileKind::File)
+        .map(|m| m.id)
+        .collect();
+    let mut out = Vec::new();
+    for chunk in below.chunks(500) {
+        out.extend(
+            q.clone()
+                .filter(C::Id.is_in(chunk.to_vec()))
+                .into_tuple::<(Uuid, Uuid, i64)>()
+                .all(db)
+                .await?,
+        );
     }
     Ok(out)
 }

@@ -36,7 +36,7 @@ impl From<TierError> for AppError {
         match e {
             TierError::Disabled => AppError::conflict(
                 "TIERING_DISABLED",
-                "No cloud tier is configured (COFFER_TIER_S3_ENDPOINT).",
+                "No cloud tier is configured (COFFER_TIER_S3_ENDPOINT) and no lifecycle rule is set.",
             ),
             TierError::RunInProgress => AppError::conflict(
                 "TIER_RUN_IN_PROGRESS",
@@ -96,7 +96,7 @@ impl TierService {
         let s = self.runtime.get().await?;
         let (pending_files, pending_bytes, oldest) = repo::pending(db).await?;
         let now = Utc::now();
-        let next_run_at = match self.enabled {
+        let next_run_at = match self.enabled || !s.lifecycle_rules.is_empty() {
             true => Schedule::new(&s.tier_schedule, &s.tier_time_zone)
                 .ok()
                 .and_then(|sc| sc.next(now)),
@@ -126,13 +126,17 @@ impl TierService {
 
     /// What a run started now would do.
     pub async fn plan(&self) -> Result<TierPlan, TierError> {
-        if !self.enabled {
-            return Err(TierError::Disabled);
-        }
         let db = self.db.conn();
         let s = self.runtime.get().await?;
-        let planned = repo::plan(db, &self.policy(&s).await?).await?;
-        let (release_files, release_bytes) = match s.tier_release_primary {
+        if !self.enabled && s.lifecycle_rules.is_empty() {
+            return Err(TierError::Disabled);
+        }
+        let (expire_files, expire_bytes) = expirable(db, &s).await?;
+        let planned = match self.enabled {
+            true => repo::plan(db, &self.policy(&s).await?).await?,
+            false => Vec::new(),
+        };
+        let (release_files, release_bytes) = match s.tier_release_primary && self.enabled {
             true => {
                 let before = Utc::now()
                     - chrono::Duration::seconds(
@@ -152,6 +156,8 @@ impl TierService {
             primary_bytes,
             release_needs_confirmation: release_bytes as i128 * 100
                 > s.tier_release_max_percent as i128 * primary_bytes.max(0) as i128,
+            expire_files,
+            expire_bytes,
         })
     }
 
@@ -162,17 +168,21 @@ impl TierService {
         trigger: RunTrigger,
         scheduled_for: Option<DateTime<Utc>>,
     ) -> Result<Option<TierRun>, TierError> {
-        if !self.enabled {
+        let s = self.runtime.get().await?;
+        if !self.enabled && s.lifecycle_rules.is_empty() {
             return Err(TierError::Disabled);
         }
-        let s = self.runtime.get().await?;
         let policy = self.policy(&s).await?;
         let txn = self.db.write().await?;
         if repo::open_run(&*txn).await?.is_some() {
             txn.rollback().await?;
             return Err(TierError::RunInProgress);
         }
-        let planned = repo::plan(&*txn, &policy).await?;
+        // Without a cloud tier a run only applies the lifecycle rules.
+        let planned = match self.enabled {
+            true => repo::plan(&*txn, &policy).await?,
+            false => Vec::new(),
+        };
         let id = Uuid::new_v4();
         if let Err(e) = repo::create_run(&*txn, id, trigger, scheduled_for, &planned).await {
             txn.rollback().await?;
@@ -215,10 +225,10 @@ impl TierService {
     /// that is later than the last scheduled run (or, when there was none, than
     /// `since`). One missed while no worker ran is caught up once.
     pub async fn run_if_due(&self, since: DateTime<Utc>) -> Result<Option<TierRun>, TierError> {
-        if !self.enabled {
+        let s = self.runtime.get().await?;
+        if !self.enabled && s.lifecycle_rules.is_empty() {
             return Ok(None);
         }
-        let s = self.runtime.get().await?;
         let schedule = match Schedule::new(&s.tier_schedule, &s.tier_time_zone) {
             Ok(schedule) => schedule,
             Err(e) => {
@@ -239,6 +249,24 @@ impl TierService {
             other => other,
         }
     }
+}
+
+/// What the lifecycle rules match now, each file once: files and bytes.
+async fn expirable(
+    db: &impl sea_orm::ConnectionTrait,
+    s: &RuntimeSettings,
+) -> Result<(u64, u64), DbErr> {
+    let now = Utc::now();
+    let mut seen = std::collections::HashSet::new();
+    let mut bytes = 0u64;
+    for rule in &s.lifecycle_rules {
+        for (id, _, size) in repo::expirable(db, rule, now).await? {
+            if seen.insert(id) {
+                bytes += size.max(0) as u64;
+            }
+        }
+    }
+    Ok((seen.len() as u64, bytes))
 }
 
 async fn enqueue_run(db: &impl sea_orm::ConnectionTrait, id: Uuid) -> Result<(), DbErr> {

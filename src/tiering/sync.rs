@@ -20,18 +20,23 @@ use crate::db::WriteGate;
 use crate::entity::file_copies;
 use crate::entity::file_copies::CopyLocation;
 use crate::entity::tier_runs::RunState;
-use crate::runtime::{Runtime, RuntimeSettings};
+use crate::files::FileError;
+use crate::runtime::{LifecycleAction, Runtime, RuntimeSettings};
 use crate::storage::{ObjectStore, StorageError};
 use crate::tasks::purge::{self, PurgePayload};
 use crate::tasks::worker::{Handler, TaskContext, TaskError};
 use crate::tasks::{now_ms, Task};
+use crate::uploads::UploadError;
 
 /// Bytes per part of a multipart copy; smaller objects go in one PUT.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
-/// Runs a tier run.
+/// Runs a run of the schedule: the lifecycle rules, then (with a cloud tier) the sync.
 pub struct TierRunHandler {
-    pub cloud: Arc<dyn ObjectStore>,
+    /// The cloud tier; `None`: the run only applies the lifecycle rules.
+    pub cloud: Option<Arc<dyn ObjectStore>>,
+    /// Deletes what the lifecycle rules match, like a user's delete.
+    pub uploads: crate::uploads::UploadService,
     pub runtime: Runtime,
     /// First retry delay of a failed copy; doubled each time.
     pub backoff_base: Duration,
@@ -78,7 +83,13 @@ enum CopyError {
     Mismatch(String),
 }
 
-impl TierRunHandler {
+/// The sync's work, for a run with a cloud tier.
+struct Sync<'a> {
+    h: &'a TierRunHandler,
+    cloud: &'a Arc<dyn ObjectStore>,
+}
+
+impl Sync<'_> {
     /// Streams `key` from the primary store to the cloud tier, hashing it on the way;
     /// returns its size and SHA-256 (hex).
     async fn stream_copy(
@@ -260,7 +271,7 @@ impl TierRunHandler {
                                 let next = (attempts < COPY_ATTEMPTS).then(|| {
                                     let exp = (attempts - 1).clamp(0, 16) as u32;
                                     now_ms()
-                                        + (self.backoff_base.as_millis() as i64)
+                                        + (self.h.backoff_base.as_millis() as i64)
                                             .saturating_mul(1 << exp)
                                             .min(600_000)
                                 });
@@ -318,7 +329,8 @@ impl TierRunHandler {
                 total,
                 "release held for an admin's confirmation"
             );
-            self.audit
+            self.h
+                .audit
                 .record(
                     AuditEvent::new("tier.release_held", DENIED)
                         .target("tier_run", run)
@@ -339,7 +351,8 @@ impl TierRunHandler {
                 released_bytes += r.size;
             }
         }
-        self.audit
+        self.h
+            .audit
             .record(
                 AuditEvent::new("tier.released", OK)
                     .target("tier_run", run)
@@ -370,7 +383,8 @@ impl TierRunHandler {
             };
             tracing::warn!(file.id = %r.file_id, why, "primary copy kept");
             repo::mark_corrupt(&ctx.db, r.file_id, &why).await?;
-            self.audit
+            self.h
+                .audit
                 .record(
                     AuditEvent::new("tier.verification_failed", DENIED)
                         .target("file", r.file_id)
@@ -392,6 +406,60 @@ impl TierRunHandler {
         repo::add_to_run(&*txn, run, RunCount::Released(r.size)).await?;
         txn.commit().await?;
         Ok(true)
+    }
+}
+
+impl TierRunHandler {
+    /// Applies the lifecycle rules: each file they match is trashed (or deleted) like a
+    /// delete by its owner, once, even when several rules match it. A worker killed
+    /// midway goes on with the files still there.
+    async fn expire(
+        &self,
+        ctx: &TaskContext,
+        run: Uuid,
+        s: &RuntimeSettings,
+    ) -> Result<(), TaskError> {
+        if s.lifecycle_rules.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut seen = std::collections::HashSet::new();
+        let mut report = Vec::new();
+        for rule in &s.lifecycle_rules {
+            let (mut files, mut bytes) = (0u64, 0i64);
+            for (id, owner, size) in repo::expirable(&ctx.db, rule, now).await? {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let for_good = rule.action == LifecycleAction::Delete;
+                match self.uploads.expire(owner, id, for_good).await {
+                    Ok(()) => {
+                        files += 1;
+                        bytes += size;
+                        repo::add_to_run(&ctx.db, run, RunCount::Expired(size)).await?;
+                    }
+                    // Deleted or moved away meanwhile.
+                    Err(UploadError::File(FileError::NotFound)) => {}
+                    Err(e) => {
+                        return Err(TaskError::Failed(format!(
+                            "lifecycle rule {:?}: {e}",
+                            rule.name
+                        )))
+                    }
+                }
+            }
+            report.push(serde_json::json!({
+                "rule": rule.name, "action": rule.action, "files": files, "bytes": bytes,
+            }));
+        }
+        self.audit
+            .record(
+                AuditEvent::new("lifecycle.expired", OK)
+                    .target("tier_run", run)
+                    .detail(serde_json::json!({ "rules": report })),
+            )
+            .await;
+        Ok(())
     }
 }
 
@@ -424,10 +492,16 @@ impl Handler for TierRunHandler {
             return Ok(serde_json::json!({ "run": "held" }));
         }
         let settings = self.runtime.get().await?;
-        self.copy_all(ctx, run.id, &settings).await?;
-        let end = self
-            .release(ctx, run.id, run.release_confirmed, &settings)
-            .await?;
+        self.expire(ctx, run.id, &settings).await?;
+        let end = match &self.cloud {
+            Some(cloud) => {
+                let sync = Sync { h: self, cloud };
+                sync.copy_all(ctx, run.id, &settings).await?;
+                sync.release(ctx, run.id, run.release_confirmed, &settings)
+                    .await?
+            }
+            None => RunState::Done,
+        };
         repo::set_run_state(&ctx.db, run.id, end, None).await?;
         let done = repo::run(&ctx.db, run.id).await?;
         if end == RunState::Done {
@@ -437,6 +511,7 @@ impl Handler for TierRunHandler {
                         AuditEvent::new("tier.run_finished", OK)
                             .target("tier_run", run.id)
                             .detail(serde_json::json!({
+                                "files_expired": done.files_expired,
                                 "files_copied": done.files_copied,
                                 "bytes_copied": done.bytes_copied,
                                 "files_failed": done.files_failed,

@@ -28,12 +28,22 @@ impl UploadService {
     /// released, exactly the deleted files' usage is freed, and the purge of their
     /// objects is queued — once now, and once more after the presigned URLs that may
     /// still create them have expired.
-    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
     pub async fn delete(&self, actor: Actor, id: Uuid) -> Result<(), UploadError> {
+        self.delete_as(actor, id, false).await
+    }
+
+    /// A lifecycle rule's delete of one file, as its owner: to the trash, or for good.
+    pub async fn expire(&self, owner: Uuid, id: Uuid, for_good: bool) -> Result<(), UploadError> {
+        self.delete_as(Actor::user(owner), id, for_good).await
+    }
+
+    #[instrument(skip_all, fields(file.id = %id), err(level = "info", Display))]
+    async fn delete_as(&self, actor: Actor, id: Uuid, for_good: bool) -> Result<(), UploadError> {
         let root = self.files.get(actor, id).await?;
         self.files.require_modify(actor, &root).await?;
         let settings = self.settings().await?;
-        let (ttl, retention) = (settings.presign_ttl(), settings.trash_retention());
+        let ttl = settings.presign_ttl();
+        let retention = settings.trash_retention().filter(|_| !for_good);
         let watch = self.db.watch();
         let before = watch.stamp().await;
         let txn = self.db.write().await?;

@@ -75,6 +75,7 @@ async fn runtime_settings_are_stored_and_apply_on_the_next_request() {
             "tier_release_primary": false,
             "tier_release_grace_seconds": 86_400,
             "tier_release_max_percent": 10,
+            "lifecycle_rules": [],
         })
     );
 

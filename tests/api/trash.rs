@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -373,4 +373,142 @@ async fn key_of(app: &TestApp, id: &str) -> String {
         .expect("row")
         .object_key
         .expect("key")
+}
+
+#[tokio::test]
+async fn lifecycle_rules_trash_or_delete_old_files_on_each_run_and_plan_them_in_a_dry_run() {
+    let app = spawn_app_with(|s| {
+        s.trash_retention_days = 30;
+        s.bootstrap_admin_username = Some("rules-admin".into());
+        s.bootstrap_admin_password = Some("the rules admin's passphrase".to_owned().into());
+    })
+    .await;
+    let admin = crate::helpers::tokens_of(
+        app.login("rules-admin", "the rules admin's passphrase")
+            .await,
+    )
+    .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let scratch = folder(&app, &alice.access, "scratch", None).await;
+    let old = upload_into(&app, &alice.access, "old.dat", &scratch, &pattern(1000, 1)).await;
+    let new = upload_into(&app, &alice.access, "new.dat", &scratch, &pattern(500, 2)).await;
+    let keep = app
+        .upload(&alice.access, "keep.dat", &pattern(300, 3), "text/plain")
+        .await;
+    let bobs = app
+        .upload(&bob.access, "b.dat", &pattern(700, 4), "text/plain")
+        .await;
+    let bobs_key = key_of(&app, &bobs).await;
+    // Three of them last changed 100 days ago.
+    for id in [&old, &keep, &bobs] {
+        coffer::entity::files::Entity::update_many()
+            .col_expr(
+                coffer::entity::files::Column::UpdatedAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::days(100)),
+            )
+            .filter(coffer::entity::files::Column::Id.eq(uuid::Uuid::parse_str(id).expect("uuid")))
+            .exec(&app.app_state.db)
+            .await
+            .expect("age");
+    }
+    let patch = |body: Value| {
+        app.client
+            .patch(app.url("/api/v1/admin/settings"))
+            .bearer_auth(&admin.access)
+            .json(&body)
+            .send()
+    };
+    let res = patch(json!({"lifecycle_rules": [{"name": "x", "min_age_days": 0}]}))
+        .await
+        .expect("PATCH");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Without rules (and without a cloud tier) there is nothing to run.
+    let res = app
+        .post_auth("/api/v1/admin/tiering/run", &admin.access, &json!({}))
+        .await;
+    assert_error(res, StatusCode::CONFLICT, "TIERING_DISABLED").await;
+    let res = patch(json!({"lifecycle_rules": [
+        {"name": "old scratch", "min_age_days": 90, "users": ["alice"], "folder_id": scratch},
+        {"name": "bob's old files", "min_age_days": 90, "users": ["bob"], "action": "delete"},
+    ]}))
+    .await
+    .expect("PATCH");
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let plan: Value = app
+        .post_auth(
+            "/api/v1/admin/tiering/run?dry_run=true",
+            &admin.access,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(plan["expire_files"], 2, "{plan}");
+    assert_eq!(plan["expire_bytes"], 1700);
+    assert_eq!(plan["files"], 0, "no cloud tier: nothing to copy");
+    let status: Value = app
+        .get_auth("/api/v1/admin/tiering", &admin.access)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["enabled"], false);
+    assert!(status["next_run_at"].is_string());
+    assert!(status["last_run"].is_null(), "a dry run records nothing");
+    assert_eq!(
+        names(&app, &alice.access, &scratch).await,
+        vec!["new.dat", "old.dat"]
+    );
+
+    let res = app
+        .post_auth("/api/v1/admin/tiering/run", &admin.access, &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    app.run_tasks().await;
+    let status: Value = app
+        .get_auth("/api/v1/admin/tiering", &admin.access)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let run = &status["last_run"];
+    assert_eq!(run["state"], "done", "{run}");
+    assert_eq!(run["files_expired"], 2);
+    assert_eq!(run["bytes_expired"], 1700);
+    // alice's old scratch file is in her trash (still counted); the rest of hers stays.
+    assert_eq!(names(&app, &alice.access, &scratch).await, vec!["new.dat"]);
+    assert_eq!(
+        names(&app, &alice.access, "root").await,
+        vec!["keep.dat", "scratch"]
+    );
+    let items = trash(&app, &alice.access).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["name"], "old.dat");
+    let usage = app.usage(&alice.access).await;
+    assert_eq!((usage.used_bytes, usage.trash_bytes), (1800, 1000));
+    // bob's was deleted for good.
+    assert!(trash(&app, &bob.access).await.is_empty());
+    assert!(app.object_gone(&bobs_key).await);
+    assert_eq!(app.usage(&bob.access).await.used_bytes, 0);
+    let _ = (new, keep);
+    // A second run finds nothing more.
+    let res = app
+        .post_auth("/api/v1/admin/tiering/run", &admin.access, &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    app.run_tasks().await;
+    let status: Value = app
+        .get_auth("/api/v1/admin/tiering", &admin.access)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["last_run"]["files_expired"], 0);
+    let drift = coffer::quotas::service::check_usage(&app.app_state.db)
+        .await
+        .expect("usage check");
+    assert!(drift.is_empty(), "{drift:?}");
 }

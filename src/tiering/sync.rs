@@ -84,12 +84,12 @@ enum CopyError {
 }
 
 /// The sync's work, for a run with a cloud tier.
-struct Sync<'a> {
+struct Copier<'a> {
     h: &'a TierRunHandler,
     cloud: &'a Arc<dyn ObjectStore>,
 }
 
-impl Sync<'_> {
+impl Copier<'_> {
     /// Streams `key` from the primary store to the cloud tier, hashing it on the way;
     /// returns its size and SHA-256 (hex).
     async fn stream_copy(
@@ -495,9 +495,10 @@ impl Handler for TierRunHandler {
         self.expire(ctx, run.id, &settings).await?;
         let end = match &self.cloud {
             Some(cloud) => {
-                let sync = Sync { h: self, cloud };
-                sync.copy_all(ctx, run.id, &settings).await?;
-                sync.release(ctx, run.id, run.release_confirmed, &settings)
+                let copier = Copier { h: self, cloud };
+                copier.copy_all(ctx, run.id, &settings).await?;
+                copier
+                    .release(ctx, run.id, run.release_confirmed, &settings)
                     .await?
             }
             None => RunState::Done,

@@ -745,3 +745,41 @@ async fn a_scheduled_run_is_planned_once_and_a_killed_worker_resumes_without_res
         );
     }
 }
+
+#[tokio::test]
+async fn deleting_a_user_purges_their_objects_from_both_stores() {
+    let t = tiered(false, |_| {}).await;
+    let frank = t.app.user("frank").await;
+    let me: Value = t.app.me(&frank.access).await.json().await.expect("json");
+    let frank_id = me["id"].as_str().expect("id").to_owned();
+    let id = t
+        .app
+        .upload(
+            &frank.access,
+            "data.bin",
+            &pattern(4000, 9),
+            "application/octet-stream",
+        )
+        .await;
+    let key = t.key(&id).await;
+    t.settings(json!({"tier_min_age_seconds": 0})).await;
+    assert_eq!(t.run().await["files_copied"], 1);
+    assert_eq!(t.cloud_bytes(&key).await, Some(pattern(4000, 9)));
+    let res = t
+        .app
+        .client
+        .delete(t.app.url(&format!("/api/v1/admin/users/{frank_id}")))
+        .bearer_auth(&t.admin.access)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    t.app.run_tasks().await;
+    assert!(t.app.object_gone(&key).await, "the primary copy is purged");
+    assert!(
+        t.cloud_bytes(&key).await.is_none(),
+        "the cloud copy is purged"
+    );
+    let left = t.cloud.list(&format!("{frank_id}/")).await.expect("list");
+    assert!(left.is_empty(), "{left:?}");
+}

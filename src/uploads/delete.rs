@@ -25,7 +25,8 @@ use crate::trash::repo as trash;
 impl UploadService {
     /// Deletes a file, or a folder with everything below it, in one transaction under
     /// the owner's lock: open uploads inside are aborted and their reservations
-    /// released, exactly the deleted files' usage is freed, and the purge of their
+    /// released; then, with a trash retention, the rows go to the owner's trash (still
+    /// counted), else exactly the deleted files' usage is freed and the purge of their
     /// objects is queued — once now, and once more after the presigned URLs that may
     /// still create them have expired.
     pub async fn delete(&self, actor: Actor, id: Uuid) -> Result<(), UploadError> {

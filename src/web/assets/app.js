@@ -240,11 +240,13 @@ async function rename(item) {
 
 async function remove(item) {
   const what = item.kind === 'folder' ? `the folder “${item.name}” and everything in it` : `“${item.name}”`;
-  if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
+  // It goes to the trash, unless the admins set no retention: no promise either way.
+  if (!confirm(`Delete ${what}?`)) return;
   const r = await call('DELETE', `/files/${item.id}`);
   if (!r.ok) return fail(detail(r));
-  notice(`Deleted ${item.name}.`);
+  // The list first: when the notice shows, the item is gone from it.
   await refresh();
+  notice(`Deleted ${item.name}.`);
 }
 
 async function createFolder(e) {
